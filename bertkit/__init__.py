@@ -1,0 +1,35 @@
+"""bertkit: the BERT family from scratch in PyTorch, with the TF Hub workflow.
+
+    >>> from bertkit import Preprocessor
+    >>> pre = Preprocessor.from_pretrained()
+    >>> batch = pre(["This is a spam mail"])
+    >>> batch["input_word_ids"][0, :8].tolist()
+    [101, 2023, 2003, 1037, 12403, 2213, 5653, 102]
+
+Public names are imported lazily so that `import bertkit` stays cheap and one heavy
+subsystem (training, serving) is never loaded by another.
+"""
+
+from bertkit.errors import BertkitError
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "Preprocessor": "bertkit.preprocess",
+    "Encoder": "bertkit.encoder",
+    "BertConfig": "bertkit.config",
+    "load": "bertkit.pipeline",
+}
+
+__all__ = ["BertkitError", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bertkit' has no attribute {name!r}")
