@@ -1,0 +1,272 @@
+"""Byte-level BPE, RoBERTa's (and GPT-2's) tokenizer: text -> token ids.
+
+The pipeline, stage by stage:
+
+    special tokens   "<s>", "</s>", "<pad>", "<unk>", "<mask>" written in the text are
+                     cut out first and become their own ids; "<mask>" also takes the
+                     whitespace before it ("Paris is the <mask>" -> ..." the", "<mask>")
+    pre-tokenizer    GPT-2's pattern cuts the rest into pieces (byte_level.py)
+    model            each piece is spelled in byte symbols and merged pair by pair, the
+                     pair ranked highest in merges.txt first (Sennrich et al. 2016;
+                     Radford et al. 2019), then looked up in vocab.json
+
+Words repeat in real text, so a word's ids are cached after the first time.
+
+    >>> from bertkit.text.bpe import BytePairEncoding, BpeTokenizer
+    >>> vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4,
+    ...          "h": 5, "i": 6, "Ġ": 7, "hi": 8, "Ġhi": 9}
+    >>> model = BytePairEncoding(vocab, [("h", "i"), ("Ġ", "hi")])
+    >>> tokenizer = BpeTokenizer(model)
+    >>> tokenizer.encode("hi hi <mask>")
+    [8, 9, 4]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from bertkit.errors import VocabError
+from bertkit.text.byte_level import WHITESPACE, WHITESPACE_CHARS, ByteLevelPreTokenizer, to_symbols
+
+VOCAB_FILE = "vocab.json"
+MERGES_FILE = "merges.txt"
+TOKENIZER_FILE = "tokenizer.json"  # what transformers 5 writes instead of the two above
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+
+# RoBERTa's special tokens: role -> default spelling (roles as in tokenizer_config.json).
+SPECIAL_TOKENS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "pad_token": "<pad>",
+    "unk_token": "<unk>",
+    "mask_token": "<mask>",
+}
+# The tokens that take the whitespace before them ("lstrip"); RoBERTa's mask does, so that
+# "capital of <mask>." asks for " Paris" (a word with its space), as in pretraining.
+ABSORBS_SPACE_BEFORE = {"<mask>"}
+
+
+class BytePairEncoding:
+    """The BPE model: byte symbols -> ids, merging adjacent pairs by rank.
+
+    vocab: token (in byte symbols) -> id. merges: pairs, best (lowest rank) first.
+    """
+
+    def __init__(self, vocab: dict[str, int], merges: list[tuple[str, str]]):
+        self.vocab = vocab
+        self.ranks = {pair: rank for rank, pair in enumerate(merges)}
+
+    def encode(self, symbols: str) -> list[int]:
+        """Ids of one piece already written in byte symbols (see byte_level.to_symbols)."""
+        word = list(symbols)
+        ranks = self.ranks
+        while len(word) > 1:
+            pairs = set(zip(word, word[1:]))
+            best = min(pairs, key=lambda pair: ranks.get(pair, _NEVER))
+            if best not in ranks:
+                break
+            word = _merge(word, best)
+        # A byte symbol missing from the vocabulary (one trained without the full byte
+        # alphabet) is dropped, as the reference does; merged symbols are always present.
+        vocab = self.vocab
+        return [vocab[token] for token in word if token in vocab]
+
+
+_NEVER = float("inf")
+
+
+def _merge(word: list[str], pair: tuple[str, str]) -> list[str]:
+    """Every occurrence of `pair` in `word`, left to right, joined into one symbol."""
+    first, second = pair
+    merged = []
+    i, n = 0, len(word)
+    while i < n:
+        if i < n - 1 and word[i] == first and word[i + 1] == second:
+            merged.append(first + second)
+            i += 2
+        else:
+            merged.append(word[i])
+            i += 1
+    return merged
+
+
+class BpeTokenizer:
+    """Text -> ids with byte-level BPE: special tokens, GPT-2 pre-tokenizer, BPE model.
+
+    Special tokens are matched in the text longest first; the ones in `absorbs_space_before`
+    also take the whitespace in front of them.
+    """
+
+    CACHE_SIZE = 200_000  # pieces; cleared when full (a 1 MB random text must not grow it forever)
+
+    def __init__(
+        self,
+        model: BytePairEncoding,
+        special_tokens: dict[str, str] = SPECIAL_TOKENS,
+        add_prefix_space: bool = False,
+        absorbs_space_before: set[str] = ABSORBS_SPACE_BEFORE,
+    ):
+        self.model = model
+        self.pre_tokenizer = ByteLevelPreTokenizer(add_prefix_space)
+        self.special_tokens = dict(special_tokens)
+        present = {t for t in self.special_tokens.values() if t in model.vocab}
+        self._special_ids = {t: model.vocab[t] for t in present}
+        alternatives = [
+            (f"[{WHITESPACE}]*" if t in absorbs_space_before else "") + re.escape(t)
+            for t in sorted(present, key=len, reverse=True)
+        ]
+        # One capturing group: re.split gives [text, special, text, special, ..., text].
+        self._split_special = re.compile(f"({'|'.join(alternatives)})").split if alternatives else None
+        self._cache: dict[str, list[int]] = {}
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        return self.model.vocab
+
+    def token_id(self, role: str) -> int:
+        """The id of a special token by role ("pad_token", "bos_token", ...)."""
+        return self.model.vocab[self.special_tokens[role]]
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of one text, without the <s> ... </s> around it."""
+        if self._split_special is None:
+            return self._encode_plain(text)
+        parts = self._split_special(text)
+        if len(parts) == 1:
+            return self._encode_plain(text)
+        ids: list[int] = []
+        for n, part in enumerate(parts):
+            if n % 2:  # a special token, with the whitespace it absorbed
+                ids.append(self._special_ids[part.lstrip(WHITESPACE_CHARS)])
+            elif part:
+                ids += self._encode_plain(part)
+        return ids
+
+    def _encode_plain(self, text: str) -> list[int]:
+        cache = self._cache
+        ids: list[int] = []
+        for word in self.pre_tokenizer.words(text):
+            word_ids = cache.get(word)
+            if word_ids is None:
+                word_ids = self._encode_word(word)
+            ids += word_ids
+        return ids
+
+    def _encode_word(self, word: str) -> list[int]:
+        if len(self._cache) >= self.CACHE_SIZE:
+            self._cache.clear()
+        ids = self._cache[word] = [
+            i for piece in self.pre_tokenizer.pieces(word) for i in self.model.encode(to_symbols(piece))
+        ]
+        return ids
+
+    @classmethod
+    def from_directory(cls, directory: str | Path) -> BpeTokenizer:
+        """Reads vocab.json + merges.txt (or tokenizer.json) and tokenizer_config.json."""
+        directory = Path(directory)
+        config = _read_tokenizer_config(directory / TOKENIZER_CONFIG_FILE)
+        special = {role: _token_text(config.get(role, default)) for role, default in SPECIAL_TOKENS.items()}
+        if (directory / VOCAB_FILE).is_file() or not (directory / TOKENIZER_FILE).is_file():
+            vocab = read_vocab_json(directory / VOCAB_FILE)
+            merges = read_merges_txt(directory / MERGES_FILE, vocab)
+            absorbs = ABSORBS_SPACE_BEFORE
+        else:
+            vocab, merges, absorbs = read_tokenizer_json(directory / TOKENIZER_FILE)
+        for role in ("bos_token", "eos_token", "pad_token"):
+            if special[role] not in vocab:
+                raise VocabError(f"{directory}: the vocabulary has no {role} {special[role]!r}")
+        model = BytePairEncoding(vocab, merges)
+        return cls(model, special, bool(config.get("add_prefix_space", False)), absorbs)
+
+
+def _token_text(value) -> str:
+    # tokenizer_config.json writes a special token as a string or as {"content": ..., ...}
+    return value["content"] if isinstance(value, dict) else str(value)
+
+
+def _read_json(path: Path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise VocabError(f"{path}: file not found") from None
+    except json.JSONDecodeError as e:
+        raise VocabError(f"{path}: not valid JSON ({e})") from None
+    except UnicodeDecodeError as e:
+        raise VocabError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _read_tokenizer_config(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    config = _read_json(path)
+    if not isinstance(config, dict):
+        raise VocabError(f"{path}: expected a JSON object")
+    return config
+
+
+def _check_vocab(vocab, path: Path) -> dict[str, int]:
+    if not isinstance(vocab, dict) or not vocab:
+        raise VocabError(f"{path}: expected a non-empty JSON object mapping tokens to ids")
+    for token, i in vocab.items():
+        if type(i) is not int or i < 0:
+            raise VocabError(f"{path}: token {token!r} has id {i!r}; ids must be non-negative integers")
+    return vocab
+
+
+def read_vocab_json(path: Path) -> dict[str, int]:
+    """vocab.json: {"token in byte symbols": id, ...}."""
+    if not path.is_file():
+        raise VocabError(
+            f"{path}: file not found; a byte-level BPE model needs {VOCAB_FILE} and {MERGES_FILE} "
+            f"(or {TOKENIZER_FILE})"
+        )
+    return _check_vocab(_read_json(path), path)
+
+
+def read_merges_txt(path: Path, vocab: dict[str, int]) -> list[tuple[str, str]]:
+    """merges.txt: an optional "#version" line, then one "left right" pair per line, best first."""
+    if not path.is_file():
+        raise VocabError(f"{path}: file not found; a byte-level BPE model needs {VOCAB_FILE} and {MERGES_FILE}")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise VocabError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    merges = []
+    for number, line in enumerate(lines, start=1):
+        if not line or (number == 1 and line.startswith("#version")):
+            continue
+        pair = line.split(" ")
+        merges.append(_check_merge(pair, vocab, f"{path} line {number}"))
+    return merges
+
+
+def _check_merge(pair, vocab: dict[str, int], where: str) -> tuple[str, str]:
+    if len(pair) != 2 or not all(isinstance(p, str) and p for p in pair):
+        raise VocabError(f"{where}: expected a merge 'left right' (two tokens, one space), got {pair!r}")
+    left, right = pair
+    for token in (left, right, left + right):
+        if token not in vocab:
+            raise VocabError(f"{where}: merge {left!r} + {right!r} uses {token!r}, which is not in the vocabulary")
+    return left, right
+
+
+def read_tokenizer_json(path: Path) -> tuple[dict[str, int], list[tuple[str, str]], set[str]]:
+    """tokenizer.json of a BPE model: vocab, merges, and the added tokens that lstrip."""
+    data = _read_json(path)
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, dict) or model.get("type", "BPE") != "BPE" or "merges" not in model:
+        raise VocabError(f"{path}: expected a byte-level BPE tokenizer (model.type 'BPE' with merges)")
+    vocab = _check_vocab(model.get("vocab"), path)
+    merges = [
+        _check_merge(m.split(" ") if isinstance(m, str) else m, vocab, f"{path} merge {n}")
+        for n, m in enumerate(model["merges"])
+    ]
+    added = data.get("added_tokens") or []
+    absorbs = {t["content"] for t in added if isinstance(t, dict) and t.get("lstrip")}
+    for t in added:
+        if isinstance(t, dict) and "content" in t and "id" in t:
+            vocab.setdefault(t["content"], t["id"])
+    return vocab, merges, absorbs
