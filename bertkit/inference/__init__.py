@@ -1,0 +1,15 @@
+"""Fast inference: unpadded execution, packed weights, fp32 / bf16 / int8, CPU and CUDA.
+
+    engine.py    FastEncoder: a backbone's forward pass on real tokens only
+    kernels.py   PackedLinear: dense layers with weights packed once per precision and device
+    batching.py  length-bucketed batches under a token budget
+    peak.py      this machine's measured matmul peak, the limit the engine is measured against
+
+See docs/inference.md.
+"""
+
+from bertkit.inference.batching import length_batches
+from bertkit.inference.engine import FastEncoder
+from bertkit.inference.kernels import PRECISIONS
+
+__all__ = ["FastEncoder", "length_batches", "PRECISIONS"]

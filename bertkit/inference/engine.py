@@ -1,0 +1,193 @@
+"""The inference engine: the same encoder, run without compute on padding and with packed weights.
+
+A `FastEncoder` is built from a trained backbone (`bertkit.modeling.bert.BertModel` or a
+family member) and computes the same outputs, faster:
+
+- the dense layers (QKV, attention output, feed-forward) run on the real tokens only,
+  gathered into one (T, H) matrix - T = sum of the texts' lengths, not B x S;
+- attention scatters Q, K, V back to (B, S) only for its own product, with the padding mask;
+  with length-bucketed batches (`batching.py`) that padding is a few positions;
+- Q, K and V are one product with a (3H, H) weight; bias, GELU and the residual add are fused
+  into the products' epilogues (`kernels.py`), whose weights are packed once;
+- `precision` picks fp32, bf16 or int8 (dynamic) kernels; `device="cuda"` runs the same code
+  with cuBLAS and the flash / memory-efficient SDPA kernels in bf16.
+
+    >>> import torch
+    >>> from bertkit.config import BertConfig
+    >>> from bertkit.modeling.bert import BertModel
+    >>> model = BertModel(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+    ...                              intermediate_size=128)).eval()
+    >>> fast = FastEncoder(model, precision="fp32")
+    >>> ids = torch.tensor([[101, 2023, 102, 0], [101, 7, 8, 102]])
+    >>> mask = (ids != 0).long()
+    >>> out = fast(ids, mask, torch.zeros_like(ids))
+    >>> ref = model(ids, mask, torch.zeros_like(ids))
+    >>> bool((out.pooled - ref.pooled).abs().max() < 1e-5)
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from bertkit.inference.kernels import PRECISIONS, PackedLinear, compute_dtype
+
+
+class EncoderOutput(NamedTuple):
+    sequence: torch.Tensor  # (B, S, H); zeros at padding positions
+    layers: list[torch.Tensor]  # L x (B, S, H); empty unless asked for
+    pooled: torch.Tensor | None  # (B, H); None for a model without a pooler
+
+
+@dataclass
+class _Layout:
+    """Where the real tokens of a (B, S) batch sit once gathered into (T, H)."""
+
+    batch: int
+    length: int
+    lengths: torch.Tensor  # (B,) int64
+    token_index: torch.Tensor | None  # (T,) positions in the flattened (B*S); None: no padding
+    attend: torch.Tensor | None  # (B, 1, 1, S) bool; None: no padding
+
+    @classmethod
+    def from_mask(cls, mask: torch.Tensor) -> _Layout:  # mask (B, S)
+        batch, length = mask.shape
+        lengths = mask.sum(dim=1)
+        if bool((lengths == length).all()):
+            return cls(batch, length, lengths, None, None)
+        token_index = mask.reshape(-1).nonzero().squeeze(1)
+        return cls(batch, length, lengths, token_index, mask.bool()[:, None, None, :])
+
+    def gather(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, C) -> (T, C)
+        x = x.reshape(self.batch * self.length, -1)
+        return x if self.token_index is None else x.index_select(0, self.token_index)
+
+    def scatter(self, x: torch.Tensor) -> torch.Tensor:  # (T, C) -> (B, S, C), zeros at padding
+        if self.token_index is not None:
+            x = x.new_zeros(self.batch * self.length, x.shape[1]).index_copy_(0, self.token_index, x)
+        return x.view(self.batch, self.length, -1)
+
+    def first_tokens(self, x: torch.Tensor) -> torch.Tensor:  # (T, C) -> (B, C), each text's [CLS]
+        if self.token_index is None:
+            return x.view(self.batch, self.length, -1)[:, 0]
+        starts = torch.cumsum(self.lengths, 0) - self.lengths
+        return x.index_select(0, starts)
+
+    def means(self, x: torch.Tensor) -> torch.Tensor:  # (T, C) -> (B, C), mean over each text
+        if self.token_index is None:
+            return x.view(self.batch, self.length, -1).mean(dim=1)
+        owner = torch.repeat_interleave(torch.arange(self.batch, device=x.device), self.lengths)
+        sums = x.new_zeros(self.batch, x.shape[1]).index_add_(0, owner, x)
+        return sums / self.lengths.to(x.dtype)[:, None]
+
+
+class _FastLayer:
+    """One post-LN transformer layer on unpadded tokens (same maths as `modeling/layer.py`)."""
+
+    def __init__(self, layer, heads: int, activation: str, precision: str, device: torch.device):
+        attention, feed_forward = layer.attention, layer.feed_forward
+        self.heads = heads
+        qkv_weight = torch.cat([attention.query.weight, attention.key.weight, attention.value.weight])
+        qkv_bias = torch.cat([attention.query.bias, attention.key.bias, attention.value.bias])
+        self.qkv = PackedLinear(qkv_weight, qkv_bias, precision, device)  # H -> 3H
+        self.attention_output = PackedLinear(attention.output.weight, attention.output.bias, precision, device)
+        self.inner = PackedLinear(
+            feed_forward.inner.weight, feed_forward.inner.bias, precision, device, activation=activation
+        )
+        self.outer = PackedLinear(feed_forward.outer.weight, feed_forward.outer.bias, precision, device)
+        dtype = compute_dtype(precision, device)
+        self.norms = [
+            (norm.weight.detach().to(device, dtype), norm.bias.detach().to(device, dtype), norm.eps)
+            for norm in (layer.attention_norm, layer.output_norm)
+        ]
+
+    def attention(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:  # (T, H) -> (T, H)
+        hidden = x.shape[1]
+        head_size = hidden // self.heads
+        qkv = layout.scatter(self.qkv(x))  # (B, S, 3H)
+        qkv = qkv.view(layout.batch, layout.length, 3, self.heads, head_size).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # each (B, heads, S, d)
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=layout.attend)
+        context = context.transpose(1, 2).reshape(layout.batch, layout.length, hidden)  # (B, S, H)
+        return layout.gather(context)
+
+    def __call__(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:  # (T, H) -> (T, H)
+        (w1, b1, eps1), (w2, b2, eps2) = self.norms
+        x = F.layer_norm(self.attention_output(self.attention(x, layout), residual=x), w1.shape, w1, b1, eps1)
+        return F.layer_norm(self.outer(self.inner(x), residual=x), w2.shape, w2, b2, eps2)
+
+
+class FastEncoder:
+    """A backbone's forward pass for inference: unpadded, packed, in the chosen precision."""
+
+    def __init__(self, model, precision: str = "fp32", device: str | torch.device | None = None):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and precision == "int8":
+            raise ValueError("int8 runs on CPU only; use precision='bf16' on a GPU")
+        self.precision = precision
+        self.dtype = compute_dtype(precision, self.device)
+        # Embeddings (and how a model numbers positions) stay the model's own code.
+        self.embeddings = copy.deepcopy(model.embeddings).eval().to(self.device)
+        self.position_ids = model.position_ids
+        config = model.config
+        self.layers = [
+            _FastLayer(layer, config.num_attention_heads, config.hidden_act, precision, self.device)
+            for layer in model.transformer.layers
+        ]
+        pooler = getattr(model, "pooler", None)
+        self.pooler = None if pooler is None else PackedLinear(pooler.dense.weight, pooler.dense.bias, "fp32", self.device)
+
+    @torch.inference_mode()
+    def encode_tokens(self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, all_layers: bool = False):
+        """Final states of the real tokens, (T, H) in `self.dtype`, and their layout.
+
+        The cheapest form for pooling: nothing is scattered back to (B, S, H).
+        """
+        word_ids, mask = word_ids.to(self.device, torch.long), mask.to(self.device, torch.long)
+        if type_ids is not None:
+            type_ids = type_ids.to(self.device, torch.long)
+        layout = _Layout.from_mask(mask)
+        x = self.embeddings(word_ids, self.position_ids(mask), type_ids)  # (B, S, H)
+        x = layout.gather(x).to(self.dtype)  # (T, H)
+        states = []
+        for layer in self.layers:
+            x = layer(x, layout)
+            if all_layers:
+                states.append(x)
+        return x, layout, states
+
+    def pool(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor | None:  # (T, H) -> (B, H)
+        if self.pooler is None:
+            return None
+        return torch.tanh(self.pooler(layout.first_tokens(x).float()))
+
+    @torch.inference_mode()
+    def __call__(self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, all_layers: bool = False) -> EncoderOutput:
+        """The backbone's outputs, (B, S, H) float32, as `BertModel.forward` returns them."""
+        x, layout, states = self.encode_tokens(word_ids, mask, type_ids, all_layers)
+        layers = [layout.scatter(s).float() for s in states]
+        sequence = layers[-1] if layers else layout.scatter(x).float()
+        return EncoderOutput(sequence, layers, self.pool(x, layout))
+
+    @torch.inference_mode()
+    def embed(self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, pooling: str = "mean") -> torch.Tensor:
+        """One float32 vector per text: "cls", "mean" (over real tokens) or "pooled"."""
+        x, layout, _ = self.encode_tokens(word_ids, mask, type_ids)
+        if pooling == "cls":
+            return layout.first_tokens(x).float()
+        if pooling == "mean":
+            return layout.means(x.float())
+        if pooling == "pooled":
+            if self.pooler is None:
+                raise ValueError("this model has no pooler; use pooling='cls' or 'mean'")
+            return self.pool(x, layout)
+        raise ValueError(f"pooling must be 'cls', 'mean' or 'pooled', not {pooling!r}")

@@ -1,0 +1,129 @@
+"""Dense layers with weights packed once, for the fastest kernel of each precision and device.
+
+Measured on the 2-core AVX-512 (BF16, VNNI, no AMX) development machine with
+`python benchmarks/peak.py` (see docs/inference.md):
+
+- fp32: MKL's `F.linear` and oneDNN with a pre-packed weight both reach the machine's fp32
+  peak (~340 GFLOP/s) on BERT-sized products; oneDNN also fuses the bias, the GELU and the
+  residual add into the product's epilogue, so it saves a pass over memory per fusion.
+- bf16: oneDNN's avx512_core_bf16 kernel reaches only about half the fp32 rate on a CPU
+  without AMX (`vdpbf16ps` issues on one port where fp32 FMAs issue on two). It pays on
+  CPUs with AMX and on GPUs; here it is a memory saving, not a speed-up.
+- int8: dynamic quantisation (one activation scale per call, computed on the fly; symmetric
+  per-output-channel int8 weights) through oneDNN's VNNI kernels reaches ~1300 GOP/s, ~4x fp32.
+
+On CUDA every precision runs plain `F.linear` in the weight's dtype (cuBLAS packs nothing).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+PRECISIONS = ("fp32", "bf16", "int8")
+
+# activation name (config.json's `hidden_act`) -> oneDNN post-op (attr, algorithm)
+_ONEDNN_ACTIVATIONS = {
+    "gelu": ("gelu", "none"),  # erf form, as BERT's checkpoints define "gelu"
+    "gelu_new": ("gelu", "tanh"),
+    "gelu_pytorch_tanh": ("gelu", "tanh"),
+    "relu": ("relu", ""),
+}
+
+
+def activation_fn(name: str):
+    """The activation a checkpoint names, as a function on tensors."""
+    if name == "gelu":
+        return F.gelu
+    if name in ("gelu_new", "gelu_pytorch_tanh"):
+        return lambda x: F.gelu(x, approximate="tanh")
+    if name == "relu":
+        return F.relu
+    raise ValueError(f"unsupported activation {name!r}")
+
+
+def onednn_available() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """dtype of the activations between layers: int8 keeps fp32 activations (dynamic quant)."""
+    if precision == "bf16":
+        return torch.bfloat16
+    return torch.float32
+
+
+class PackedLinear:
+    """y = act(x @ W.T + b) (+ residual), with W packed once for `precision` on `device`.
+
+    x is (T, in_features) - tokens already unpadded - and y is (T, out_features).
+    """
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        precision: str,
+        device: torch.device,
+        activation: str | None = None,
+    ):
+        self.out_features, self.in_features = weight.shape
+        self.activation = activation
+        self._act = activation_fn(activation) if activation else None
+        weight = weight.detach().float()
+        bias = None if bias is None else bias.detach().float()
+        self.kind = self._choose_kind(precision, device)
+        if self.kind == "int8":
+            self._pack_int8(weight, bias)
+        else:
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+            self.weight = weight.to(device, dtype)
+            self.bias = None if bias is None else bias.to(device, dtype)
+            if self.kind == "onednn":
+                # The batch size only hints the packing layout; any row count works afterwards.
+                self.weight = torch.ops.mkldnn._reorder_linear_weight(self.weight, 512)
+
+    @staticmethod
+    def _choose_kind(precision: str, device: torch.device) -> str:
+        if device.type != "cpu":
+            return "plain"
+        if precision == "int8":
+            return "int8"
+        return "onednn" if onednn_available() else "plain"
+
+    def _pack_int8(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        # Symmetric per-output-channel int8 weights; activations are quantised per call.
+        scales = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12).double()
+        zero_points = torch.zeros(self.out_features, dtype=torch.long)
+        qweight = torch.quantize_per_channel(weight, scales, zero_points, 0, torch.qint8)
+        engines = torch.backends.quantized.supported_engines
+        engine = next((e for e in ("onednn", "x86", "fbgemm") if e in engines), None)
+        if engine is None:
+            raise RuntimeError("this PyTorch build has no int8 CPU engine (onednn/x86/fbgemm)")
+        previous = torch.backends.quantized.engine
+        torch.backends.quantized.engine = engine
+        try:
+            self.packed = torch.ops.quantized.linear_prepack(qweight, bias)
+        finally:
+            torch.backends.quantized.engine = previous
+        # fbgemm/x86 must keep 7-bit activations to avoid VNNI overflow; oneDNN need not.
+        self.reduce_range = engine != "onednn"
+
+    def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        if self.kind == "onednn":
+            if residual is not None and self._act is None:
+                return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
+            if self._act is not None and self.activation in _ONEDNN_ACTIVATIONS:
+                attr, algorithm = _ONEDNN_ACTIVATIONS[self.activation]
+                y = torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, attr, [], algorithm)
+                return y if residual is None else y + residual
+            y = torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+        elif self.kind == "int8":
+            y = torch.ops.quantized.linear_dynamic(x, self.packed, self.reduce_range)
+        else:
+            y = F.linear(x, self.weight, self.bias)
+        if self._act is not None:
+            y = self._act(y)
+        if residual is not None:
+            y = y + residual
+        return y
