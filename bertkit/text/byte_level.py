@@ -109,7 +109,7 @@ class ByteLevelPreTokenizer:
 
     def words(self, text: str) -> list[str]:
         """Text cut where GPT-2's pieces can never straddle the cut."""
-        if self.add_prefix_space and not text.startswith(" "):
+        if self.add_prefix_space and text and not text.startswith(" "):
             text = " " + text
         return self._words(text)
 

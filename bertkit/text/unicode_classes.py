@@ -1,4 +1,4 @@
-"""The Unicode character classes of the byte-level pre-tokenizer, as data.
+r"""The Unicode character classes of the byte-level pre-tokenizer, as data.
 
 GPT-2's pre-tokenizer pattern (kept by RoBERTa) is written with `\p{L}` (letters),
 `\p{N}` (numbers) and `\s`, which Python's `re` does not know. These are those classes as
