@@ -120,9 +120,10 @@ class BertConfig:
         if model_type == "distilbert":
             hf = {_DISTILBERT_KEYS.get(key, key): value for key, value in hf.items()}
             hf.update(_DISTILBERT_FIXED)
-        if hf.get("position_embedding_type", "absolute") != "absolute":
+        positions = hf.pop("position_embedding_type", "absolute")  # to_dict writes it back
+        if positions != "absolute":
             raise CheckpointError(
-                f"position_embedding_type {hf['position_embedding_type']!r} is not supported "
+                f"position_embedding_type {positions!r} is not supported "
                 "(bertkit implements absolute positions)"
             )
         fields = {f.name for f in dataclasses.fields(cls)} - {"extra"}
