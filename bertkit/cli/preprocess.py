@@ -1,0 +1,53 @@
+"""`bertkit preprocess TEXT...`: the three input arrays, as the TF Hub notebook prints them.
+
+    $ bertkit preprocess "This is a spam mail" "Computers are not unique to computers"
+    $ bertkit preprocess "Is this spam?" --pair "No, it is not." --seq-length 16
+    $ bertkit preprocess "hello" --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bertkit.cli import add_model_argument
+from bertkit.errors import InputError
+
+HELP = "text -> input_word_ids / input_mask / input_type_ids, printed like TF Hub's preprocessor"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to preprocess (one example each)")
+    parser.add_argument(
+        "--pair",
+        nargs="+",
+        metavar="TEXT",
+        default=None,
+        help="second segments, one per TEXT: [CLS] TEXT [SEP] PAIR [SEP], truncated round-robin",
+    )
+    parser.add_argument("--seq-length", type=int, default=128, metavar="N", help="padded length (default 128)")
+    add_model_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object {name: rows} instead")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.texts:
+        raise InputError('no TEXT given; e.g. bertkit preprocess "This is a spam mail"')
+    import numpy as np
+
+    from bertkit.preprocess import Preprocessor
+
+    pre = Preprocessor.from_pretrained(args.model, seq_length=args.seq_length)
+    batch = pre(args.texts, args.pair)
+    if args.json:
+        json.dump({name: tensor.tolist() for name, tensor in batch.items()}, sys.stdout)
+        print()
+        return 0
+    print(f"keys: {list(batch)}")
+    with np.printoptions(threshold=sys.maxsize):
+        for name, tensor in batch.items():
+            array = tensor.numpy()
+            print(f"\n{name}: shape={tuple(array.shape)}, dtype={array.dtype}")
+            print(repr(array))
+    return 0

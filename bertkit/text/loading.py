@@ -1,0 +1,33 @@
+"""A model directory -> its tokenizer and packing layout, chosen by the files it holds.
+
+- `vocab.txt`: WordPiece (BERT, DistilBERT), `[CLS] A [SEP] B [SEP]`, type ids per segment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bertkit.errors import VocabError
+from bertkit.text.bert_tokenizer import BertTokenizer
+from bertkit.text.packing import PackingLayout
+from bertkit.text.tokenizer import Tokenizer
+from bertkit.text.vocab import VOCAB_FILE
+
+
+def load_text_stages(directory: str | Path) -> tuple[Tokenizer, PackingLayout]:
+    """The tokenizer and the special-token layout of the checkpoint in `directory`."""
+    directory = Path(directory)
+    if (directory / VOCAB_FILE).is_file():
+        tokenizer = BertTokenizer.from_directory(directory)
+        layout = PackingLayout.bert(
+            cls_id=tokenizer.token_id("cls_token"),
+            sep_id=tokenizer.token_id("sep_token"),
+            pad_id=tokenizer.token_id("pad_token"),
+        )
+        return tokenizer, layout
+    raise VocabError(f"{directory}: no tokenizer files found (expected {VOCAB_FILE})")
+
+
+def load_tokenizer(directory: str | Path) -> Tokenizer:
+    """Just the tokenizer of the checkpoint in `directory`."""
+    return load_text_stages(directory)[0]

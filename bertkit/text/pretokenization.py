@@ -1,0 +1,52 @@
+"""BERT's pre-tokenizer: special tokens kept whole, then words, then punctuation split off.
+
+Three splits, in the order the reference applies them:
+
+- `SpecialTokenSplitter`: "[MASK]", "[SEP]", ... written in the text are kept as one token each,
+  matched exactly (case-sensitive, anywhere, even inside a word), before any normalisation;
+  this is how HuggingFace's tokenizers treat them and what a fill-mask prompt relies on.
+- whitespace: `str.split()` on the cleaned text (see `BertNormalizer.clean`);
+- punctuation: every ASCII symbol and every character of Unicode category P becomes a word of
+  its own ("don't" -> "don", "'", "t").
+"""
+
+from __future__ import annotations
+
+import re
+
+from bertkit.text.normalization import char_classes
+
+_ASCII_PUNCT = r"!-/:-@\[-`{-~"
+_split_ascii_punctuation = re.compile(f"[{_ASCII_PUNCT}]|[^{_ASCII_PUNCT}]+").findall
+
+
+def split_punctuation(word: str) -> list[str]:
+    """'hello,world!' -> ['hello', ',', 'world', '!']"""
+    if word.isascii():
+        return _split_ascii_punctuation(word)
+    return char_classes().split_punctuation(word)
+
+
+class SpecialTokenSplitter:
+    """Splits a text around the special tokens written in it.
+
+    >>> SpecialTokenSplitter({"[MASK]": 103}).split("a [MASK] b[MASK]")
+    ['a ', 103, ' b', 103]
+    """
+
+    def __init__(self, tokens: dict[str, int]):
+        self.ids = dict(tokens)
+        # a cheap test before the regex: most texts contain none of the tokens' first characters
+        self._first_chars = tuple({token[0] for token in self.ids})
+        alternatives = "|".join(re.escape(t) for t in sorted(self.ids, key=len, reverse=True))
+        self._split = re.compile(f"({alternatives})").split if self.ids else None
+
+    def split(self, text: str) -> list[str | int]:
+        """Alternating plain-text pieces (str, possibly empty ones dropped) and special ids (int)."""
+        if self._split is None or not any(c in text for c in self._first_chars):
+            return [text]
+        parts = self._split(text)
+        if len(parts) == 1:
+            return parts
+        # re.split with one group: [text, token, text, token, ..., text]
+        return [self.ids[p] if i % 2 else p for i, p in enumerate(parts) if p or i % 2]
