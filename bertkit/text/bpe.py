@@ -10,7 +10,8 @@ The pipeline, stage by stage:
                      pair ranked highest in merges.txt first (Sennrich et al. 2016;
                      Radford et al. 2019), then looked up in vocab.json
 
-Words repeat in real text, so a word's ids are cached after the first time.
+Words repeat in real text, so a word's ids are cached after the first time; a long text
+is tokenized only as far as `max_tokens` needs.
 
     >>> from bertkit.text.bpe import BytePairEncoding, BpeTokenizer
     >>> vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4,
@@ -23,9 +24,12 @@ Words repeat in real text, so a word's ids are cached after the first time.
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
+from itertools import chain
 from pathlib import Path
+from typing import Sequence
 
 from bertkit.errors import VocabError
 from bertkit.text.byte_level import WHITESPACE, WHITESPACE_CHARS, ByteLevelPreTokenizer, to_symbols
@@ -39,6 +43,8 @@ TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS = {
     "bos_token": "<s>",
     "eos_token": "</s>",
+    "cls_token": "<s>",  # RoBERTa packs <s> A </s></s> B </s>: cls and sep are bos and eos
+    "sep_token": "</s>",
     "pad_token": "<pad>",
     "unk_token": "<unk>",
     "mask_token": "<mask>",
@@ -60,36 +66,58 @@ class BytePairEncoding:
 
     def encode(self, symbols: str) -> list[int]:
         """Ids of one piece already written in byte symbols (see byte_level.to_symbols)."""
-        word = list(symbols)
-        ranks = self.ranks
-        while len(word) > 1:
-            pairs = set(zip(word, word[1:]))
-            best = min(pairs, key=lambda pair: ranks.get(pair, _NEVER))
-            if best not in ranks:
-                break
-            word = _merge(word, best)
         # A byte symbol missing from the vocabulary (one trained without the full byte
         # alphabet) is dropped, as the reference does; merged symbols are always present.
         vocab = self.vocab
-        return [vocab[token] for token in word if token in vocab]
+        return [vocab[token] for token in self.merge(symbols) if token in vocab]
+
+    def merge(self, symbols: str) -> list[str]:
+        """Apply the merges: always the best-ranked adjacent pair next, leftmost among equals.
+
+        A heap of candidate pairs over a linked list of symbols, O(n log n): a 1 MB piece
+        ("xxxx...") must not take the quadratic time of rescanning the word after each merge.
+        """
+        ranks = self.ranks
+        word: list[str | None] = list(symbols)
+        n = len(word)
+        following = list(range(1, n + 1))  # index of the next live symbol; n = none
+        preceding = list(range(-1, n - 1))  # index of the previous live symbol; -1 = none
+        heap = [(rank, i) for i, pair in enumerate(zip(word, word[1:])) if (rank := ranks.get(pair)) is not None]
+        heapq.heapify(heap)
+        while heap:
+            rank, i = heapq.heappop(heap)
+            j = following[i]
+            # stale entry: one of the two symbols has changed since the pair was pushed
+            if word[i] is None or j == n or ranks.get((word[i], word[j])) != rank:
+                continue
+            word[i] += word[j]
+            word[j] = None
+            following[i] = following[j]
+            if following[j] < n:
+                preceding[following[j]] = i
+            left, right = preceding[i], following[i]
+            if left >= 0 and (r := ranks.get((word[left], word[i]))) is not None:
+                heapq.heappush(heap, (r, left))
+            if right < n and (r := ranks.get((word[i], word[right]))) is not None:
+                heapq.heappush(heap, (r, i))
+        return [symbol for symbol in word if symbol is not None]
 
 
-_NEVER = float("inf")
+class _WordCache(dict):
+    """word -> its ids; computes missing entries, forgets everything when full."""
 
+    def __init__(self, encode_word, max_size: int):
+        super().__init__()
+        self._encode_word = encode_word
+        self._max_size = max_size
 
-def _merge(word: list[str], pair: tuple[str, str]) -> list[str]:
-    """Every occurrence of `pair` in `word`, left to right, joined into one symbol."""
-    first, second = pair
-    merged = []
-    i, n = 0, len(word)
-    while i < n:
-        if i < n - 1 and word[i] == first and word[i + 1] == second:
-            merged.append(first + second)
-            i += 2
-        else:
-            merged.append(word[i])
-            i += 1
-    return merged
+    def __missing__(self, word: str) -> list[int]:
+        ids = self._encode_word(word)
+        if len(word) <= 100:  # long words (URLs, a 1 MB run of letters) hardly ever repeat
+            if len(self) >= self._max_size:  # a stream of random text must not grow it forever
+                self.clear()
+            self[word] = ids
+        return ids
 
 
 class BpeTokenizer:
@@ -99,7 +127,7 @@ class BpeTokenizer:
     also take the whitespace in front of them.
     """
 
-    CACHE_SIZE = 200_000  # pieces; cleared when full (a 1 MB random text must not grow it forever)
+    CACHE_SIZE = 500_000  # words
 
     def __init__(
         self,
@@ -109,28 +137,70 @@ class BpeTokenizer:
         absorbs_space_before: set[str] = ABSORBS_SPACE_BEFORE,
     ):
         self.model = model
+        self.vocab = model.vocab
         self.pre_tokenizer = ByteLevelPreTokenizer(add_prefix_space)
-        self.special_tokens = dict(special_tokens)
-        present = {t for t in self.special_tokens.values() if t in model.vocab}
-        self._special_ids = {t: model.vocab[t] for t in present}
+        self.special_tokens = dict(special_tokens)  # role ("cls_token") -> string ("<s>")
+        present = {t for t in self.special_tokens.values() if t in self.vocab}
+        self._special_ids = {t: self.vocab[t] for t in present}
         alternatives = [
             (f"[{WHITESPACE}]*" if t in absorbs_space_before else "") + re.escape(t)
             for t in sorted(present, key=len, reverse=True)
         ]
         # One capturing group: re.split gives [text, special, text, special, ..., text].
         self._split_special = re.compile(f"({'|'.join(alternatives)})").split if alternatives else None
-        self._cache: dict[str, list[int]] = {}
+        self._id_to_token = {i: t for t, i in self.vocab.items()}
+        self._cache = _WordCache(self._encode_word, self.CACHE_SIZE)
+
+    @classmethod
+    def from_directory(cls, directory: str | Path) -> BpeTokenizer:
+        """Reads vocab.json + merges.txt (or tokenizer.json) and tokenizer_config.json."""
+        directory = Path(directory)
+        config = _read_tokenizer_config(directory / TOKENIZER_CONFIG_FILE)
+        special = {role: _token_text(config.get(role, default)) for role, default in SPECIAL_TOKENS.items()}
+        if (directory / VOCAB_FILE).is_file() or not (directory / TOKENIZER_FILE).is_file():
+            vocab = read_vocab_json(directory / VOCAB_FILE)
+            merges = read_merges_txt(directory / MERGES_FILE, vocab)
+            absorbs = ABSORBS_SPACE_BEFORE
+        else:
+            vocab, merges, absorbs = read_tokenizer_json(directory / TOKENIZER_FILE)
+        for role in ("cls_token", "sep_token", "pad_token"):
+            if special[role] not in vocab:
+                raise VocabError(f"{directory}: the vocabulary has no {role} {special[role]!r}")
+        model = BytePairEncoding(vocab, merges)
+        return cls(model, special, bool(config.get("add_prefix_space", False)), absorbs)
+
+    # -- vocabulary ------------------------------------------------------------------------
 
     @property
-    def vocab(self) -> dict[str, int]:
-        return self.model.vocab
+    def vocab_size(self) -> int:
+        return len(self._id_to_token)
 
     def token_id(self, role: str) -> int:
-        """The id of a special token by role ("pad_token", "bos_token", ...)."""
-        return self.model.vocab[self.special_tokens[role]]
+        """The id of a special token by role: "cls_token", "sep_token", "pad_token", ..."""
+        return self.vocab[self.special_tokens[role]]
 
-    def encode(self, text: str) -> list[int]:
-        """Token ids of one text, without the <s> ... </s> around it."""
+    def token_to_id(self, token: str) -> int | None:
+        return self.vocab.get(token)
+
+    def id_to_token(self, token_id: int) -> str:
+        """The vocabulary entry, in byte symbols ("Ġworld" for " world")."""
+        return self._id_to_token[token_id]
+
+    # -- encoding --------------------------------------------------------------------------
+
+    def encode(self, text: str, max_tokens: int | None = None) -> list[int]:
+        """Ids of `text` without <s> / </s>; with `max_tokens`, only the first that many."""
+        if max_tokens is not None and len(text) > 16 * max_tokens + 256:
+            return self._encode_prefix(text, max_tokens)
+        ids = self._encode_text(text)
+        return ids if max_tokens is None else ids[:max_tokens]
+
+    def encode_batch(self, texts: Sequence[str], max_tokens: int | None = None) -> list[list[int]]:
+        """`encode` for each text."""
+        encode = self.encode
+        return [encode(text, max_tokens) for text in texts]
+
+    def _encode_text(self, text: str) -> list[int]:
         if self._split_special is None:
             return self._encode_plain(text)
         parts = self._split_special(text)
@@ -145,40 +215,28 @@ class BpeTokenizer:
         return ids
 
     def _encode_plain(self, text: str) -> list[int]:
-        cache = self._cache
-        ids: list[int] = []
-        for word in self.pre_tokenizer.words(text):
-            word_ids = cache.get(word)
-            if word_ids is None:
-                word_ids = self._encode_word(word)
-            ids += word_ids
-        return ids
+        return list(chain.from_iterable(map(self._cache.__getitem__, self.pre_tokenizer.words(text))))
 
     def _encode_word(self, word: str) -> list[int]:
-        if len(self._cache) >= self.CACHE_SIZE:
-            self._cache.clear()
-        ids = self._cache[word] = [
-            i for piece in self.pre_tokenizer.pieces(word) for i in self.model.encode(to_symbols(piece))
-        ]
-        return ids
+        encode = self.model.encode
+        return [i for piece in self.pre_tokenizer.pieces(word) for i in encode(to_symbols(piece))]
 
-    @classmethod
-    def from_directory(cls, directory: str | Path) -> BpeTokenizer:
-        """Reads vocab.json + merges.txt (or tokenizer.json) and tokenizer_config.json."""
-        directory = Path(directory)
-        config = _read_tokenizer_config(directory / TOKENIZER_CONFIG_FILE)
-        special = {role: _token_text(config.get(role, default)) for role, default in SPECIAL_TOKENS.items()}
-        if (directory / VOCAB_FILE).is_file() or not (directory / TOKENIZER_FILE).is_file():
-            vocab = read_vocab_json(directory / VOCAB_FILE)
-            merges = read_merges_txt(directory / MERGES_FILE, vocab)
-            absorbs = ABSORBS_SPACE_BEFORE
-        else:
-            vocab, merges, absorbs = read_tokenizer_json(directory / TOKENIZER_FILE)
-        for role in ("bos_token", "eos_token", "pad_token"):
-            if special[role] not in vocab:
-                raise VocabError(f"{directory}: the vocabulary has no {role} {special[role]!r}")
-        model = BytePairEncoding(vocab, merges)
-        return cls(model, special, bool(config.get("add_prefix_space", False)), absorbs)
+    def _encode_prefix(self, text: str, max_tokens: int) -> list[int]:
+        # A prefix cut where a whitespace run starts has as ids a prefix of the text's ids
+        # (no word, piece or special token reaches across that cut). Every id takes at least
+        # one character, so the prefix grows until it holds enough.
+        length = 8 * max_tokens + 64
+        while True:
+            cut = _WHITESPACE_RUN.search(text, length)
+            if cut is None:
+                return self._encode_text(text)[:max_tokens]
+            ids = self._encode_text(text[: cut.start()])
+            if len(ids) >= max_tokens:
+                return ids[:max_tokens]
+            length = 2 * cut.start() + 1
+
+
+_WHITESPACE_RUN = re.compile(f"(?<![{WHITESPACE}])[{WHITESPACE}]")
 
 
 def _token_text(value) -> str:

@@ -48,8 +48,16 @@ _LATIN1_TO_SYMBOL = {b: s for b, s in BYTE_TO_SYMBOL.items()}
 
 
 def to_symbols(piece: str) -> str:
-    """A piece of text as byte-level symbols: one symbol per UTF-8 byte."""
-    return piece.encode("utf-8", "surrogatepass").decode("latin-1").translate(_LATIN1_TO_SYMBOL)
+    """A piece of text as byte-level symbols: one symbol per UTF-8 byte.
+
+    A lone surrogate (not valid Unicode, so not UTF-8) becomes U+FFFD, as a lossy UTF-16 to
+    UTF-8 conversion makes it.
+    """
+    try:
+        utf8 = piece.encode("utf-8")
+    except UnicodeEncodeError:
+        utf8 = piece.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+    return utf8.decode("latin-1").translate(_LATIN1_TO_SYMBOL)
 
 
 def from_symbols(symbols: str) -> str:
