@@ -1,0 +1,1 @@
+"""Data for training: readers, pretraining instances and masking, batches."""
