@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Sequence
 
 from bertkit.errors import VocabError
-from bertkit.text.byte_level import WHITESPACE, WHITESPACE_CHARS, ByteLevelPreTokenizer, to_symbols
+from bertkit.text.byte_level import WHITESPACE, ByteLevelPreTokenizer, to_symbols
+from bertkit.text.pretokenization import SpecialTokenSplitter
 
 VOCAB_FILE = "vocab.json"
 MERGES_FILE = "merges.txt"
@@ -140,14 +141,9 @@ class BpeTokenizer:
         self.vocab = model.vocab
         self.pre_tokenizer = ByteLevelPreTokenizer(add_prefix_space)
         self.special_tokens = dict(special_tokens)  # role ("cls_token") -> string ("<s>")
-        present = {t for t in self.special_tokens.values() if t in self.vocab}
-        self._special_ids = {t: self.vocab[t] for t in present}
-        alternatives = [
-            (f"[{WHITESPACE}]*" if t in absorbs_space_before else "") + re.escape(t)
-            for t in sorted(present, key=len, reverse=True)
-        ]
-        # One capturing group: re.split gives [text, special, text, special, ..., text].
-        self._split_special = re.compile(f"({'|'.join(alternatives)})").split if alternatives else None
+        self.special_splitter = SpecialTokenSplitter(
+            {t: self.vocab[t] for t in self.special_tokens.values() if t in self.vocab}, absorbs_space_before
+        )
         self._id_to_token = {i: t for t, i in self.vocab.items()}
         self._cache = _WordCache(self._encode_word, self.CACHE_SIZE)
 
@@ -201,16 +197,14 @@ class BpeTokenizer:
         return [encode(text, max_tokens) for text in texts]
 
     def _encode_text(self, text: str) -> list[int]:
-        if self._split_special is None:
-            return self._encode_plain(text)
-        parts = self._split_special(text)
-        if len(parts) == 1:
+        parts = self.special_splitter.split(text)
+        if len(parts) == 1 and isinstance(parts[0], str):
             return self._encode_plain(text)
         ids: list[int] = []
-        for n, part in enumerate(parts):
-            if n % 2:  # a special token, with the whitespace it absorbed
-                ids.append(self._special_ids[part.lstrip(WHITESPACE_CHARS)])
-            elif part:
+        for part in parts:
+            if isinstance(part, int):  # a special token (with the whitespace it absorbed)
+                ids.append(part)
+            else:
                 ids += self._encode_plain(part)
         return ids
 

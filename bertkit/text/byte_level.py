@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+from bertkit.text.normalization import char_class
 from bertkit.text.unicode_classes import LETTER_RANGES, NUMBER_RANGES, WHITESPACE_RANGES
 
 
@@ -66,16 +67,13 @@ def from_symbols(symbols: str) -> str:
 
 
 def _char_class(ranges: tuple[tuple[int, int], ...]) -> str:
-    """Code-point ranges as the inside of a `re` character class."""
-    return "".join(
-        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges
-    )
+    """Code-point ranges as the inside of a `re` character class, to combine classes."""
+    return char_class(ranges)[1:-1]
 
 
 LETTER = _char_class(LETTER_RANGES)
 NUMBER = _char_class(NUMBER_RANGES)
 WHITESPACE = _char_class(WHITESPACE_RANGES)
-WHITESPACE_CHARS = "".join(chr(c) for a, b in WHITESPACE_RANGES for c in range(a, b + 1))
 
 # GPT-2's pattern, with \p{L}, \p{N}, \s spelled out (see unicode_classes.py for why).
 # `\s+(?!\S)` takes a whitespace run except its last character when a word follows, so that

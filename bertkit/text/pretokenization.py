@@ -13,8 +13,13 @@ Three splits, in the order the reference applies them:
 from __future__ import annotations
 
 import re
+from typing import Collection
 
-from bertkit.text.normalization import char_classes
+from bertkit.text.normalization import char_class, char_classes
+from bertkit.text.unicode_classes import WHITESPACE_RANGES
+
+_WHITE_SPACE = char_class(WHITESPACE_RANGES)
+_WHITE_SPACE_CHARS = "".join(chr(c) for lo, hi in WHITESPACE_RANGES for c in range(lo, hi + 1))
 
 _ASCII_PUNCT = r"!-/:-@\[-`{-~"
 _split_ascii_punctuation = re.compile(f"[{_ASCII_PUNCT}]|[^{_ASCII_PUNCT}]+").findall
@@ -32,13 +37,21 @@ class SpecialTokenSplitter:
 
     >>> SpecialTokenSplitter({"[MASK]": 103}).split("a [MASK] b[MASK]")
     ['a ', 103, ' b', 103]
+    >>> SpecialTokenSplitter({"<mask>": 4}, absorbs_space_before={"<mask>"}).split("a <mask> b")
+    ['a', 4, ' b']
     """
 
-    def __init__(self, tokens: dict[str, int]):
+    def __init__(self, tokens: dict[str, int], absorbs_space_before: Collection[str] = ()):
         self.ids = dict(tokens)
         # a cheap test before the regex: most texts contain none of the tokens' first characters
         self._first_chars = tuple({token[0] for token in self.ids})
-        alternatives = "|".join(re.escape(t) for t in sorted(self.ids, key=len, reverse=True))
+        # Tokens in `absorbs_space_before` ("lstrip" in HuggingFace's terms: RoBERTa's <mask>)
+        # also take the whitespace (White_Space property) before them.
+        self._absorbs = bool(absorbs_space_before)
+        alternatives = "|".join(
+            (f"{_WHITE_SPACE}*" if t in absorbs_space_before else "") + re.escape(t)
+            for t in sorted(self.ids, key=len, reverse=True)
+        )
         self._split = re.compile(f"({alternatives})").split if self.ids else None
 
     def split(self, text: str) -> list[str | int]:
@@ -49,4 +62,6 @@ class SpecialTokenSplitter:
         if len(parts) == 1:
             return parts
         # re.split with one group: [text, token, text, token, ..., text]
+        if self._absorbs:
+            parts[1::2] = [p.lstrip(_WHITE_SPACE_CHARS) for p in parts[1::2]]
         return [self.ids[p] if i % 2 else p for i, p in enumerate(parts) if p or i % 2]

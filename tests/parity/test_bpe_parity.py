@@ -1,7 +1,7 @@
 """Our byte-level BPE against transformers' RoBERTa tokenizer, id for id.
 
 The vocabulary is trained here, with the `tokenizers` library, on real text we did not write
-(Django's translations, the Debian licenses); then the same vocab.json + merges.txt go to
+(Django's translations, the Debian licenses; tests/corpora.py); then the same vocab.json + merges.txt go to
 `transformers.RobertaTokenizer` (whose `<mask>` takes the space before it, as roberta-base's
 does) and to ours.
 
@@ -23,28 +23,7 @@ from transformers import AddedToken, RobertaTokenizer
 from bertkit.text.bpe import BpeTokenizer
 from bertkit.text.byte_level import ByteLevelPreTokenizer, to_symbols
 
-
-def po_texts() -> list[str]:  # TODO: tests/corpora.py once it lands
-    import functools, glob, os, django
-    return _po_texts(os.path.join(os.path.dirname(django.__file__), "conf", "locale"))
-
-
-import functools
-
-
-@functools.lru_cache
-def _po_texts(root):
-    import glob
-    texts = []
-    for f in sorted(glob.glob(root + "/*/LC_MESSAGES/*.po")):
-        with open(f, encoding="utf-8") as fh:
-            texts += fh.read().split("\n\n")
-    return texts
-
-
-def license_texts() -> list[str]:
-    import glob
-    return [open(f, encoding="utf-8", errors="replace").read() for f in sorted(glob.glob("/usr/share/common-licenses/*"))]
+from tests.corpora import changelog_entries, license_paragraphs, po_strings, stdlib_strings
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 EDGE_CASES = [
@@ -73,7 +52,7 @@ EDGE_CASES = [
 @pytest.fixture(scope="module")
 def vocab_dir(tmp_path_factory):
     corpus = tmp_path_factory.mktemp("corpus") / "train.txt"
-    corpus.write_text("\n".join(po_texts()[::3] + license_texts()), encoding="utf-8")
+    corpus.write_text("\n".join(po_strings()[::3] + license_paragraphs()), encoding="utf-8")
     trainer = ByteLevelBPETokenizer()
     trainer.train([str(corpus)], vocab_size=6000, min_frequency=2, special_tokens=SPECIALS, show_progress=False)
     directory = tmp_path_factory.mktemp("roberta_vocab")
@@ -100,10 +79,23 @@ def assert_same_ids(ours: BpeTokenizer, ref: RobertaTokenizer, texts: list[str])
     )
 
 
+def utf8(texts: list[str]) -> list[str]:
+    """The texts the reference can take: Python's own sources hold lone surrogates."""
+    return [t for t in texts if not any(0xD800 <= ord(c) < 0xE000 for c in t)]
+
+
 def test_real_text_in_many_languages(tokenizers):
     ours, ref = tokenizers
-    texts = po_texts() + license_texts()
-    assert len(texts) > 30_000
+    texts = po_strings() + license_paragraphs() + changelog_entries()
+    assert len(texts) > 100_000
+    assert_same_ids(ours, ref, texts)
+
+
+def test_python_sources_strings(tokenizers):
+    """Comments, docstrings and literals of the stdlib: every script, escapes, control codes."""
+    ours, ref = tokenizers
+    texts = utf8(stdlib_strings())
+    assert len(texts) > 50_000
     assert_same_ids(ours, ref, texts)
 
 
@@ -126,7 +118,7 @@ def test_add_prefix_space(vocab_dir, tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(config)
     ours = BpeTokenizer.from_directory(tmp_path)
     assert ours.pre_tokenizer.add_prefix_space
-    assert_same_ids(ours, reference(vocab_dir, add_prefix_space=True), EDGE_CASES + po_texts()[:2000])
+    assert_same_ids(ours, reference(vocab_dir, add_prefix_space=True), EDGE_CASES + po_strings()[:5000])
 
 
 def test_directory_written_by_transformers(vocab_dir, tmp_path, tokenizers):
