@@ -1,6 +1,8 @@
 """A model directory -> its tokenizer and packing layout, chosen by the files it holds.
 
 - `vocab.txt`: WordPiece (BERT, DistilBERT), `[CLS] A [SEP] B [SEP]`, type ids per segment.
+- `vocab.json` + `merges.txt`, or a BPE `tokenizer.json`: byte-level BPE (RoBERTa),
+  `<s> A </s></s> B </s>`, type ids all 0.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bertkit.errors import VocabError
+from bertkit.text import bpe
 from bertkit.text.bert_tokenizer import BertTokenizer
 from bertkit.text.packing import PackingLayout
 from bertkit.text.tokenizer import Tokenizer
@@ -25,7 +28,17 @@ def load_text_stages(directory: str | Path) -> tuple[Tokenizer, PackingLayout]:
             pad_id=tokenizer.token_id("pad_token"),
         )
         return tokenizer, layout
-    raise VocabError(f"{directory}: no tokenizer files found (expected {VOCAB_FILE})")
+    if any((directory / name).is_file() for name in (bpe.VOCAB_FILE, bpe.MERGES_FILE, bpe.TOKENIZER_FILE)):
+        tokenizer = bpe.BpeTokenizer.from_directory(directory)
+        layout = PackingLayout.roberta(
+            cls_id=tokenizer.token_id("cls_token"),
+            sep_id=tokenizer.token_id("sep_token"),
+            pad_id=tokenizer.token_id("pad_token"),
+        )
+        return tokenizer, layout
+    raise VocabError(
+        f"{directory}: no tokenizer files found (expected {VOCAB_FILE}, or {bpe.VOCAB_FILE} and {bpe.MERGES_FILE})"
+    )
 
 
 def load_tokenizer(directory: str | Path) -> Tokenizer:

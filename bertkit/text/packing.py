@@ -33,7 +33,7 @@ class PackingLayout:
     >>> bert = PackingLayout.bert(cls_id=101, sep_id=102)
     >>> bert.num_special_tokens(2)
     3
-    >>> roberta = PackingLayout(start=(0,), end=(2,), between=(2,), pad_id=1, typed_segments=False)
+    >>> roberta = PackingLayout.roberta(cls_id=0, sep_id=2, pad_id=1)
     >>> roberta.num_special_tokens(2)
     4
     """
@@ -47,6 +47,11 @@ class PackingLayout:
     @classmethod
     def bert(cls, cls_id: int, sep_id: int, pad_id: int = 0) -> PackingLayout:
         return cls(start=(cls_id,), end=(sep_id,), pad_id=pad_id)
+
+    @classmethod
+    def roberta(cls, cls_id: int, sep_id: int, pad_id: int) -> PackingLayout:
+        """`<s> A </s>`, `<s> A </s></s> B </s>`: RoBERTa has no segment embedding to feed."""
+        return cls(start=(cls_id,), end=(sep_id,), between=(sep_id,), pad_id=pad_id, typed_segments=False)
 
     def num_special_tokens(self, num_segments: int) -> int:
         return len(self.start) + num_segments * len(self.end) + (num_segments - 1) * len(self.between)
