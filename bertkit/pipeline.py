@@ -1,0 +1,119 @@
+"""`bertkit.load`: a checkpoint's preprocessor and encoder together, with the calls users make.
+
+    >>> import bertkit
+    >>> m = bertkit.load()                      # the bundled all-MiniLM-L6-v2
+    >>> vecs = m.embed(["A man is eating food.", "Someone eats."], pooling="mean", normalize=True)
+    >>> vecs.shape, vecs.dtype
+    ((2, 384), dtype('float32'))
+    >>> round(float(vecs[0] @ vecs[1]), 2) > 0.5
+    True
+
+Task calls join `Pipeline` as their features arrive (`predict` for a fine-tuned classifier or
+tagger, `fill_mask` for a model with an MLM head); each is a method built on `preprocessor`
+and `encoder` (or the task model) like `embed` below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bertkit.encoder import Encoder
+from bertkit.errors import InputError, InputTypeError
+from bertkit.inference.batching import length_batches
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+POOLINGS = ("cls", "mean", "pooled")
+
+
+def load(
+    model: str | Path | None = None,
+    precision: str = "fp32",
+    device: str | torch.device | None = None,
+    seq_length: int = 128,
+) -> Pipeline:
+    """Preprocessor + encoder of a checkpoint directory (None = the bundled default model).
+
+    `precision` casts the encoder's weights ("fp32", "bf16", "fp16"); outputs of `embed` are
+    float32 whatever the precision.
+    """
+    from bertkit.preprocess import Preprocessor
+
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    encoder = Encoder.from_pretrained(model, device=device).to(PRECISIONS[precision])
+    preprocessor = Preprocessor.from_pretrained(encoder.source, seq_length=seq_length)
+    return Pipeline(preprocessor, encoder)
+
+
+class Pipeline:
+    """The high-level model object: `.preprocessor`, `.encoder`, and `embed`."""
+
+    def __init__(self, preprocessor, encoder: Encoder):
+        self.preprocessor = preprocessor
+        self.encoder = encoder
+
+    @torch.inference_mode()
+    def embed(
+        self,
+        texts: Sequence[str],
+        pooling: str = "cls",
+        normalize: bool = False,
+        batch_size: int = 32,
+        progress: bool = False,
+    ) -> np.ndarray:  # (N, H) float32, row i for texts[i]
+        """One vector per text.
+
+        `pooling`: "cls" (the first token's final state), "mean" (over real tokens, as
+        sentence-transformers does) or "pooled" (the pooler's output). `normalize` scales each
+        vector to unit L2 norm. Texts are batched by length (padding only to each batch's
+        longest text) and returned in input order.
+        """
+        texts = _check_texts(texts)
+        if pooling not in POOLINGS:
+            raise InputError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        seq_length = self.preprocessor.seq_length
+        ids = self.preprocessor.tokenize(texts)  # wordpieces per text, no special tokens
+        lengths = [min(len(t) + 2, seq_length) for t in ids]  # + [CLS] ... [SEP], truncated
+        vectors = np.zeros((len(texts), self.encoder.config.hidden_size), dtype=np.float32)
+
+        from tqdm import tqdm
+
+        with tqdm(total=len(texts), unit="text", disable=not progress, desc="embed") as bar:
+            for batch in length_batches(lengths, max_tokens=batch_size * seq_length, max_texts=batch_size):
+                longest = max(lengths[i] for i in batch)
+                inputs = self.preprocessor.pack_inputs([[ids[i] for i in batch]], seq_length=longest)
+                vectors[batch] = self._pool(self.encoder(inputs), inputs["input_mask"], pooling, normalize)
+                bar.update(len(batch))
+        return vectors
+
+    def _pool(self, out: dict, mask: torch.Tensor, pooling: str, normalize: bool) -> np.ndarray:
+        if pooling == "cls":
+            vectors = out["sequence_output"][:, 0]  # (B, S, H) -> (B, H)
+        elif pooling == "mean":
+            weights = mask.to(out["sequence_output"].device, torch.float32).unsqueeze(-1)  # (B, S, 1)
+            total = (out["sequence_output"].float() * weights).sum(dim=1)  # (B, H)
+            vectors = total / weights.sum(dim=1).clamp(min=1e-9)
+        else:
+            if out["pooled_output"] is None:
+                raise InputError("this model has no pooler; use pooling 'cls' or 'mean'")
+            vectors = out["pooled_output"]
+        vectors = vectors.float()
+        if normalize:
+            vectors = torch.nn.functional.normalize(vectors, p=2.0, dim=-1)
+        return vectors.cpu().numpy()
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise InputTypeError("embed takes a list of texts, not one string; wrap it: embed([text])")
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InputTypeError(f"text {i} is {type(text).__name__}, not a string")
+    return texts

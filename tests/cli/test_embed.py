@@ -1,0 +1,47 @@
+"""bertkit/cli/embed.py: one vector per input line, input order, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import bertkit
+from bertkit.cli import main
+
+LINES = ["A man is eating food.", "", "Someone eats.", "Das ist ein Satz über Äpfel.", "这是一个句子", "ok " * 200]
+
+
+def test_one_vector_per_line_in_input_order(tmp_path, capsys):
+    source, target = tmp_path / "in.txt", tmp_path / "out.npy"
+    source.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    args = ["embed", "--input", str(source), "--output", str(target), "--pooling", "mean", "--normalize", "--batch-size", "2"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "embed: 100%" in captured.err and "6/6" in captured.err  # the progress bar
+    assert f"wrote {target}: (6, 384) float32" in captured.out
+    vectors = np.load(target)
+    expected = bertkit.load().embed(LINES, pooling="mean", normalize=True)
+    np.testing.assert_allclose(vectors, expected, atol=2e-5, rtol=0)
+
+
+def test_output_name_is_kept(tmp_path):
+    (tmp_path / "in.txt").write_text("hello\n")
+    assert main(["embed", "--input", str(tmp_path / "in.txt"), "--output", str(tmp_path / "vectors.bin"), "--no-progress"]) == 0
+    assert np.load(tmp_path / "vectors.bin").shape == (1, 384)
+
+
+def test_empty_or_missing_input_is_one_clear_line(tmp_path, capsys):
+    (tmp_path / "empty.txt").write_text("")
+    for name, message in [("empty.txt", "the input file is empty, nothing to embed"), ("absent.txt", "input file not found")]:
+        assert main(["embed", "--input", str(tmp_path / name), "--output", str(tmp_path / "o.npy")]) == 1
+        err = capsys.readouterr().err
+        assert err == f"bertkit embed: error: {tmp_path / name}: {message}\n"
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_binary_input_and_missing_output_directory(tmp_path, capsys):
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00garbage")
+    assert main(["embed", "--input", str(tmp_path / "bin.txt"), "--output", str(tmp_path / "o.npy")]) == 1
+    assert "not UTF-8 text" in capsys.readouterr().err
+    (tmp_path / "in.txt").write_text("hi\n")
+    assert main(["embed", "--input", str(tmp_path / "in.txt"), "--output", str(tmp_path / "no" / "o.npy")]) == 1
+    assert "the output's directory does not exist" in capsys.readouterr().err
