@@ -43,6 +43,8 @@ ASCII_PUNCTUATION_RANGES = ((33, 47), (58, 64), (91, 96), (123, 126))
 # line/paragraph separators U+2028/U+2029 (categories Zl/Zp, so `clean` keeps them), which the
 # reference's `str.split()` treats as word boundaries too.
 ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ASCII_CONTROL_OR_SPACE = re.compile(r"[\x00-\x1f\x7f]")
+_TAB_NEWLINE_CR_TO_SPACE = str.maketrans("\t\n\r", "   ")
 
 
 def char_class(ranges) -> str:
@@ -112,8 +114,9 @@ class BertNormalizer:
     def clean(self, text: str) -> str:
         """Stages 1-3 on a whole text: remove controls, map whitespace, space CJK, NFC."""
         if text.isascii():
-            text = ASCII_CONTROL.sub("", text)
-            return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+            if _ASCII_CONTROL_OR_SPACE.search(text):
+                text = ASCII_CONTROL.sub("", text).translate(_TAB_NEWLINE_CR_TO_SPACE)
+            return text
         classes = char_classes()
         text = classes.whitespace.sub(" ", classes.removed.sub("", text))
         if self.cjk_chars:

@@ -39,6 +39,9 @@ class WordPiece:
         if n > self.max_chars_per_word:
             return (self.unk_id,)
         vocab, prefix, longest = self.vocab, self.prefix, self._longest
+        whole = vocab.get(word)  # most words are in the vocabulary as they are
+        if whole is not None:
+            return (whole,)
         ids = []
         start = 0
         while start < n:

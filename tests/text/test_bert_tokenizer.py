@@ -1,0 +1,79 @@
+import doctest
+
+import pytest
+
+import bertkit.text.bert_tokenizer as bert_tokenizer
+from bertkit.bundled import default_model_dir
+from bertkit.text.bert_tokenizer import BertTokenizer
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return BertTokenizer.from_directory(default_model_dir())
+
+
+def test_docstring_examples():
+    assert doctest.testmod(bert_tokenizer).failed == 0
+
+
+def test_example_sentences(tok):
+    assert tok.encode("This is a spam mail") == [2023, 2003, 1037, 12403, 2213, 5653]
+    assert tok.encode("Computers are not unique to computers") == [7588, 2024, 2025, 4310, 2000, 7588]
+
+
+def test_special_tokens_in_text(tok):
+    assert tok.encode("Paris is the [MASK] of France.")[3] == tok.token_id("mask_token")
+    assert tok.token_id("cls_token") == 101 and tok.id_to_token(102) == "[SEP]"
+    assert tok.vocab_size == 30522
+
+
+def test_chunk_split_ignores_controls_that_python_calls_whitespace(tok):
+    # \x1c-\x1f and \x85 are deleted by BERT, so they join words instead of separating them
+    assert tok.encode("comp\x1cuters") == tok.encode("computers") == tok.encode("comp\x85uters")
+    assert tok.encode("comp uters") != tok.encode("computers")
+
+
+def test_empty_whitespace_and_control_only_texts(tok):
+    assert tok.encode("") == tok.encode("   \t\n") == tok.encode("\x00\x07\u200b") == []
+
+
+def test_lone_surrogates_are_dropped_like_other_category_c_characters(tok):
+    assert tok.encode("spam\ud800 mail\udfff") == tok.encode("spam mail")
+
+
+def test_words_returns_what_wordpiece_sees(tok):
+    assert tok.words("Héllo, [MASK] 世界!") == ["hello", ",", "世", "界", "!"]
+
+
+LONG_TEXTS = {
+    "english": "The quick brown fox, jumping over the lazy dog. " * 20_000,
+    "chinese without spaces": "我们的模型把每个汉字当作一个词。" * 20_000,
+    "one huge word": "a" * 1_000_000,
+    "huge word then text": "b" * 5000 + " hello world" * 10,
+    "punctuation run": "a." * 500_000,
+    "mixed cut points": ("Grüße, 世界! \u2028" + "x\x1c" * 30 + " [MASK] ") * 5_000,
+}
+
+
+@pytest.mark.parametrize("name", LONG_TEXTS)
+def test_max_tokens_is_exactly_a_prefix_of_the_full_encoding(tok, name):
+    text = LONG_TEXTS[name]
+    full = tok.encode(text)
+    for max_tokens in (1, 7, 126, 510):
+        assert tok.encode(text, max_tokens=max_tokens) == full[:max_tokens]
+
+
+def test_a_1mb_text_is_cut_before_tokenizing(tok):
+    fresh = BertTokenizer.from_directory(default_model_dir())
+    text = " ".join(f"word{i}" for i in range(150_000))  # ~1 MB, every word different
+    ids = fresh.encode(text, max_tokens=126)
+    assert len(ids) == 126
+    assert len(fresh._cache) < 1000  # only the first few hundred words were looked at
+
+
+def test_the_cache_is_bounded(tok):
+    small = BertTokenizer.from_directory(default_model_dir())
+    small._cache._max_size = 100
+    ids = small.encode(" ".join(f"w{i}" for i in range(1000)))
+    assert len(small._cache) <= 100
+    assert ids == tok.encode(" ".join(f"w{i}" for i in range(1000)))
