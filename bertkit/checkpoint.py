@@ -36,6 +36,8 @@ from bertkit.bundled import resolve_model_dir
 from bertkit.config import BertConfig
 from bertkit.errors import CheckpointError, ModelNotFoundError
 from bertkit.modeling.bert import BertModel, init_weights
+from bertkit.modeling.distilbert import DistilBertModel
+from bertkit.modeling.roberta import RobertaModel
 
 log = logging.getLogger("bertkit")
 
@@ -126,6 +128,32 @@ BERT_WEIGHTS = WeightNames(
 )
 
 
+# RoBERTa's layers are BERT's, under its own prefix in task models (`roberta.`).
+ROBERTA_WEIGHTS = WeightNames(
+    prefix="roberta.",
+    backbone=list(BERT_WEIGHTS.backbone),
+    ignored=("embeddings.position_ids", "embeddings.token_type_ids"),
+)
+
+DISTILBERT_WEIGHTS = WeightNames(
+    prefix="distilbert.",
+    backbone=[
+        ("embeddings.word", "embeddings.word_embeddings"),
+        ("embeddings.position", "embeddings.position_embeddings"),
+        ("embeddings.norm", "embeddings.LayerNorm"),
+        ("transformer.layers.{i}.attention.query", "transformer.layer.{i}.attention.q_lin"),
+        ("transformer.layers.{i}.attention.key", "transformer.layer.{i}.attention.k_lin"),
+        ("transformer.layers.{i}.attention.value", "transformer.layer.{i}.attention.v_lin"),
+        ("transformer.layers.{i}.attention.output", "transformer.layer.{i}.attention.out_lin"),
+        ("transformer.layers.{i}.attention_norm", "transformer.layer.{i}.sa_layer_norm"),
+        ("transformer.layers.{i}.feed_forward.inner", "transformer.layer.{i}.ffn.lin1"),
+        ("transformer.layers.{i}.feed_forward.outer", "transformer.layer.{i}.ffn.lin2"),
+        ("transformer.layers.{i}.output_norm", "transformer.layer.{i}.output_layer_norm"),
+    ],
+    ignored=("embeddings.position_ids",),
+)
+
+
 @dataclasses.dataclass
 class Architecture:
     backbone: Callable[[BertConfig], nn.Module]  # config -> backbone module
@@ -136,6 +164,8 @@ class Architecture:
 # model_type -> architecture. RoBERTa and DistilBERT register here as they arrive.
 ARCHITECTURES: dict[str, Architecture] = {
     "bert": Architecture(BertModel, BERT_WEIGHTS, "BertModel"),
+    "roberta": Architecture(RobertaModel, ROBERTA_WEIGHTS, "RobertaModel"),
+    "distilbert": Architecture(DistilBertModel, DISTILBERT_WEIGHTS, "DistilBertModel"),
 }
 
 
