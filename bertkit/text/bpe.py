@@ -149,16 +149,20 @@ class BpeTokenizer:
 
     @classmethod
     def from_directory(cls, directory: str | Path) -> BpeTokenizer:
-        """Reads vocab.json + merges.txt (or tokenizer.json) and tokenizer_config.json."""
+        """Reads tokenizer.json, or vocab.json + merges.txt, and tokenizer_config.json.
+
+        tokenizer.json (what transformers 5 writes) says which special tokens take the space
+        before them; with vocab.json + merges.txt alone, `<mask>` does, as in roberta-base.
+        """
         directory = Path(directory)
         config = _read_tokenizer_config(directory / TOKENIZER_CONFIG_FILE)
         special = {role: _token_text(config.get(role, default)) for role, default in SPECIAL_TOKENS.items()}
-        if (directory / VOCAB_FILE).is_file() or not (directory / TOKENIZER_FILE).is_file():
+        if (directory / TOKENIZER_FILE).is_file():
+            vocab, merges, absorbs = read_tokenizer_json(directory / TOKENIZER_FILE)
+        else:
             vocab = read_vocab_json(directory / VOCAB_FILE)
             merges = read_merges_txt(directory / MERGES_FILE, vocab)
             absorbs = ABSORBS_SPACE_BEFORE
-        else:
-            vocab, merges, absorbs = read_tokenizer_json(directory / TOKENIZER_FILE)
         for role in ("cls_token", "sep_token", "pad_token"):
             if special[role] not in vocab:
                 raise VocabError(f"{directory}: the vocabulary has no {role} {special[role]!r}")
