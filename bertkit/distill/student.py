@@ -1,0 +1,138 @@
+"""A student initialised from its teacher: the embeddings and a subset of the layers.
+
+DistilBERT starts its 6-layer student from BERT-base by copying the embeddings and one layer
+out of two (Sanh et al. 2019, section 3: "taking one layer out of two"), which gives the
+student a good start: the layers it keeps already work together. Here the layers are a
+choice (`layers=[0, 2, 4]`, the default being every other one), and so is the student's
+architecture:
+
+- the teacher's own (a 3-layer BERT from a 6-layer BERT; what `transformers` calls a
+  DistilRoBERTa is a 6-layer RoBERTa of this kind), every weight copied, heads included;
+- DistilBERT's, from a BERT teacher: no token types and no pooler. The teacher's token-type
+  embedding of segment A is added into the position table, so a student with all the
+  teacher's layers computes exactly what the teacher computes on single-segment input.
+
+    >>> from bertkit.config import BertConfig
+    >>> from bertkit.modeling.bert import BertModel
+    >>> teacher = BertModel(BertConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+    ...                                intermediate_size=64))
+    >>> student = make_student(teacher, lambda config: BertModel(config))
+    >>> student.config.num_hidden_layers, student.config.model_type
+    (2, 'bert')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bertkit.config import BertConfig
+from bertkit.errors import CheckpointError, InputError
+
+log = logging.getLogger("bertkit")
+
+STUDENT_TYPES = {"bert": ("bert", "distilbert"), "distilbert": ("distilbert",), "roberta": ("roberta",)}
+_LAYER = re.compile(r"(^|\.)transformer\.layers\.(\d+)\.")
+_TOKEN_TYPE, _POSITION = "embeddings.token_type.weight", "embeddings.position.weight"
+
+
+def every_other_layer(num_layers: int) -> list[int]:
+    """DistilBERT's default choice: layers 0, 2, 4, ... (half of them, rounded up)."""
+    return list(range(0, num_layers, 2))
+
+
+def parse_layers(text: str, num_layers: int) -> list[int]:
+    """'0,2,4' -> [0, 2, 4], checked against the teacher's number of layers."""
+    try:
+        layers = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"--layers takes teacher layer numbers separated by commas (e.g. 0,2,4), got {text!r}") from None
+    check_layers(layers, num_layers)
+    return layers
+
+
+def check_layers(layers: Sequence[int], num_layers: int) -> None:
+    if not layers:
+        raise InputError("the student needs at least one layer")
+    bad = [i for i in layers if not 0 <= i < num_layers]
+    if bad:
+        raise InputError(f"teacher layer {bad[0]} does not exist: the teacher has layers 0 to {num_layers - 1}")
+    if len(set(layers)) != len(layers):
+        raise InputError(f"teacher layers repeat in {list(layers)}")
+
+
+def student_config(teacher: BertConfig, num_layers: int, model_type: str | None = None) -> BertConfig:
+    """The teacher's configuration with fewer layers, in the teacher's or DistilBERT's architecture."""
+    model_type = model_type or teacher.model_type
+    if model_type not in STUDENT_TYPES[teacher.model_type]:
+        raise InputError(
+            f"a {teacher.model_type} teacher makes {' or '.join(STUDENT_TYPES[teacher.model_type])} "
+            f"students, not {model_type}"
+        )
+    config = dataclasses.replace(teacher, num_hidden_layers=num_layers, extra=dict(teacher.extra))
+    if model_type != teacher.model_type:  # BERT -> DistilBERT: no token types, learned positions
+        config = dataclasses.replace(config, model_type=model_type, type_vocab_size=0, sinusoidal_positions=False)
+    return config
+
+
+def make_student(
+    teacher: nn.Module,
+    build: Callable[[BertConfig], nn.Module],
+    layers: Sequence[int] | None = None,
+    model_type: str | None = None,
+) -> nn.Module:
+    """A student built by `build(config)` holding the teacher's embeddings, chosen layers and heads.
+
+    `teacher` is a backbone or a task model with `.backbone` (and `.config`); `build` makes the
+    same kind of model for the student's configuration. Weights the teacher has no counterpart
+    for (a DistilBERT classifier's head from a BERT teacher) keep their initialisation.
+    """
+    config = teacher.config
+    layers = every_other_layer(config.num_hidden_layers) if layers is None else list(layers)
+    check_layers(layers, config.num_hidden_layers)
+    student = build(student_config(config, len(layers), model_type))
+    copy_weights(teacher, student, layers)
+    return student
+
+
+@torch.no_grad()
+def copy_weights(teacher: nn.Module, student: nn.Module, layers: Sequence[int]) -> None:
+    """Fill `student` from `teacher`: student layer j <- teacher layer layers[j], the rest by name."""
+    source, targets = teacher.state_dict(), student.state_dict()
+    fresh = []
+    for name, target in targets.items():
+        teacher_name = _LAYER.sub(lambda m: f"{m.group(1)}transformer.layers.{layers[int(m.group(2))]}.", name)
+        value = source.get(teacher_name)
+        token_type = name.removesuffix(_POSITION) + _TOKEN_TYPE
+        if name.endswith(_POSITION) and token_type in source and token_type not in targets:
+            # DistilBERT has no token types: segment A's embedding joins every position's.
+            value = value + source[token_type][0]
+        if value is None or value.shape != target.shape:
+            fresh.append(name)
+            continue
+        target.copy_(value)
+    if fresh:
+        log.info("student weights without a teacher counterpart, left initialised: %s", ", ".join(fresh))
+
+
+# --- checks on a teacher/student pair ---------------------------------------------------------
+
+
+def check_same_vocabulary(teacher_dir: Path, student_dir: Path, teacher: BertConfig, student: BertConfig) -> None:
+    """Refuse a pair whose token ids mean different things: their distributions cannot be compared."""
+    files = [name for name in ("vocab.txt", "vocab.json", "merges.txt") if (teacher_dir / name).is_file()]
+    differs = teacher.vocab_size != student.vocab_size or any(
+        not (student_dir / name).is_file() or (student_dir / name).read_bytes() != (teacher_dir / name).read_bytes()
+        for name in files
+    )
+    if differs:
+        raise CheckpointError(
+            f"{student_dir}: the student's vocabulary ({student.vocab_size} tokens) differs from the teacher's "
+            f"in {teacher_dir} ({teacher.vocab_size} tokens); a student must share its teacher's vocabulary"
+        )
