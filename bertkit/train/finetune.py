@@ -1,0 +1,329 @@
+"""Fine-tuning: a classifier (texts or pairs, one label or several) or a tagger, on the one loop.
+
+    data file(s) -> labels (`TaskSpec`) -> encoder + new head (`bertkit.tasks.load`)
+                 -> `ClassificationTask` / `TaggingTask` -> `Trainer` (train/loop.py)
+                 -> best model as a HuggingFace directory + report, curves, confusion matrix
+
+    >>> import bertkit, pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> rows = ["text,label"] + ["free prize call now,spam", "see you at lunch,ham"] * 8
+    >>> _ = (folder / "train.csv").write_text("\\n".join(rows) + "\\n")
+    >>> report = finetune(FinetuneOptions(train=folder / "train.csv", output=folder / "model",
+    ...                                   epochs=2, batch_size=4, progress=False))
+    >>> report["task"], report["labels"]
+    ('classification', ['ham', 'spam'])
+    >>> bertkit.load(folder / "model").predict(["free prize, call now"])[0]["label"]
+    'spam'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bertkit import tasks
+from bertkit.data import labeled
+from bertkit.data.batches import batch_plan
+from bertkit.data.encoding import IGNORE_INDEX, collate_texts, collate_words, encode_texts, encode_words
+from bertkit.errors import InputError
+from bertkit.tasks import TaskSpec, model_inputs
+from bertkit.train import metrics as M
+from bertkit.train.loop import Trainer, TrainConfig
+
+log = logging.getLogger("bertkit")
+
+
+@dataclasses.dataclass
+class FinetuneOptions:
+    train: str | Path
+    output: str | Path
+    eval: str | Path | None = None  # None: hold `eval_fraction` of the training file out
+    model: str | Path | None = None  # None: the bundled all-MiniLM-L6-v2
+    task: str = "auto"  # "classification", "tagging", or "auto" (CoNLL files are tagging)
+    text_column: str = "text"
+    label_column: str = "label"
+    text_pair_column: str | None = None
+    label_separator: str | None = None  # set: multi-label classification, labels split on it
+    columns: list[str] | None = None  # column names of a file without a header line
+    encoding: str = "utf-8"
+    eval_fraction: float = 0.1
+    seq_length: int = 128
+    batch_size: int = 32
+    epochs: int = 3
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    max_grad_norm: float | None = 1.0
+    accumulation: int = 1
+    precision: str = "auto"
+    seed: int = 42
+    metric: str | None = None  # None: macro_f1 (classification) or entity_f1 (tagging)
+    patience: int | None = None
+    save_every: int = 0
+    max_steps: int | None = None
+    resume: bool = False
+    progress: bool = True
+    device: str | None = None
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def _report_dropped(data) -> None:
+    if data.dropped:
+        log.warning("%s: dropped %s", data.source, labeled.describe_dropped(data.dropped))
+
+
+def read_data(options: FinetuneOptions):
+    """(train, eval, TaskSpec) from the files; every dropped row is reported with its count."""
+    kind = options.task
+    if kind == "auto":
+        kind = "tagging" if labeled.is_conll(options.train) else "classification"
+    if kind == "tagging":
+        read = lambda path: labeled.read_conll(path, options.encoding)  # noqa: E731
+    else:
+        read = lambda path: labeled.read_table(  # noqa: E731
+            path, options.text_column, options.label_column, options.text_pair_column,
+            options.label_separator, options.columns, options.encoding,
+        )  # fmt: skip
+    train = read(options.train)
+    _report_dropped(train)
+    if options.eval is not None:
+        evaluation = read(options.eval)
+        _report_dropped(evaluation)
+    else:
+        train, evaluation = labeled.split(train, options.eval_fraction, options.seed)
+        log.info("no evaluation file: holding out %d of %d examples", len(evaluation), len(train) + len(evaluation))
+
+    if kind == "tagging":
+        seen = sorted({t for tags in train.tags for t in tags})
+        eval_labels = [t for tags in evaluation.tags for t in tags]
+        if seen == ["O"] or len(seen) < 2:
+            raise InputError(f"{train.source}: every word is tagged {seen[0]!r}; tagging needs at least two tags")
+    else:
+        multi = options.label_separator is not None
+        flat = lambda labels: [x for v in labels for x in (v if multi else [v])]  # noqa: E731
+        seen = sorted(set(flat(train.labels)))
+        eval_labels = flat(evaluation.labels)
+        if len(seen) < 2:
+            raise InputError(
+                f"{train.source}: every row has the label {seen[0]!r}; a classifier needs at least two classes"
+            )
+    unseen = sorted(set(eval_labels) - set(seen))
+    if unseen:
+        counts = {label: eval_labels.count(label) for label in unseen}
+        shown = ", ".join(f"{label!r} ({n}x)" for label, n in list(counts.items())[:8])
+        raise InputError(
+            f"{evaluation.source}: labels not in the training data: {shown}; "
+            "the model can never predict them - add them to the training file or remove those rows"
+        )
+    spec = TaskSpec(kind, seen, multi_label=kind == "classification" and options.label_separator is not None)
+    return train, evaluation, spec
+
+
+# --- tasks for the loop --------------------------------------------------------------------------
+
+
+class ClassificationTask:
+    """A label per text or text pair (cross-entropy), or several (binary cross-entropy per label)."""
+
+    def __init__(self, pre, spec: TaskSpec, train, evaluation, batch_size: int, seed: int):
+        self.pre, self.spec, self.batch_size, self.seed = pre, spec, batch_size, seed
+        self.train = encode_texts(pre, train.texts, train.texts_b)
+        self.eval = encode_texts(pre, evaluation.texts, evaluation.texts_b)
+        self.train_targets = self._targets(train.labels)
+        self.eval_targets = self._targets(evaluation.labels)
+
+    def _targets(self, labels) -> torch.Tensor:
+        index = {label: i for i, label in enumerate(self.spec.labels)}
+        if not self.spec.multi_label:
+            return torch.tensor([index[label] for label in labels], dtype=torch.long)
+        hot = torch.zeros(len(labels), len(index))
+        for row, names in enumerate(labels):
+            hot[row, [index[name] for name in names]] = 1.0
+        return hot
+
+    def train_batches(self, epoch: int) -> list[list[int]]:
+        return batch_plan(self.train.lengths, self.batch_size, self.seed, epoch)
+
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # summed
+        if self.spec.multi_label:
+            return F.binary_cross_entropy_with_logits(logits.float(), targets, reduction="sum")
+        return F.cross_entropy(logits.float(), targets, reduction="sum")
+
+    def loss(self, model: nn.Module, batch: list[int]):
+        device = next(model.parameters()).device
+        logits = model(*model_inputs(collate_texts(self.pre, self.train, batch), device))  # (B, labels)
+        targets = self.train_targets[batch].to(device)
+        return self._loss(logits, targets), targets.numel()
+
+    def evaluate(self, model: nn.Module) -> dict:
+        logits = torch.from_numpy(tasks.text_logits(model, self.pre, self.eval, self.batch_size))
+        loss = float(self._loss(logits, self.eval_targets)) / self.eval_targets.numel()
+        labels = self.spec.labels
+        if self.spec.multi_label:
+            predicted = (logits > 0).numpy()
+            return {"loss": loss, **M.multi_label_report(self.eval_targets.numpy(), predicted, labels)}
+        gold = [labels[i] for i in self.eval_targets.tolist()]
+        predicted = [labels[i] for i in logits.argmax(-1).tolist()]
+        return {"loss": loss, **M.classification_report(gold, predicted, labels)}
+
+
+class TaggingTask:
+    """A tag per word, learned and predicted at each word's first sub-word."""
+
+    def __init__(self, pre, spec: TaskSpec, train, evaluation, batch_size: int, seed: int):
+        self.pre, self.spec, self.batch_size, self.seed = pre, spec, batch_size, seed
+        index = {tag: i for i, tag in enumerate(spec.labels)}
+        self.train = encode_words(pre, train.words)
+        self.train_tags = [[index[t] for t in tags] for tags in train.tags]
+        self.eval = encode_words(pre, evaluation.words)
+        self.eval_tags = evaluation.tags
+        for name, encoded in (("training", self.train), ("evaluation", self.eval)):
+            if encoded.words_cut or encoded.words_without_tokens:
+                log.warning(
+                    "%s data: %d words past seq_length %d (not learned, predicted O) and %d words "
+                    "with no token (ignored)", name, encoded.words_cut, pre.seq_length, encoded.words_without_tokens,
+                )  # fmt: skip
+
+    def train_batches(self, epoch: int) -> list[list[int]]:
+        return batch_plan(self.train.lengths, self.batch_size, self.seed, epoch)
+
+    def loss(self, model: nn.Module, batch: list[int]):
+        device = next(model.parameters()).device
+        inputs, labels = collate_words(self.pre, self.train, batch, self.train_tags)
+        logits = model(*model_inputs(inputs, device))  # (B, S, labels)
+        labels = labels.to(device)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+        return loss, (labels != IGNORE_INDEX).sum()
+
+    def evaluate(self, model: nn.Module) -> dict:
+        per_sentence = tasks.word_logits(model, self.pre, self.eval, self.batch_size)
+        index = {tag: i for i, tag in enumerate(self.spec.labels)}
+        outside = "O" if "O" in index else self.spec.labels[0]
+        predicted, losses = [], []
+        for logits, firsts, gold in zip(per_sentence, self.eval.first_pieces, self.eval_tags):
+            tags = [self.spec.labels[i] if p >= 0 else outside for i, p in zip(logits.argmax(-1).tolist(), firsts)]
+            predicted.append(tags)
+            kept = [w for w, p in enumerate(firsts) if p >= 0]
+            if kept:
+                target = torch.tensor([index[gold[w]] for w in kept])
+                losses.append(F.cross_entropy(torch.from_numpy(logits[kept]), target, reduction="sum").item())
+        words = sum(sum(p >= 0 for p in firsts) for firsts in self.eval.first_pieces)
+        report = M.entity_report(self.eval_tags, predicted)
+        return {"loss": sum(losses) / max(1, words), **report}
+
+
+# --- the whole run -------------------------------------------------------------------------------
+
+
+def finetune(options: FinetuneOptions) -> dict:
+    """Fine-tune, keep the best epoch's model in `options.output`, return the report."""
+    from bertkit.preprocess import Preprocessor
+
+    started = time.perf_counter()
+    output = Path(options.output)
+    train, evaluation, spec = read_data(options)
+    torch.manual_seed(options.seed)  # the new head's initialisation
+    model, config, spec, source = tasks.load(options.model, spec)
+    pre = Preprocessor.from_pretrained(source, seq_length=options.seq_length)
+    if options.seq_length > config.max_position_embeddings:
+        raise InputError(f"--seq-length {options.seq_length} exceeds the model's {config.max_position_embeddings} positions")
+    task_class = TaggingTask if spec.kind == "tagging" else ClassificationTask
+    task = task_class(pre, spec, train, evaluation, options.batch_size, options.seed)
+    metric = options.metric or ("entity_f1" if spec.kind == "tagging" else "macro_f1")
+    train_config = TrainConfig(
+        epochs=options.epochs,
+        learning_rate=options.learning_rate,
+        weight_decay=options.weight_decay,
+        warmup=options.warmup,
+        max_grad_norm=options.max_grad_norm,
+        accumulation=options.accumulation,
+        precision=options.precision,
+        seed=options.seed,
+        metric=metric,
+        patience=options.patience,
+        save_every=options.save_every,
+        max_steps=options.max_steps,
+        output_dir=output,
+        device=options.device,
+        progress=options.progress,
+    )
+
+    def keep_best(best_model: nn.Module, entry: dict) -> None:
+        tasks.save(best_model, config, spec, output, source)
+
+    trainer = Trainer(model, task, train_config, on_improvement=keep_best)
+    history = trainer.fit(resume=options.resume)
+    report = {
+        "task": spec.kind,
+        "multi_label": spec.multi_label,
+        "labels": spec.labels,
+        "metric": metric,
+        "best": history.best,
+        "epochs_run": len(history.epochs),
+        "stopped_early": history.stopped_early,
+        "train_examples": len(train),
+        "eval_examples": len(evaluation),
+        "dropped_rows": {"train": train.dropped, "eval": evaluation.dropped},
+        "examples_per_second": history.examples_per_second,
+        "precision": "bf16" if trainer.bf16 else "fp32",
+        "processes": trainer.dist.world_size,
+        "seconds": time.perf_counter() - started,
+        "output": str(output),
+    }
+    if trainer.dist.is_main:
+        _write_report(output, report, dataclasses.asdict(history), metric, spec)
+    return report
+
+
+def _write_report(output: Path, report: dict, history: dict, metric: str, spec: TaskSpec) -> None:
+    from bertkit.train import plots
+
+    training = output / "training"
+    training.mkdir(parents=True, exist_ok=True)
+    (training / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    plots.training_curves(history, metric, output / "training_curves.png")
+    if report["best"] and "confusion" in report["best"]:
+        plots.confusion_matrix(report["best"]["confusion"], spec.labels, output / "confusion_matrix.png")
+
+
+def format_report(report: dict) -> str:
+    """The final report as a person reads it."""
+    best = report["best"] or {}
+    lines = [
+        f"{report['task']}: {report['train_examples']} training and {report['eval_examples']} evaluation examples, "
+        f"{len(report['labels'])} labels, {report['processes']} process(es), {report['precision']}",
+        f"best epoch {best.get('epoch', -1) + 1} of {report['epochs_run']}"
+        + (" (stopped early)" if report["stopped_early"] else "")
+        + f", {report['examples_per_second']:.1f} training examples/s, {report['seconds']:.0f} s",
+    ]
+    if report["task"] == "tagging":
+        lines.append(
+            f"entity F1 {best['entity_f1']:.4f}  precision {best['entity_precision']:.4f}  "
+            f"recall {best['entity_recall']:.4f}  tag accuracy {best['tag_accuracy']:.4f}"
+        )
+        rows, key = best.get("per_type", {}), "type"
+    else:
+        extra = f"  micro-F1 {best['micro_f1']:.4f}" if "micro_f1" in best else ""
+        lines.append(f"accuracy {best['accuracy']:.4f}  macro-F1 {best['macro_f1']:.4f}{extra}  loss {best['loss']:.4f}")
+        rows, key = best.get("per_class", {}), "label"
+    width = max([len(key), *map(len, rows)])
+    lines.append(f"  {key:<{width}}  precision  recall     f1  support")
+    for name, row in rows.items():
+        lines.append(
+            f"  {name:<{width}}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['f1']:.4f}  {row['support']:7d}"
+        )
+    for split, dropped in report["dropped_rows"].items():
+        if dropped:
+            lines.append(f"dropped from {split}: {labeled.describe_dropped(dropped)}")
+    lines.append(f"model saved to {report['output']}")
+    return "\n".join(lines)

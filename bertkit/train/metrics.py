@@ -1,0 +1,114 @@
+"""Evaluation metrics: accuracy, macro-F1, per-class precision/recall, entity-level F1 (BIO).
+
+Plain Python and numpy, so the numbers can be checked by hand. Entity F1 is the CoNLL-2000
+`conlleval` definition: an entity counts as found only when its type and both its ends match.
+
+    >>> m = classification_report(["ham", "spam", "ham", "ham"], ["ham", "spam", "spam", "ham"], ["ham", "spam"])
+    >>> round(m["accuracy"], 2), round(m["macro_f1"], 3), m["per_class"]["spam"]["precision"]
+    (0.75, 0.733, 0.5)
+    >>> entities(["B-PER", "I-PER", "O", "B-LOC"])
+    [('PER', 0, 2), ('LOC', 3, 4)]
+    >>> entity_report([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]])["entity_f1"]
+    0.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _prf(true_positive: float, predicted: float, actual: float) -> tuple[float, float, float]:
+    true_positive, predicted, actual = float(true_positive), float(predicted), float(actual)
+    precision = true_positive / predicted if predicted else 0.0
+    recall = true_positive / actual if actual else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def confusion_matrix(gold: Sequence[int], predicted: Sequence[int], num_classes: int) -> np.ndarray:
+    """(classes, classes) counts: row = true class, column = predicted class."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(gold, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
+    return matrix
+
+
+def classification_report(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict:
+    """Accuracy, macro-F1 (unweighted mean over `labels`), per-class P/R/F1/support, confusion."""
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = confusion_matrix([index[g] for g in gold], [index[p] for p in predicted], len(labels))
+    per_class = {}
+    for i, label in enumerate(labels):
+        p, r, f = _prf(matrix[i, i], matrix[:, i].sum(), matrix[i].sum())
+        per_class[label] = {"precision": p, "recall": r, "f1": f, "support": int(matrix[i].sum())}
+    return {
+        "accuracy": float(np.trace(matrix) / max(1, matrix.sum())),
+        "macro_f1": float(np.mean([c["f1"] for c in per_class.values()])),
+        "per_class": per_class,
+        "confusion": matrix.tolist(),
+    }
+
+
+def multi_label_report(gold: np.ndarray, predicted: np.ndarray, labels: Sequence[str]) -> dict:
+    """Multi-label: 0/1 matrices (N, labels). Exact-match accuracy, macro and micro F1, per label."""
+    gold, predicted = np.asarray(gold, bool), np.asarray(predicted, bool)
+    per_class = {}
+    for i, label in enumerate(labels):
+        tp = float((gold[:, i] & predicted[:, i]).sum())
+        p, r, f = _prf(tp, predicted[:, i].sum(), gold[:, i].sum())
+        per_class[label] = {"precision": p, "recall": r, "f1": f, "support": int(gold[:, i].sum())}
+    micro = _prf(float((gold & predicted).sum()), predicted.sum(), gold.sum())
+    return {
+        "accuracy": float((gold == predicted).all(axis=1).mean()),
+        "macro_f1": float(np.mean([c["f1"] for c in per_class.values()])),
+        "micro_f1": micro[2],
+        "per_class": per_class,
+    }
+
+
+def entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(type, start, end) spans of a BIO (IOB1 or IOB2) tag sequence; `end` is exclusive.
+
+    As conlleval: an I- tag that does not continue an entity of its type starts a new one.
+    """
+    spans: list[tuple[str, int, int]] = []
+    kind, start = None, 0
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, name = tag.partition("-") if "-" in tag else (tag, "", "")
+        begins = prefix in ("B", "S") or (prefix in ("I", "E") and name != kind)
+        if kind is not None and (prefix not in ("I", "E") or begins):
+            spans.append((kind, start, i))
+            kind = None
+        if prefix in ("B", "I", "S", "E") and name and (begins or kind is None):
+            kind, start = name, i
+    return spans
+
+
+def entity_report(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
+    """Entity-level micro precision/recall/F1 over sentences, per entity type, and tag accuracy."""
+    found, actual, correct = {}, {}, {}
+    tags_right = tags_total = 0
+    for gold_tags, predicted_tags in zip(gold, predicted):
+        g = set(entities(gold_tags))
+        p = set(entities(predicted_tags))
+        for kind, *_ in g:
+            actual[kind] = actual.get(kind, 0) + 1
+        for kind, *_ in p:
+            found[kind] = found.get(kind, 0) + 1
+        for kind, *_ in g & p:
+            correct[kind] = correct.get(kind, 0) + 1
+        tags_right += sum(a == b for a, b in zip(gold_tags, predicted_tags))
+        tags_total += len(gold_tags)
+    precision, recall, f1 = _prf(sum(correct.values()), sum(found.values()), sum(actual.values()))
+    per_type = {}
+    for kind in sorted(set(actual) | set(found)):
+        p, r, f = _prf(correct.get(kind, 0), found.get(kind, 0), actual.get(kind, 0))
+        per_type[kind] = {"precision": p, "recall": r, "f1": f, "support": actual.get(kind, 0)}
+    return {
+        "entity_f1": f1,
+        "entity_precision": precision,
+        "entity_recall": recall,
+        "tag_accuracy": tags_right / max(1, tags_total),
+        "per_type": per_type,
+    }

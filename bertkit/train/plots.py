@@ -1,0 +1,68 @@
+"""PNG figures of a training run: loss and evaluation curves, and the confusion matrix.
+
+matplotlib with its file-only Agg backend, so plotting works on a server with no display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def training_curves(history: dict, metric: str, path: str | Path) -> Path:
+    """Training loss per step (left) and the evaluation loss and `metric` per epoch (right)."""
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    steps = history["steps"]
+    left.plot([s["step"] for s in steps], [s["loss"] for s in steps], linewidth=0.8, label="training loss")
+    left.set_xlabel("optimizer step")
+    left.set_ylabel("loss")
+    left.set_title("training loss")
+    epochs = history["epochs"]
+    numbers = [e["epoch"] + 1 for e in epochs]
+    if epochs and "loss" in epochs[0]:
+        right.plot(numbers, [e["loss"] for e in epochs], "o-", label="evaluation loss")
+    if metric != "loss" and epochs:
+        twin = right.twinx()
+        twin.plot(numbers, [e[metric] for e in epochs], "s-", color="tab:green", label=metric)
+        twin.set_ylabel(metric)
+        twin.legend(loc="upper right")
+    right.set_xlabel("epoch")
+    right.set_ylabel("loss")
+    right.set_title("evaluation")
+    right.legend(loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
+
+
+def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path) -> Path:
+    """Rows: true label; columns: predicted label; each cell with its count."""
+    plt = _pyplot()
+    size = max(4.0, 0.6 * len(labels) + 2)
+    figure, axes = plt.subplots(figsize=(size, size))
+    image = axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(len(labels)), labels=labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels=labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    top = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            axes.text(j, i, str(count), ha="center", va="center", color="white" if count > top / 2 else "black")
+    figure.colorbar(image, ax=axes, fraction=0.046)
+    axes.set_title("confusion matrix")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
