@@ -136,16 +136,20 @@ def weighted_sum(terms: dict[str, torch.Tensor], weights: LossWeights) -> torch.
 def general_distillation_terms(
     weights: LossWeights,
     mask: torch.Tensor,  # (B, S), 1 on real tokens
-    student_logits: torch.Tensor | None = None,  # (B, S, V)
-    teacher_logits: torch.Tensor | None = None,  # (B, S, V)
-    mlm_labels: torch.Tensor | None = None,  # (B, S)
+    student_logits: torch.Tensor | None = None,  # (N, V) at the N real tokens, hidden[mask]
+    teacher_logits: torch.Tensor | None = None,  # (N, V)
+    mlm_labels: torch.Tensor | None = None,  # (N,), IGNORE_INDEX where nothing was masked
     student_hidden: torch.Tensor | None = None,  # (B, S, H)
     teacher_hidden: torch.Tensor | None = None,  # (B, S, H)
 ) -> dict[str, torch.Tensor]:
-    """The terms of DistilBERT's loss that have a non-zero weight, by name ("ce", "mlm", "cos")."""
+    """The terms of DistilBERT's loss that have a non-zero weight, by name ("ce", "mlm", "cos").
+
+    The vocabulary logits come for the real tokens only: projecting padding onto the
+    vocabulary (the costliest matrix product) would be thrown away.
+    """
     terms = {}
     if weights.ce:
-        terms["ce"] = soft_target_loss(student_logits, teacher_logits, weights.temperature, mask)
+        terms["ce"] = soft_target_loss(student_logits, teacher_logits, weights.temperature)
     if weights.mlm:
         terms["mlm"] = mlm_loss(student_logits, mlm_labels)
     if weights.cos:

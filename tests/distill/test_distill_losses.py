@@ -120,12 +120,12 @@ def test_hard_label_loss():
 def test_general_distillation_weights_the_three_terms():
     weights = LossWeights.general()
     assert (weights.temperature, weights.ce, weights.mlm, weights.cos) == (2.0, 5.0, 2.0, 1.0)
-    student = torch.tensor([[[1.0, 0.0], [0.0, LN3]]])
-    teacher = torch.tensor([[[0.0, 1.0], [0.0, LN3]]])
-    mask = torch.tensor([[1, 1]])
-    hidden_s = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
-    hidden_t = torch.tensor([[[1.0, 1.0], [1.0, 0.0]]])
-    labels = torch.tensor([[IGNORE, 1]])
+    student = torch.tensor([[1.0, 0.0], [0.0, LN3]])  # (N, V) at the real tokens
+    teacher = torch.tensor([[0.0, 1.0], [0.0, LN3]])
+    mask = torch.tensor([[1, 1, 0]])
+    hidden_s = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]])
+    hidden_t = torch.tensor([[[1.0, 1.0], [1.0, 0.0], [-1.0, 0.0]]])  # the padding position does not count
+    labels = torch.tensor([IGNORE, 1])
     terms = general_distillation_terms(weights, mask, student, teacher, labels, hidden_s, hidden_t)
     ce, mlm, cos = 2 * math.tanh(0.25) / 2, math.log(4 / 3), (1 - 1 / math.sqrt(2)) / 2
     assert close(terms["ce"], ce) and close(terms["mlm"], mlm) and close(terms["cos"], cos)
