@@ -90,7 +90,7 @@ class CorpusStats:
     split_lines: int = 0
 
 
-def _text_lines(path: Path) -> Iterator[str]:
+def text_lines(path: Path) -> Iterator[str]:
     """The lines of a UTF-8 text file, streamed; binary or non-UTF-8 files are refused."""
     if not path.exists():
         raise InputError(f"corpus file not found: {path}")
@@ -125,7 +125,7 @@ def read_documents(
     for path in map(Path, paths):
         stats.files += 1
         document: list[list[int]] = []
-        for line in _text_lines(path):
+        for line in text_lines(path):
             stats.lines += 1
             line = line.strip()
             if not line:
@@ -391,62 +391,66 @@ def read_shard_meta(directory: str | os.PathLike) -> dict:
 
 
 class PretrainingShards:
-    """Batches from shards written by `write_shards`, one shard in memory at a time.
+    """Instances from shards written by `write_shards`, batched for the training loop.
 
-    Each pass (`epoch(n)`) visits the shards in a new order and the instances of a shard in a
-    new order; with dynamic masking (`masker` given, shards unmasked) every pass masks afresh.
-    Batches are dicts of tensors: `input_word_ids`, `input_mask`, `input_type_ids` (B, S),
-    `mlm_labels` (B, S) with -100 where nothing is predicted, `next_sentence_labels` (B,).
+    The loop asks for the batches of an epoch as lists of example numbers (`epoch_batches`)
+    and turns each into tensors (`collate`). An example number encodes the epoch and the
+    instance (`epoch * len(self) + instance`), so dynamic masking draws fresh masks every epoch
+    from a generator seeded by the example number alone: the same masks whatever the batch
+    size, the number of processes, or a resume in the middle of an epoch.
+
+    Each epoch visits the shards in a new order and the instances of each shard in a new order;
+    a batch never spans two shards, so one shard at a time is in memory (the last one is kept).
+
+    Batches are dicts of tensors: `input_word_ids`, `input_mask`, `input_type_ids` (B, S)
+    padded to the longest in the batch, `mlm_labels` (B, S) with -100 where nothing is
+    predicted, `next_sentence_labels` (B,) (-1 without NSP).
     """
 
-    def __init__(
-        self, directory: str | os.PathLike, batch_size: int, masker: Masker | None = None, seed: int = 0,
-        rank: int = 0, world_size: int = 1,
-    ):
+    def __init__(self, directory: str | os.PathLike, masker: Masker | None = None, seed: int = 0):
         self.directory = Path(directory)
         self.meta = read_shard_meta(directory)
-        self.batch_size = batch_size
         self.masker = masker
         self.seed = seed
-        self.rank, self.world_size = rank, world_size
         if not self.meta["static_masking"] and masker is None:
             raise InputError(f"{directory}: these shards are unmasked; dynamic masking needs a masker")
-        self.epoch_number = 0
-
-    @property
-    def instances(self) -> int:
-        return self.meta["instances"]
+        sizes = [s["instances"] for s in self.meta["shards"]]
+        self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)  # first instance of each shard
+        self._cached: tuple[int, dict[str, np.ndarray]] | None = None
 
     def __len__(self) -> int:
-        """Batches per pass on this rank (the last, smaller batch of each shard included)."""
-        per_shard = [-(-(s["instances"] // self.world_size) // self.batch_size) for s in self.meta["shards"]]
-        return sum(per_shard)
+        return int(self._starts[-1])
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch_number = epoch
+    @property
+    def next_sentence(self) -> bool:
+        return bool(self.meta.get("next_sentence", True))
 
-    def __iter__(self):
+    def epoch_batches(self, epoch: int, batch_size: int, shuffle: bool = True) -> list[list[int]]:
+        """Example numbers of one epoch's batches (the last batch of each shard may be short)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        shards = range(len(self.meta["shards"]))
+        batches = []
+        for shard in rng.permutation(len(shards)).tolist() if shuffle else shards:
+            start, end = int(self._starts[shard]), int(self._starts[shard + 1])
+            rows = rng.permutation(end - start) if shuffle else np.arange(end - start)
+            numbers = (epoch * len(self) + start + rows).tolist()
+            batches.extend(numbers[i : i + batch_size] for i in range(0, len(numbers), batch_size))
+        return batches
+
+    def batches(self, batch_size: int, epoch: int = 0, shuffle: bool = False):
+        """Collated batches of one epoch, in order by default (evaluation)."""
+        for numbers in self.epoch_batches(epoch, batch_size, shuffle=shuffle):
+            yield self.collate(numbers)
+
+    def collate(self, numbers: Sequence[int]) -> dict:
         import torch
 
-        rng = np.random.default_rng([self.seed, self.epoch_number])
-        for shard_index in rng.permutation(len(self.meta["shards"])).tolist():
-            arrays = self._load(self.meta["shards"][shard_index]["file"])
-            n = len(arrays["lengths"])
-            order = rng.permutation(n)
-            order = order[: n - n % self.world_size][self.rank :: self.world_size]
-            for start in range(0, len(order), self.batch_size):
-                rows = np.sort(order[start : start + self.batch_size])
-                yield self._batch(arrays, rows, rng, torch)
-
-    def _load(self, name: str) -> dict[str, np.ndarray]:
-        path = self.directory / name
-        try:
-            with np.load(path) as data:
-                return {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError) as e:
-            raise InputError(f"{path}: unreadable shard ({e}); recreate the shards") from None
-
-    def _batch(self, arrays, rows, rng, torch) -> dict:
+        instances = np.asarray(numbers, dtype=np.int64) % len(self)
+        shard = int(np.searchsorted(self._starts, instances[0], side="right")) - 1
+        arrays = self._shard(shard)
+        rows = instances - self._starts[shard]
+        if rows.min() < 0 or rows.max() >= len(arrays["lengths"]):
+            raise ValueError("a batch must come from one shard (use epoch_batches)")
         lengths = arrays["lengths"][rows]
         width = int(lengths.max())  # pad to the longest in the batch, not to max_seq_length
         input_ids = arrays["input_ids"][rows, :width].astype(np.int64)
@@ -456,8 +460,8 @@ class PretrainingShards:
             r, c = np.nonzero(positions >= 0)
             labels[r, positions[r, c]] = masked[r, c]
         else:
-            for i, length in enumerate(lengths.tolist()):
-                m = self.masker(input_ids[i, :length], rng)
+            for i, (number, length) in enumerate(zip(numbers, lengths.tolist())):
+                m = self.masker(input_ids[i, :length], np.random.default_rng([self.seed, int(number)]))
                 input_ids[i, :length] = m.input_ids
                 labels[i, m.positions] = m.labels
         mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
@@ -468,3 +472,13 @@ class PretrainingShards:
             "mlm_labels": torch.from_numpy(labels),
             "next_sentence_labels": torch.from_numpy(arrays["next_sentence_labels"][rows].astype(np.int64)),
         }
+
+    def _shard(self, index: int) -> dict[str, np.ndarray]:
+        if self._cached is None or self._cached[0] != index:
+            path = self.directory / self.meta["shards"][index]["file"]
+            try:
+                with np.load(path) as data:
+                    self._cached = (index, {k: data[k] for k in data.files})
+            except (OSError, ValueError, EOFError, KeyError) as e:
+                raise InputError(f"{path}: unreadable shard ({e}); recreate the shards") from None
+        return self._cached[1]

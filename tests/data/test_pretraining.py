@@ -145,9 +145,12 @@ def test_static_masking_writes_masks_and_dupe_factor_multiplies(tmp_path):
     assert 2.5 * len(once) < len(thrice) < 3.5 * len(once)
     meta = write_shards(thrice, tmp_path, 64, 10, pad_id=0, static_masking=True, instances_per_shard=100)
     assert meta["instances"] == len(thrice) and len(meta["shards"]) == -(-len(thrice) // 100)
-    shards = PretrainingShards(tmp_path, batch_size=16)
-    batches = list(shards)
-    assert len(batches) == len(shards)
+    shards = PretrainingShards(tmp_path)
+    assert len(shards) == len(thrice)
+    plan = shards.epoch_batches(0, batch_size=16)
+    assert sorted(n for b in plan for n in b) == list(range(len(thrice)))
+    assert sorted(n for b in shards.epoch_batches(1, batch_size=16) for n in b)[0] == len(thrice)
+    batches = [shards.collate(b) for b in plan]
     assert sum(len(b["next_sentence_labels"]) for b in batches) == len(thrice)
     for batch in batches:
         labels, ids = batch["mlm_labels"], batch["input_word_ids"]
@@ -164,15 +167,18 @@ def test_dynamic_masking_masks_afresh_each_epoch(tmp_path):
     instances = list(maker.instances(iter(synthetic_documents(20, rng)), rng))
     write_shards(instances, tmp_path, 64, 10, pad_id=1, static_masking=False)
     masker = Masker(SPECIALS.mask, SPECIALS.ids, 400_000, MaskingConfig(max_predictions=10))
-    shards = PretrainingShards(tmp_path, batch_size=len(instances), masker=masker)
-    first = next(iter(shards))
-    shards.set_epoch(1)
-    second = next(iter(shards))
+    shards = PretrainingShards(tmp_path, masker=masker)
+    first = next(shards.batches(len(instances), epoch=0))
+    second = next(shards.batches(len(instances), epoch=1))
     original = lambda b: b["input_word_ids"].where(b["mlm_labels"] == -100, b["mlm_labels"])
-    assert sorted(map(tuple, original(first).tolist())) == sorted(map(tuple, original(second).tolist()))
-    assert not (first["mlm_labels"] == second["mlm_labels"]).all()
+    assert (original(first) == original(second)).all()  # same instances, in order
+    assert not (first["mlm_labels"] == second["mlm_labels"]).all()  # masked afresh
+    assert (first["input_word_ids"][first["input_mask"] == 0] == 1).all()  # pad_id
+    # the masks of an example do not depend on the batch it is in (resume, DDP)
+    alone = shards.collate([3])
+    assert (alone["mlm_labels"][0] == first["mlm_labels"][3, : alone["mlm_labels"].shape[1]]).all()
     with pytest.raises(InputError, match="dynamic masking needs a masker"):
-        PretrainingShards(tmp_path, batch_size=4)
+        PretrainingShards(tmp_path)
 
 
 def test_read_documents_splits_on_blank_lines_and_cuts_long_lines(tmp_path):
