@@ -61,23 +61,48 @@ class BytePairEncoding:
     vocab: token (in byte symbols) -> id. merges: pairs, best (lowest rank) first.
     """
 
+    CACHE_SIZE = 500_000  # pieces
+
     def __init__(self, vocab: dict[str, int], merges: list[tuple[str, str]]):
         self.vocab = vocab
         self.ranks = {pair: rank for rank, pair in enumerate(merges)}
+        self._cache: dict[str, list[int]] = {}  # " the" recurs in " the,", " the." ...
 
     def encode(self, symbols: str) -> list[int]:
         """Ids of one piece already written in byte symbols (see byte_level.to_symbols)."""
-        # A byte symbol missing from the vocabulary (one trained without the full byte
-        # alphabet) is dropped, as the reference does; merged symbols are always present.
-        vocab = self.vocab
-        return [vocab[token] for token in self.merge(symbols) if token in vocab]
+        ids = self._cache.get(symbols)
+        if ids is None:
+            # A byte symbol missing from the vocabulary (one trained without the full byte
+            # alphabet) is dropped, as the reference does; merged symbols are always present.
+            vocab = self.vocab
+            ids = [vocab[token] for token in self.merge(symbols) if token in vocab]
+            if len(symbols) <= 100:  # a 1 MB piece will not come again
+                if len(self._cache) >= self.CACHE_SIZE:
+                    self._cache.clear()
+                self._cache[symbols] = ids
+        return ids
 
     def merge(self, symbols: str) -> list[str]:
-        """Apply the merges: always the best-ranked adjacent pair next, leftmost among equals.
+        """Apply the merges: always the best-ranked adjacent pair next, leftmost among equals."""
+        if len(symbols) > 24:
+            return self._merge_long(symbols)
+        # Short pieces (nearly all): rescanning the few pairs beats keeping a heap.
+        word = list(symbols)
+        rank_of = self.ranks.get
+        while len(word) > 1:
+            best = None
+            for i in range(len(word) - 1):
+                rank = rank_of((word[i], word[i + 1]))
+                if rank is not None and (best is None or rank < best):
+                    best, at = rank, i
+            if best is None:
+                break
+            word[at : at + 2] = [word[at] + word[at + 1]]
+        return word
 
-        A heap of candidate pairs over a linked list of symbols, O(n log n): a 1 MB piece
-        ("xxxx...") must not take the quadratic time of rescanning the word after each merge.
-        """
+    def _merge_long(self, symbols: str) -> list[str]:
+        """`merge` in O(n log n): a heap of candidate pairs over a linked list of symbols, so
+        that a 1 MB piece ("xxxx...") does not take quadratic time."""
         ranks = self.ranks
         word: list[str | None] = list(symbols)
         n = len(word)
