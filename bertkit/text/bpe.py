@@ -29,11 +29,10 @@ import json
 import re
 from itertools import chain
 from pathlib import Path
-from typing import Sequence
 
 from bertkit.errors import VocabError
 from bertkit.text.byte_level import WHITESPACE, ByteLevelPreTokenizer, to_symbols
-from bertkit.text.pretokenization import SpecialTokenSplitter
+from bertkit.text.tokenizer import ChunkCache, ChunkedTokenizer
 
 VOCAB_FILE = "vocab.json"
 MERGES_FILE = "merges.txt"
@@ -129,31 +128,16 @@ class BytePairEncoding:
         return [symbol for symbol in word if symbol is not None]
 
 
-class _WordCache(dict):
-    """word -> its ids; computes missing entries, forgets everything when full."""
-
-    def __init__(self, encode_word, max_size: int):
-        super().__init__()
-        self._encode_word = encode_word
-        self._max_size = max_size
-
-    def __missing__(self, word: str) -> list[int]:
-        ids = self._encode_word(word)
-        if len(word) <= 100:  # long words (URLs, a 1 MB run of letters) hardly ever repeat
-            if len(self) >= self._max_size:  # a stream of random text must not grow it forever
-                self.clear()
-            self[word] = ids
-        return ids
-
-
-class BpeTokenizer:
+class BpeTokenizer(ChunkedTokenizer):
     """Text -> ids with byte-level BPE: special tokens, GPT-2 pre-tokenizer, BPE model.
 
     Special tokens are matched in the text longest first; the ones in `absorbs_space_before`
-    also take the whitespace in front of them.
+    also take the whitespace in front of them. The chunks cached are the pre-tokenizer's words.
     """
 
     CACHE_SIZE = 500_000  # words
+    # A cut where a whitespace run starts: no word, piece or special token reaches across it.
+    PREFIX_CUT = re.compile(f"(?<![{WHITESPACE}])[{WHITESPACE}]")
 
     def __init__(
         self,
@@ -162,15 +146,10 @@ class BpeTokenizer:
         add_prefix_space: bool = False,
         absorbs_space_before: set[str] = ABSORBS_SPACE_BEFORE,
     ):
+        super().__init__(model.vocab, special_tokens, absorbs_space_before)
         self.model = model
-        self.vocab = model.vocab
         self.pre_tokenizer = ByteLevelPreTokenizer(add_prefix_space)
-        self.special_tokens = dict(special_tokens)  # role ("cls_token") -> string ("<s>")
-        self.special_splitter = SpecialTokenSplitter(
-            {t: self.vocab[t] for t in self.special_tokens.values() if t in self.vocab}, absorbs_space_before
-        )
-        self._id_to_token = {i: t for t, i in self.vocab.items()}
-        self._cache = _WordCache(self._encode_word, self.CACHE_SIZE)
+        self._cache = ChunkCache(self._encode_word, self.CACHE_SIZE)
 
     @classmethod
     def from_directory(cls, directory: str | Path) -> BpeTokenizer:
@@ -194,72 +173,12 @@ class BpeTokenizer:
         model = BytePairEncoding(vocab, merges)
         return cls(model, special, bool(config.get("add_prefix_space", False)), absorbs)
 
-    # -- vocabulary ------------------------------------------------------------------------
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self._id_to_token)
-
-    def token_id(self, role: str) -> int:
-        """The id of a special token by role: "cls_token", "sep_token", "pad_token", ..."""
-        return self.vocab[self.special_tokens[role]]
-
-    def token_to_id(self, token: str) -> int | None:
-        return self.vocab.get(token)
-
-    def id_to_token(self, token_id: int) -> str:
-        """The vocabulary entry, in byte symbols ("Ġworld" for " world")."""
-        return self._id_to_token[token_id]
-
-    # -- encoding --------------------------------------------------------------------------
-
-    def encode(self, text: str, max_tokens: int | None = None) -> list[int]:
-        """Ids of `text` without <s> / </s>; with `max_tokens`, only the first that many."""
-        if max_tokens is not None and len(text) > 16 * max_tokens + 256:
-            return self._encode_prefix(text, max_tokens)
-        ids = self._encode_text(text)
-        return ids if max_tokens is None else ids[:max_tokens]
-
-    def encode_batch(self, texts: Sequence[str], max_tokens: int | None = None) -> list[list[int]]:
-        """`encode` for each text."""
-        encode = self.encode
-        return [encode(text, max_tokens) for text in texts]
-
-    def _encode_text(self, text: str) -> list[int]:
-        parts = self.special_splitter.split(text)
-        if len(parts) == 1 and isinstance(parts[0], str):
-            return self._encode_plain(text)
-        ids: list[int] = []
-        for part in parts:
-            if isinstance(part, int):  # a special token (with the whitespace it absorbed)
-                ids.append(part)
-            else:
-                ids += self._encode_plain(part)
-        return ids
-
-    def _encode_plain(self, text: str) -> list[int]:
+    def encode_chunks(self, text: str) -> list[int]:
         return list(chain.from_iterable(map(self._cache.__getitem__, self.pre_tokenizer.words(text))))
 
     def _encode_word(self, word: str) -> list[int]:
         encode = self.model.encode
         return [i for piece in self.pre_tokenizer.pieces(word) for i in encode(to_symbols(piece))]
-
-    def _encode_prefix(self, text: str, max_tokens: int) -> list[int]:
-        # A prefix cut where a whitespace run starts has as ids a prefix of the text's ids
-        # (no word, piece or special token reaches across that cut). Every id takes at least
-        # one character, so the prefix grows until it holds enough.
-        length = 8 * max_tokens + 64
-        while True:
-            cut = _WHITESPACE_RUN.search(text, length)
-            if cut is None:
-                return self._encode_text(text)[:max_tokens]
-            ids = self._encode_text(text[: cut.start()])
-            if len(ids) >= max_tokens:
-                return ids[:max_tokens]
-            length = 2 * cut.start() + 1
-
-
-_WHITESPACE_RUN = re.compile(f"(?<![{WHITESPACE}])[{WHITESPACE}]")
 
 
 def _token_text(value) -> str:

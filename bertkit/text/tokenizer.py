@@ -6,7 +6,11 @@ the `Preprocessor` composes any of them with a `PackingLayout` (see `loading.py`
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+import re
+from itertools import chain
+from typing import Callable, Protocol, Sequence
+
+from bertkit.text.pretokenization import SpecialTokenSplitter
 
 
 class Tokenizer(Protocol):
@@ -24,3 +28,93 @@ class Tokenizer(Protocol):
 
     def id_to_token(self, token_id: int) -> str:
         """The vocabulary entry of an id."""
+
+
+class ChunkCache(dict):
+    """chunk -> its ids; computes missing entries, forgets everything when full."""
+
+    def __init__(self, encode_chunk: Callable[[str], Sequence[int]], max_size: int):
+        super().__init__()
+        self._encode_chunk = encode_chunk
+        self._max_size = max_size
+
+    def __missing__(self, chunk: str) -> Sequence[int]:
+        ids = self._encode_chunk(chunk)
+        if len(chunk) <= 100:  # long chunks (URLs, a 1 MB run of letters) hardly ever repeat
+            if len(self) >= self._max_size:  # a stream of random text must not grow it forever
+                self.clear()
+            self[chunk] = ids
+        return ids
+
+
+class ChunkedTokenizer:
+    """The `Tokenizer` protocol for a sub-word tokenizer whose text splits into chunks that
+    are tokenized independently (and so cached): special tokens first, then `encode_chunks`.
+
+    A subclass gives `encode_chunks(text)` (ids of text without special tokens) and
+    `PREFIX_CUT`, a pattern matching where a text may be cut without changing the ids before
+    the cut, so that long texts are tokenized only as far as `max_tokens` needs.
+    """
+
+    PREFIX_CUT: re.Pattern
+
+    def __init__(self, vocab: dict[str, int], special_tokens: dict[str, str], absorbs_space_before=()):
+        self.vocab = vocab
+        self.special_tokens = dict(special_tokens)  # role ("cls_token") -> string ("[CLS]", "<s>")
+        self.special_splitter = SpecialTokenSplitter(
+            {token: vocab[token] for token in self.special_tokens.values() if token in vocab},
+            absorbs_space_before,
+        )
+        self._id_to_token = {i: t for t, i in vocab.items()}
+
+    def encode_chunks(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    # -- vocabulary ------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._id_to_token)
+
+    def token_id(self, role: str) -> int:
+        """The id of a special token by role: "cls_token", "sep_token", "pad_token", ..."""
+        return self.vocab[self.special_tokens[role]]
+
+    def token_to_id(self, token: str) -> int | None:
+        return self.vocab.get(token)
+
+    def id_to_token(self, token_id: int) -> str:
+        return self._id_to_token[token_id]
+
+    # -- encoding --------------------------------------------------------------------------
+
+    def encode(self, text: str, max_tokens: int | None = None) -> list[int]:
+        """Ids of `text` without the special tokens packing adds; with `max_tokens`, only the
+        first that many."""
+        if max_tokens is not None and len(text) > 16 * max_tokens + 256:
+            return self._encode_prefix(text, max_tokens)
+        ids = self._encode_text(text)
+        return ids if max_tokens is None else ids[:max_tokens]
+
+    def encode_batch(self, texts: Sequence[str], max_tokens: int | None = None) -> list[list[int]]:
+        """`encode` for each text."""
+        encode = self.encode
+        return [encode(text, max_tokens) for text in texts]
+
+    def _encode_text(self, text: str) -> list[int]:
+        parts = self.special_splitter.split(text)
+        if len(parts) == 1 and parts[0] is text:  # no special tokens in it: the common case
+            return self.encode_chunks(text)
+        return list(chain.from_iterable([part] if isinstance(part, int) else self.encode_chunks(part) for part in parts))
+
+    def _encode_prefix(self, text: str, max_tokens: int) -> list[int]:
+        # Each token takes at least one character, so the prefix grows until it holds enough.
+        length = 8 * max_tokens + 64
+        while True:
+            cut = self.PREFIX_CUT.search(text, length)
+            if cut is None:
+                return self._encode_text(text)[:max_tokens]
+            ids = self._encode_text(text[: cut.start()])
+            if len(ids) >= max_tokens:
+                return ids[:max_tokens]
+            length = 2 * cut.start() + 1
