@@ -10,7 +10,7 @@ space; lower-casing and accent stripping work per word). So the ids of a text ar
 concatenation of the ids of its raw chunks, and real text repeats its chunks ("the", "of",
 "is,"): each distinct chunk is tokenized once and then looked up in a dict. The split itself
 is `str.split()`, in C, which breaks on exactly the reference's whitespace except for five
-control characters that the reference deletes instead; texts containing those take a regex.
+control characters (\\x0b, \\x0c, \\x1c-\\x1f, \\x85) that the reference deletes instead; texts containing those take a regex.
 
 Long texts are tokenized only as far as needed: a prefix of the text cut at whitespace or
 before a CJK ideograph (where no stage looks across) has as ids a prefix of the text's ids.
@@ -30,7 +30,7 @@ from bertkit.text.vocab import TOKENIZER_CONFIG_FILE, VOCAB_FILE, read_settings,
 from bertkit.text.wordpiece import WordPiece
 
 # Characters `str.split()` treats as whitespace that the reference deletes as controls.
-_SPLIT_HAZARD = re.compile(r"[\x1c-\x1f\x85]")
+_SPLIT_HAZARD = re.compile(r"[\x0b\x0c\x1c-\x1f\x85]")
 # The reference's word boundaries in raw text: tab, newline, CR, Zs, U+2028, U+2029.
 _WHITESPACE = "\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _chunks_with_hazards = re.compile(f"[^{_WHITESPACE}]+").findall
@@ -134,7 +134,7 @@ class BertTokenizer:
 
     def _encode_text(self, text: str) -> list[int]:
         parts = self.special_splitter.split(text)
-        if len(parts) == 1:
+        if len(parts) == 1 and parts[0] is text:  # no special tokens in it: the common case
             return self._encode_plain(text)
         ids: list[int] = []
         for part in parts:

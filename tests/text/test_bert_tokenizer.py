@@ -77,3 +77,13 @@ def test_the_cache_is_bounded(tok):
     ids = small.encode(" ".join(f"w{i}" for i in range(1000)))
     assert len(small._cache) <= 100
     assert ids == tok.encode(" ".join(f"w{i}" for i in range(1000)))
+
+
+def test_a_text_that_is_only_a_special_token(tok):
+    assert tok.encode("[MASK]") == [103]
+    assert tok.encode("[CLS][SEP]") == [101, 102]
+
+
+def test_every_control_character_python_calls_whitespace_joins_words(tok):
+    for control in "\x0b\x0c\x1c\x1d\x1e\x1f\x85":
+        assert tok.encode(f"comp{control}uters") == tok.encode("computers"), repr(control)
