@@ -155,27 +155,27 @@ DISTILBERT_WEIGHTS = WeightNames(
 
 
 # Pretraining heads (`bertkit.modeling.pretraining`). HuggingFace ties `cls.predictions.decoder.bias`
-# to `cls.predictions.bias` and writes only the latter; the decoder weight is the word embedding.
+# to `cls.predictions.bias` and writes only the latter; the decoder weight is the word embedding
+# table, which our head reads from the backbone, so a file's copy of it is dropped.
 PRETRAINING_ROWS = {
     "bert": [
-        ("mlm.decoder.bias", "cls.predictions.bias"),
-        ("mlm.decoder", "cls.predictions.decoder"),
+        ("mlm.bias", "cls.predictions.bias"),
+        ("mlm.bias", "cls.predictions.decoder.bias"),
         ("mlm.dense", "cls.predictions.transform.dense"),
         ("mlm.norm", "cls.predictions.transform.LayerNorm"),
         ("nsp", "cls.seq_relationship"),
     ],
     "roberta": [
-        ("mlm.decoder.bias", "lm_head.bias"),
-        ("mlm.decoder", "lm_head.decoder"),
+        ("mlm.bias", "lm_head.bias"),
+        ("mlm.bias", "lm_head.decoder.bias"),
         ("mlm.dense", "lm_head.dense"),
         ("mlm.norm", "lm_head.layer_norm"),
     ],
 }
-TIED_DECODER = {"mlm.decoder.weight": BACKBONE + "embeddings.word.weight"}
 BERT_WEIGHTS.heads.extend(PRETRAINING_ROWS["bert"])
-BERT_WEIGHTS.tied.update(TIED_DECODER)
+BERT_WEIGHTS.ignored += ("cls.predictions.decoder.weight",)
 ROBERTA_WEIGHTS.heads.extend(PRETRAINING_ROWS["roberta"])
-ROBERTA_WEIGHTS.tied.update(TIED_DECODER)
+ROBERTA_WEIGHTS.ignored += ("lm_head.decoder.weight",)
 
 
 @dataclasses.dataclass
@@ -320,11 +320,9 @@ def load_weights(module: nn.Module, directory: Path, config: BertConfig) -> None
         log.warning("%s: not used by this model: %s", path, ", ".join(unused))
 
     module.load_state_dict(state, strict=False, assign=True)
-    # Re-tie before materialising: load_state_dict(assign=True) replaced the shared tensor, and a
-    # module left holding a meta tie would be re-initialised whole (its loaded bias included).
-    for name, source in tied.items():
-        _set_parameter(module, name, module.get_parameter(source))
     _materialise(module, config)
+    for name, source in tied.items():  # load_state_dict(assign=True) replaced the shared tensor
+        _set_parameter(module, name, module.get_parameter(source))
 
 
 def _is_core(name: str, bare: bool) -> bool:

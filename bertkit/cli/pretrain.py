@@ -62,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--save-every", type=int, default=500, help="steps between resumable checkpoints (default 500)")
     train.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
     train.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda when there is one)")
+    train.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: all cores)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -77,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
     roberta = args.architecture == "roberta"
     next_sentence = not (args.no_nsp or roberta)
     output.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # on a shared machine, fewer threads than cores can be faster
 
     from bertkit.data.masking import MaskingConfig
     from bertkit.text.loading import load_text_stages

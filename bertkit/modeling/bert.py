@@ -62,6 +62,8 @@ class BertModel(nn.Module):
 @torch.no_grad()
 def init_weights(module: nn.Module, config: BertConfig) -> None:
     """BERT's initialisation: N(0, initializer_range) weights, zero biases, unit LayerNorm."""
+    if any(p.is_meta for p in module.parameters(recurse=False)):
+        return  # built on the meta device for a checkpoint to fill; nothing to initialise
     if isinstance(module, (nn.Linear, nn.Embedding)):
         module.weight.normal_(0.0, config.initializer_range)
     if isinstance(module, nn.Linear) and module.bias is not None:

@@ -18,7 +18,7 @@ NSP head; `checkpoint.py` maps both to HuggingFace's names (`cls.predictions.*`,
     >>> out = model(ids, torch.ones_like(ids), torch.tensor([[0, 0, 0, 0, 1, 1]]))
     >>> out.mlm_logits.shape, out.nsp_logits.shape
     (torch.Size([1, 6, 100]), torch.Size([1, 2]))
-    >>> model.mlm.decoder.weight is model.backbone.embeddings.word.weight
+    >>> model.mlm.decoder_weight is model.backbone.embeddings.word.weight
     True
 """
 
@@ -38,18 +38,27 @@ IGNORE_INDEX = -100  # label of the positions that are not predicted
 
 
 class MaskedLMHead(nn.Module):
-    """Hidden states -> scores over the vocabulary, decoding with the input embedding table."""
+    """Hidden states -> scores over the vocabulary, decoding with the input embedding table.
+
+    The decoder's weight IS the word embedding table (Press & Wolf 2017, as in BERT): the head
+    keeps a reference to the embedding module, out of its own parameters, so the table is
+    stored, loaded and trained once; only the output bias is the head's own.
+    """
 
     def __init__(self, config: BertConfig, word_embeddings: nn.Embedding):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.activation = ACTIVATIONS[config.hidden_act]
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
-        self.decoder.weight = word_embeddings.weight  # tied (Press & Wolf 2017), as in BERT
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self._tied = [word_embeddings]  # a list: not registered as a submodule a second time
+
+    @property
+    def decoder_weight(self) -> torch.Tensor:  # (V, H)
+        return self._tied[0].weight
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:  # (..., H) -> (..., V)
-        return self.decoder(self.norm(self.activation(self.dense(hidden))))
+        return F.linear(self.norm(self.activation(self.dense(hidden))), self.decoder_weight, self.bias)
 
 
 class PretrainingOutput(NamedTuple):
@@ -76,7 +85,7 @@ class PretrainingModel(nn.Module):
             for head in (self.mlm.dense, self.mlm.norm, self.nsp):
                 if head is not None:
                     init_weights(head, config)
-            nn.init.zeros_(self.mlm.decoder.bias)
+            nn.init.zeros_(self.mlm.bias)
 
     def forward(
         self,

@@ -55,7 +55,7 @@ def test_our_heads_match_bert_for_pretraining_on_its_checkpoint(hf_pretraining_d
     real = mask.bool()
     assert (out.mlm_logits[real] - theirs.prediction_logits[real]).abs().max() < TOLERANCE
     assert (out.nsp_logits - theirs.seq_relationship_logits).abs().max() < TOLERANCE
-    assert ours.mlm.decoder.weight is ours.backbone.embeddings.word.weight
+    assert ours.mlm.decoder_weight is ours.backbone.embeddings.word.weight
 
 
 def test_joint_loss_matches_the_reference(hf_pretraining_dir):

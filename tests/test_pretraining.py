@@ -1,0 +1,83 @@
+"""Pretraining checkpoints (save/load, tied decoder, heads kept or new) and FillMask."""
+
+import pytest
+import torch
+
+from bertkit import pretraining
+from bertkit.config import BertConfig
+from bertkit.errors import CheckpointError, InputError
+from bertkit.modeling.pretraining import IGNORE_INDEX, pretraining_loss
+from bertkit.preprocess import Preprocessor
+from bertkit.text.vocab_training import train_wordpiece, write_wordpiece_vocab
+
+TEXTS = ["the cat sat on the mat.", "the dog ate the bone.", "a cat and a dog."] * 5
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    vocab = train_wordpiece(TEXTS, vocab_size=60)
+    write_wordpiece_vocab(vocab, tmp_path)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=64)  # fmt: skip
+    torch.manual_seed(0)
+    return pretraining.build(config), tmp_path
+
+
+def test_save_and_load_keep_heads_and_the_tie(tiny):
+    model, directory = tiny
+    with torch.no_grad():
+        model.mlm.bias.normal_()
+    pretraining.save(model, directory)
+    assert pretraining.has_mlm_head(directory)
+    loaded, config, _ = pretraining.load(directory)
+    assert loaded.nsp is not None and config.extra["architectures"] == ["BertForPreTraining"]
+    assert loaded.mlm.decoder_weight is loaded.backbone.embeddings.word.weight
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    mlm_only, _, _ = pretraining.load(directory, next_sentence=False)
+    assert mlm_only.nsp is None and mlm_only.backbone.pooler is None
+
+
+def test_a_plain_encoder_gets_new_heads_unless_they_are_required(tiny, tmp_path):
+    model, directory = tiny
+    from bertkit import checkpoint
+
+    checkpoint.save(model.backbone, model.config, tmp_path / "encoder", source=directory)
+    assert not pretraining.has_mlm_head(tmp_path / "encoder")
+    fresh, _, _ = pretraining.load(tmp_path / "encoder", next_sentence=True)
+    assert torch.equal(fresh.backbone.embeddings.word.weight, model.backbone.embeddings.word.weight)
+    assert fresh.mlm.decoder_weight is fresh.backbone.embeddings.word.weight
+    assert (fresh.mlm.bias == 0).all()
+    with pytest.raises(CheckpointError, match="no masked-LM head"):
+        pretraining.load(tmp_path / "encoder", require_heads=True)
+
+
+def test_loss_counts_and_masked_positions_only(tiny):
+    model, _ = tiny
+    ids = torch.tensor([[2, 10, 11, 12, 3, 0]])
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[0, 2] = 11
+    out = model(ids, (ids != 0).long(), torch.zeros_like(ids), mlm_labels=labels)
+    assert out.mlm_logits.shape == (1, model.config.vocab_size)
+    loss = pretraining_loss(out, labels, torch.tensor([1]))
+    assert loss.mlm_count == 1 and loss.nsp_count == 1 and loss.loss > 0
+
+
+def test_fill_mask_gives_top_k_words_for_each_mask(tiny):
+    model, directory = tiny
+    pretraining.save(model, directory)
+    fill = pretraining.FillMask.from_pretrained(directory)
+    answers = fill("the [MASK] sat on the [MASK].", top_k=4)
+    assert len(answers) == 2 and all(len(a) == 4 for a in answers)
+    for fillers in answers:
+        scores = [f["score"] for f in fillers]
+        assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0001
+        assert not {f["token"] for f in fillers} & {"[CLS]", "[SEP]", "[PAD]", "[MASK]"}
+    with pytest.raises(InputError, match=r"no \[MASK\] in the text"):
+        fill("nothing to fill")
+    with pytest.raises(InputError, match="top_k"):
+        fill("a [MASK]", top_k=0)
+    # a mask past the sequence length cannot be filled
+    short = pretraining.FillMask(fill.model, Preprocessor.from_pretrained(directory, seq_length=8))
+    with pytest.raises(InputError, match="past the first 8 tokens"):
+        short("the cat sat on the mat and the dog [MASK]")
