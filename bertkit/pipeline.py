@@ -77,17 +77,18 @@ class Pipeline:
             raise InputError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
-        seq_length = self.preprocessor.seq_length
-        ids = self.preprocessor.tokenize(texts)  # wordpieces per text, no special tokens
-        lengths = [min(len(t) + 2, seq_length) for t in ids]  # + [CLS] ... [SEP], truncated
+        pre = self.preprocessor
+        specials = pre.layout.num_special_tokens(1)  # [CLS] ... [SEP] (BERT), <s> ... </s> (RoBERTa)
+        ids = pre.tokenizer.encode_batch(texts, max_tokens=pre.seq_length - specials)  # truncated
+        lengths = [len(row) + specials for row in ids]
         vectors = np.zeros((len(texts), self.encoder.config.hidden_size), dtype=np.float32)
 
         from tqdm import tqdm
 
         with tqdm(total=len(texts), unit="text", disable=not progress, desc="embed") as bar:
-            for batch in length_batches(lengths, max_tokens=batch_size * seq_length, max_texts=batch_size):
-                longest = max(lengths[i] for i in batch)
-                inputs = self.preprocessor.pack_inputs([[ids[i] for i in batch]], seq_length=longest)
+            for batch in length_batches(lengths, max_tokens=batch_size * pre.seq_length, max_texts=batch_size):
+                longest = max(lengths[i] for i in batch)  # pad to this batch's longest text only
+                inputs = pre.pack_inputs([[ids[i] for i in batch]], seq_length=longest)
                 vectors[batch] = self._pool(self.encoder(inputs), inputs["input_mask"], pooling, normalize)
                 bar.update(len(batch))
         return vectors
