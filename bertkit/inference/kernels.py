@@ -109,7 +109,8 @@ class PackedLinear:
         # fbgemm/x86 must keep 7-bit activations to avoid VNNI overflow; oneDNN need not.
         self.reduce_range = engine != "onednn"
 
-    def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None, split: int | None = None) -> torch.Tensor:
+        """`split`: int8 quantises rows [:split] and [split:] with separate scales (see engine.py)."""
         if self.kind == "onednn":
             if residual is not None and self._act is None:
                 return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
@@ -119,7 +120,10 @@ class PackedLinear:
                 return y if residual is None else y + residual
             y = torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
         elif self.kind == "int8":
-            y = torch.ops.quantized.linear_dynamic(x, self.packed, self.reduce_range)
+            if split:
+                y = torch.cat([self._int8(x[:split]), self._int8(x[split:])])
+            else:
+                y = self._int8(x)
         else:
             y = F.linear(x, self.weight, self.bias)
         if self._act is not None:
@@ -127,3 +131,6 @@ class PackedLinear:
         if residual is not None:
             y = y + residual
         return y
+
+    def _int8(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic(x, self.packed, self.reduce_range)

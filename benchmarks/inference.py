@@ -1,0 +1,407 @@
+"""Inference benchmark: bertkit's engine in each precision against transformers and ONNX Runtime.
+
+    python benchmarks/inference.py                 # both sizes, every system, ~10 minutes on 2 cores
+    python benchmarks/inference.py --sizes minilm --texts 256 --systems "bertkit fp32,onnxruntime"
+
+Same texts (real text of mixed length, `texts.py`), same token ids, same model weights for
+every system; each system runs in a fresh process of its own (so its peak memory and load time
+are its own) and embeds every text into a mean-pooled vector. Writes `inference.md`,
+`inference.json` and `inference.png` into `--out` and prints the table. `bertkit bench` runs
+this file. Ratios are against the references measured in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# benchmarks/tokenize.py shares its name with the standard library's `tokenize`: put this
+# folder last on the import path, so the standard library wins and our siblings still import.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE]
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+SYSTEMS = ("bertkit fp32", "bertkit bf16", "bertkit int8", "transformers", "onnxruntime")
+SIZES = ("minilm", "base")
+ORACLE_MODULES = {"transformers": ["transformers"], "onnxruntime": ["transformers", "onnxruntime", "onnx", "onnxscript"]}
+INSTALL_HINT = "pip install 'bertkit[bench]'"
+SHORT_SENTENCE = "This is a spam mail"
+
+
+# --- preparation (parent process) -----------------------------------------------------------
+
+
+def missing_oracles(systems: list[str]) -> dict[str, list[str]]:
+    """system -> the modules it needs that are not installed."""
+    missing = {}
+    for system in systems:
+        absent = [m for m in ORACLE_MODULES.get(system, []) if importlib.util.find_spec(m) is None]
+        if absent:
+            missing[system] = absent
+    return missing
+
+
+def model_dir(size: str, workdir: Path) -> Path:
+    """The bundled MiniLM, or a randomly initialised BERT-base with the same vocabulary."""
+    from bertkit.bundled import default_model_dir
+
+    if size == "minilm":
+        return Path(default_model_dir())
+    import torch
+
+    from bertkit.checkpoint import save
+    from bertkit.config import BertConfig
+    from bertkit.modeling.bert import BertModel
+
+    directory = workdir / "bert-base-random"
+    if not (directory / "config.json").exists():
+        torch.manual_seed(0)
+        config = BertConfig()  # BERT-base: 12 layers, hidden 768, 12 heads, intermediate 3072
+        save(BertModel(config).eval(), config, directory, source=Path(default_model_dir()))
+    return directory
+
+
+def token_ids(directory: Path, texts: list[str]) -> list[list[int]]:
+    """Each text's packed ids ([CLS] ... [SEP], at most 128), by bertkit's preprocessor."""
+    from bertkit.preprocess import Preprocessor
+
+    batch = Preprocessor.from_pretrained(directory, seq_length=128)(texts, padding="longest")
+    ids, mask = batch["input_word_ids"].tolist(), batch["input_mask"].tolist()
+    return [[i for i, m in zip(row, keep) if m] for row, keep in zip(ids, mask)]
+
+
+def dense_flops_per_token(directory: Path) -> float:
+    """FLOPs of the dense layers (QKV, attention output, feed-forward) per token."""
+    from bertkit.config import BertConfig
+
+    c = BertConfig.from_json_file(directory / "config.json")
+    return 2.0 * c.num_hidden_layers * (4 * c.hidden_size**2 + 2 * c.hidden_size * c.intermediate_size)
+
+
+# --- one system in its own process ---------------------------------------------------------
+
+
+def memory_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process. Not `ru_maxrss`: Linux carries that one
+    over from the parent process across fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
+
+
+def worker(job: dict) -> dict:
+    import numpy as np
+    import torch
+
+    import references
+
+    system, threads, batch_size = job["system"], job["threads"], job["batch_size"]
+    if system == "transformers":
+        import transformers  # noqa: F401  (imported before the memory baseline)
+    if system == "onnxruntime":
+        import onnxruntime  # noqa: F401
+    ids = json.loads(Path(job["ids"]).read_text())
+    short = json.loads(Path(job["short"]).read_text())
+    baseline_mb = memory_mb("VmRSS")
+
+    start = time.perf_counter()
+    if system.startswith("bertkit"):
+        runner = references.Bertkit(Path(job["model"]), system.split()[1], threads)
+    elif system == "transformers":
+        runner = references.Transformers(Path(job["model"]), threads)
+    else:
+        runner = references.OnnxRuntime(Path(job["onnx"]), threads)
+    load_s = time.perf_counter() - start
+
+    runner.embed(ids[: 2 * batch_size], batch_size)  # warm-up: kernels, allocator
+    best = float("inf")
+    for _ in range(job["repeats"]):
+        start = time.perf_counter()
+        vectors = runner.embed(ids, batch_size)
+        best = min(best, time.perf_counter() - start)
+    np.save(job["vectors"], vectors)
+
+    latencies = []
+    for text_ids in ids[: job["latency_texts"]]:
+        start = time.perf_counter()
+        runner.embed([text_ids], 1)
+        latencies.append(time.perf_counter() - start)
+    short_latencies = []
+    for _ in range(30):
+        start = time.perf_counter()
+        runner.embed([short], 1)
+        short_latencies.append(time.perf_counter() - start)
+
+    result = {
+        "system": system,
+        "seconds": best,
+        "texts_per_s": len(ids) / best,
+        "tokens_per_s": sum(map(len, ids)) / best,
+        "latency_p50_ms": 1e3 * percentile(latencies, 50),
+        "latency_p99_ms": 1e3 * percentile(latencies, 99),
+        "short_latency_p50_ms": 1e3 * percentile(short_latencies, 50),
+        "load_s": load_s,
+        "peak_mb": memory_mb("VmHWM") - baseline_mb,  # model + activations, imports excluded
+    }
+    if system.startswith("bertkit"):
+        result["dense_kernel_gflops"] = dense_kernel_rate(runner, ids, batch_size)
+    return result
+
+
+def dense_kernel_rate(runner, ids: list[list[int]], batch_size: int) -> float:
+    """GFLOP/s of the engine's dense layers alone, on the token counts of this run's batches."""
+    import torch
+
+    from bertkit.inference import length_batches
+    from bertkit.inference.peak import time_best
+
+    lengths = [len(i) for i in ids]
+    linears = runner.dense_linears()
+    dtype = runner.engine.dtype
+    flops = seconds = 0.0
+    with torch.inference_mode():
+        for batch in length_batches(lengths, max_tokens=batch_size * 128, max_texts=batch_size)[::4]:
+            tokens = sum(lengths[i] for i in batch)
+            for n_in, n_out, linear in linears:
+                x = torch.randn(tokens, n_in).to(dtype)
+                seconds += time_best(lambda: linear(x), seconds=0.02, repeats=3)
+                flops += 2.0 * tokens * n_in * n_out
+    return flops / seconds / 1e9
+
+
+# --- the whole run --------------------------------------------------------------------------
+
+
+def run(args) -> dict:
+    from tqdm import tqdm
+
+    from bertkit.inference.peak import fp32_peak, measure_matmul_peak
+    from texts import mixed_texts
+
+    systems = [s.strip() for s in args.systems.split(",")]
+    missing = missing_oracles(systems)
+    for system, modules in missing.items():
+        print(f"skipping {system}: {', '.join(modules)} not installed; {INSTALL_HINT}")
+    systems = [s for s in systems if s not in missing]
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="bertkit-bench-"))
+    load_avg = os.getloadavg()[0]
+
+    print("measuring the matmul peak (4096x768 . 768x3072) ...", flush=True)
+    peaks = measure_matmul_peak()
+    report = {
+        "command": " ".join(["bertkit bench" if args.from_cli else "python benchmarks/inference.py", *args.argv]),
+        "machine": machine_description(),
+        "threads": args.threads,
+        "load_average_at_start": load_avg,
+        "matmul_peak_gflops": peaks,
+        "fp32_peak_gflops": fp32_peak(peaks),
+        "batch_size": args.batch_size,
+        "sizes": {},
+    }
+    texts = mixed_texts(args.texts)
+    try:
+        for size in args.sizes.split(","):
+            directory = model_dir(size, workdir)
+            ids = token_ids(directory, texts)
+            short = token_ids(directory, [SHORT_SENTENCE])[0]
+            (workdir / "ids.json").write_text(json.dumps(ids))
+            (workdir / "short.json").write_text(json.dumps(short))
+            entry = {"model": str(directory), "texts": len(ids), "mean_tokens": statistics.mean(map(len, ids))}
+            onnx_path = workdir / f"{size}.onnx"
+            if "onnxruntime" in systems:
+                start = time.perf_counter()
+                export_onnx(directory, onnx_path)
+                entry["onnx_export_s"] = time.perf_counter() - start
+            results = {}
+            for system in tqdm(systems, desc=f"{size}", unit="system"):
+                job = {
+                    "system": system,
+                    "model": str(directory),
+                    "onnx": str(onnx_path),
+                    "ids": str(workdir / "ids.json"),
+                    "short": str(workdir / "short.json"),
+                    "vectors": str(workdir / f"{size}-{system.replace(' ', '-')}.npy"),
+                    "threads": args.threads,
+                    "batch_size": args.batch_size,
+                    "repeats": args.repeats,
+                    "latency_texts": args.latency_texts,
+                }
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True
+                )
+                if proc.returncode != 0:
+                    print(f"{size} / {system} failed:\n{proc.stderr[-2000:]}")
+                    continue
+                results[system] = json.loads(proc.stdout.strip().splitlines()[-1])
+                results[system]["vectors"] = job["vectors"]
+            add_derived(results, dense_flops_per_token(directory), report["fp32_peak_gflops"], sum(map(len, ids)))
+            entry["results"] = results
+            report["sizes"][size] = entry
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report["load_average_at_end"] = os.getloadavg()[0]
+    write_outputs(report, out_dir)
+    return report
+
+
+def export_onnx(directory: Path, path: Path) -> None:
+    import references
+
+    references.export_onnx(directory, path)
+
+
+def add_derived(results: dict, flops_per_token: float, peak: float, tokens: int) -> None:
+    """Ratios, fraction of peak and accuracy against the references of the same run."""
+    import numpy as np
+
+    reference = results.get("transformers") or results.get("bertkit fp32")
+    ref_vectors = np.load(reference["vectors"]) if reference else None
+    for system, r in results.items():
+        for name in ("transformers", "onnxruntime"):
+            if name in results:
+                r[f"x_{name}"] = r["texts_per_s"] / results[name]["texts_per_s"]
+        r["dense_gflops_end_to_end"] = flops_per_token * tokens / r["seconds"] / 1e9
+        r["fraction_of_fp32_peak"] = r["dense_gflops_end_to_end"] / peak
+        if "dense_kernel_gflops" in r:
+            r["dense_kernel_fraction_of_fp32_peak"] = r["dense_kernel_gflops"] / peak
+        vectors = np.load(r.pop("vectors"))
+        if ref_vectors is not None:
+            cos = (vectors * ref_vectors).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(ref_vectors, axis=1)
+            r["max_abs_diff_vs_reference"] = float(np.abs(vectors - ref_vectors).max())
+            r["min_cosine_vs_reference"] = float(cos.min())
+
+
+def machine_description() -> str:
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or "cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+COLUMNS = [
+    ("system", "system", "{}"),
+    ("texts/s", "texts_per_s", "{:.1f}"),
+    ("tokens/s", "tokens_per_s", "{:.0f}"),
+    ("x transformers", "x_transformers", "{:.2f}"),
+    ("x ORT", "x_onnxruntime", "{:.2f}"),
+    ("b=1 p50 ms", "latency_p50_ms", "{:.1f}"),
+    ("b=1 p99 ms", "latency_p99_ms", "{:.1f}"),
+    ("short p50 ms", "short_latency_p50_ms", "{:.2f}"),
+    ("peak MB", "peak_mb", "{:.0f}"),
+    ("load s", "load_s", "{:.2f}"),
+    ("% fp32 peak (end to end)", "fraction_of_fp32_peak", "{:.0%}"),
+    ("% fp32 peak (dense kernels)", "dense_kernel_fraction_of_fp32_peak", "{:.0%}"),
+    ("min cos vs ref", "min_cosine_vs_reference", "{:.5f}"),
+    ("max abs diff vs ref", "max_abs_diff_vs_reference", "{:.1e}"),
+]
+
+
+def markdown(report: dict) -> str:
+    peaks = ", ".join(f"{name} {rate:.0f}" for name, rate in report["matmul_peak_gflops"].items())
+    lines = [
+        f"Command: `{report['command']}`  ",
+        f"Machine: {report['machine']}, {report['threads']} threads; load average "
+        f"{report['load_average_at_start']:.1f} at start, {report['load_average_at_end']:.1f} at end  ",
+        f"Measured matmul peak (GFLOP/s, int8 GOP/s): {peaks}  ",
+        f"Batches of {report['batch_size']} texts; reference for accuracy: transformers fp32 (mean-pooled vectors).",
+        "",
+    ]
+    for size, entry in report["sizes"].items():
+        lines += [
+            f"### {size}: {entry['texts']} texts, mean {entry['mean_tokens']:.1f} tokens",
+            "",
+            "| " + " | ".join(c[0] for c in COLUMNS) + " |",
+            "|" + "---|" * len(COLUMNS),
+        ]
+        for r in entry["results"].values():
+            cells = [fmt.format(r[key]) if key in r else "" for _, key, fmt in COLUMNS]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_outputs(report: dict, out_dir: Path) -> None:
+    (out_dir / "inference.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    (out_dir / "inference.md").write_text(table + "\n")
+    print(table)
+    chart(report, out_dir / "inference.png")
+    print(f"wrote {out_dir / 'inference.md'}, inference.json, inference.png")
+
+
+def chart(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = list(report["sizes"])
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        results = report["sizes"][size]["results"]
+        names = list(results)
+        rates = [results[n]["texts_per_s"] for n in names]
+        colors = ["tab:blue" if n.startswith("bertkit") else "tab:gray" for n in names]
+        ax.barh(names, rates, color=colors)
+        for y, rate in enumerate(rates):
+            ax.text(rate, y, f" {rate:.0f}", va="center")
+        ax.set_xlabel("texts / s (higher is better)")
+        ax.set_title(f"{size}: mean {report['sizes'][size]['mean_tokens']:.0f} tokens, batches of {report['batch_size']}")
+        ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated: minilm, base")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated, from: " + ", ".join(SYSTEMS))
+    parser.add_argument("--texts", type=int, default=512, help="texts per measurement (default 512)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=1, help="timed passes per system; the best counts")
+    parser.add_argument("--latency-texts", type=int, default=50, help="texts timed one at a time")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", default="benchmarks/results", help="directory for inference.md/.json/.png")
+
+
+def main(argv: list[str] | None = None, from_cli: bool = False) -> dict:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    args.argv, args.from_cli = argv, from_cli
+    return run(args)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        print(json.dumps(worker(json.loads(sys.argv[2]))))
+    else:
+        main()
