@@ -81,3 +81,12 @@ def test_fill_mask_gives_top_k_words_for_each_mask(tiny):
     short = pretraining.FillMask(fill.model, Preprocessor.from_pretrained(directory, seq_length=8))
     with pytest.raises(InputError, match="past the first 8 tokens"):
         short("the cat sat on the mat and the dog [MASK]")
+
+
+def test_the_high_level_object_fills_masks(tiny):
+    import bertkit
+
+    model, directory = tiny
+    pretraining.save(model, directory)
+    answers = bertkit.load(directory).fill_mask("a [MASK] and a dog.", top_k=2)
+    assert len(answers) == 1 and [f["score"] >= 0 for f in answers[0]] == [True, True]

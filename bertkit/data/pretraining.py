@@ -59,7 +59,7 @@ class InstanceConfig:
     short_seq_prob: float = 0.1  # shorter targets now and then, so fine-tuning on short inputs works
     next_sentence: bool = True  # BERT sentence pairs with NSP labels; False: RoBERTa full sentences
     random_next_prob: float = 0.5
-    buffer_documents: int = 10_000  # documents held in memory at once (random B comes from these)
+    buffer_documents: int = 2_000  # documents held in memory at once (random B comes from these)
 
     def __post_init__(self):
         if self.max_seq_length < 8:

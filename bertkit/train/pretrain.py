@@ -51,7 +51,7 @@ class DataSettings:
     dupe_factor: int = 5
     hold_out_every: int = 20  # every n-th document goes to the held-out set ...
     max_held_out_documents: int = 1000  # ... up to this many
-    buffer_documents: int = 10_000
+    buffer_documents: int = 2_000  # see InstanceConfig
     instances_per_shard: int = 20_000
     seed: int = 12345
 

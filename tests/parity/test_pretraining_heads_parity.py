@@ -58,6 +58,21 @@ def test_our_heads_match_bert_for_pretraining_on_its_checkpoint(hf_pretraining_d
     assert ours.mlm.decoder_weight is ours.backbone.embeddings.word.weight
 
 
+def test_our_heads_match_bert_for_masked_lm_on_its_checkpoint(tmp_path):
+    torch.manual_seed(6)
+    reference = randomised(transformers.BertForMaskedLM(transformers.BertConfig(**SIZES))).eval()
+    reference.save_pretrained(tmp_path)
+    ours, config, _ = pretraining.load(tmp_path)
+    ours.eval()
+    assert ours.nsp is None and ours.backbone.pooler is None  # BertForMaskedLM has neither
+    ids, mask, types = inputs(config.vocab_size, seed=7)
+    with torch.no_grad():
+        theirs = reference(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+        out = ours(ids, mask, types)
+    real = mask.bool()
+    assert (out.mlm_logits[real] - theirs[real]).abs().max() < TOLERANCE
+
+
 def test_joint_loss_matches_the_reference(hf_pretraining_dir):
     reference, directory = hf_pretraining_dir
     ours, config, _ = pretraining.load(directory)
