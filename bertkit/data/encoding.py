@@ -64,6 +64,10 @@ class EncodedWords:
 
 def encode_words(pre, sentences: list[list[str]]) -> EncodedWords:
     flat = [word for words in sentences for word in words]
+    if pre.tokenize([" a"]) != pre.tokenize(["a"]):
+        # A space-sensitive tokenizer (byte-level BPE) sees each word as it would mid-sentence,
+        # after a space, as HuggingFace's `add_prefix_space=True` for pre-split words.
+        flat = [" " + word for word in flat]
     pieces = iter(pre.tokenize(flat))
     budget = pre.seq_length - pre.layout.num_special_tokens(1)
     encoded = EncodedWords([], [], [])

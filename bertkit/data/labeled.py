@@ -162,6 +162,26 @@ def read_table(
     return data
 
 
+def read_texts(
+    path: str | Path, text_column: str = "text", text_pair_column: str | None = None, encoding: str = "utf-8"
+) -> tuple[list[str], list[str] | None]:
+    """Texts to label: a table's text column(s), or any other file's lines (blank lines kept)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    text = read_text_file(path, encoding)
+    if suffix not in TABLE_SUFFIXES:
+        return text.splitlines(), None
+    if TABLE_SUFFIXES[suffix] is None:
+        rows, found = _json_rows(path, text)
+    else:
+        rows, found = _csv_rows(path, text, TABLE_SUFFIXES[suffix], None)
+    for name in filter(None, (text_column, text_pair_column)):
+        if name not in found:
+            raise InputError(f"{path}: no column {name!r}; the file has columns: {', '.join(map(str, found))}")
+    texts = [_cell(row.get(text_column)) for row in rows]
+    return texts, [_cell(row.get(text_pair_column)) for row in rows] if text_pair_column else None
+
+
 def _csv_rows(path: Path, text: str, delimiter: str, columns: list[str] | None) -> tuple[list[dict], list[str]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:

@@ -225,8 +225,10 @@ class TaggingTask:
 # --- the whole run -------------------------------------------------------------------------------
 
 
-def finetune(options: FinetuneOptions) -> dict:
-    """Fine-tune, keep the best epoch's model in `options.output`, return the report."""
+def finetune(options: FinetuneOptions, on_step=None) -> dict:
+    """Fine-tune, keep the best epoch's model in `options.output`, return the report.
+
+    `on_step(step)` runs after every optimizer step (see `Trainer`)."""
     from bertkit.preprocess import Preprocessor
 
     started = time.perf_counter()
@@ -261,7 +263,7 @@ def finetune(options: FinetuneOptions) -> dict:
     def keep_best(best_model: nn.Module, entry: dict) -> None:
         tasks.save(best_model, config, spec, output, source)
 
-    trainer = Trainer(model, task, train_config, on_improvement=keep_best)
+    trainer = Trainer(model, task, train_config, on_improvement=keep_best, on_step=on_step)
     history = trainer.fit(resume=options.resume)
     report = {
         "task": spec.kind,
