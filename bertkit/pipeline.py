@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bertkit.encoder import Encoder
+from bertkit.bundled import resolve_model_dir
+from bertkit.encoder import Encoder, resolve_device
 from bertkit.errors import InputError, InputTypeError
 from bertkit.inference.batching import length_batches
 
@@ -44,17 +45,46 @@ def load(
 
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    encoder = Encoder.from_pretrained(model, device=device).to(PRECISIONS[precision])
+    from bertkit import checkpoint, tasks
+
+    directory = resolve_model_dir(model)
+    task = None
+    if tasks.TaskSpec.from_config(checkpoint.read_config(directory)) is not None:  # a fine-tuned model
+        task_model, _, spec, _ = tasks.load(directory)
+        task = (task_model.to(resolve_device(device), PRECISIONS[precision]).eval(), spec)
+        encoder = Encoder(task_model.backbone, source=directory).eval()  # shares the task model's weights
+    else:
+        encoder = Encoder.from_pretrained(directory, device=device).to(PRECISIONS[precision])
     preprocessor = Preprocessor.from_pretrained(encoder.source, seq_length=seq_length)
-    return Pipeline(preprocessor, encoder)
+    return Pipeline(preprocessor, encoder, task)
 
 
 class Pipeline:
     """The high-level model object: `.preprocessor`, `.encoder`, and `embed`."""
 
-    def __init__(self, preprocessor, encoder: Encoder):
+    def __init__(self, preprocessor, encoder: Encoder, task: tuple | None = None):
         self.preprocessor = preprocessor
         self.encoder = encoder
+        self.task = task  # (task model, bertkit.tasks.TaskSpec) of a fine-tuned checkpoint
+
+    @torch.inference_mode()
+    def predict(self, texts: Sequence, texts_b: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
+        """Labels and scores from a fine-tuned classifier or tagger, one dict per text.
+
+        Classifier: `{"label", "score", "scores"}` (multi-label: `{"labels", "scores"}`); pairs
+        take `texts_b`. Tagger: `{"words", "tags", "scores", "entities"}`, texts split on
+        whitespace (or given as lists of words). See `bertkit.tasks.predict`.
+        """
+        from bertkit import tasks
+
+        if self.task is None:
+            raise InputError(
+                f"{self.encoder.source}: not a fine-tuned model, so nothing to predict; "
+                "fine-tune one with `bertkit finetune`, or use embed()"
+            )
+        model, spec = self.task
+        return tasks.predict(model, spec, self.preprocessor, texts, texts_b, batch_size)
+
 
     @torch.inference_mode()
     def embed(
