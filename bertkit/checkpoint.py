@@ -155,21 +155,6 @@ DISTILBERT_WEIGHTS = WeightNames(
 )
 
 
-# Fine-tuning heads (`bertkit.modeling.classification`), per architecture. The specific rows
-# come first: the general `classifier` row also names the tagger's output layer.
-CLASSIFIER_ROWS = {
-    "bert": [("head.output", "classifier")],
-    "roberta": [
-        ("head.dense", "classifier.dense"),
-        ("head.out_proj", "classifier.out_proj"),
-        ("head.output", "classifier"),
-    ],
-    "distilbert": [("head.dense", "pre_classifier"), ("head.output", "classifier")],
-}
-BERT_WEIGHTS.heads.extend(CLASSIFIER_ROWS["bert"])
-ROBERTA_WEIGHTS.heads.extend(CLASSIFIER_ROWS["roberta"])
-DISTILBERT_WEIGHTS.heads.extend(CLASSIFIER_ROWS["distilbert"])
-
 # Pretraining heads (`bertkit.modeling.pretraining`). HuggingFace ties `cls.predictions.decoder.bias`
 # to `cls.predictions.bias` and writes only the latter; the decoder weight is the word embedding
 # table, which our head reads from the backbone, so a file's copy of it is dropped.
@@ -337,7 +322,8 @@ def load_weights(module: nn.Module, directory: Path, config: BertConfig) -> None
     local = (lambda name: name.removeprefix(BACKBONE)) if bare else (lambda name: name)
     tied = {local(k): local(v) for k, v in names.tied.items() if local(k) in target}
     missing = [k for k in target if k not in state and k not in tied]
-    core = [k for k in missing if _is_core(k, bare)]
+    # Named as in the file's own convention (HuggingFace's bare model), which its owner knows.
+    core = [names.to_theirs(k if not bare else BACKBONE + k, bare=True) for k in missing if _is_core(k, bare)]
     if not state:
         raise CheckpointError(f"{path}: no weight matches a {config.model_type} model")
     if core:

@@ -167,7 +167,7 @@ def test_config_shapes_that_disagree_with_the_weights(tmp_path):
     with pytest.raises(CheckpointError, match=r"weight encoder.layer.0.intermediate.dense.bias has shape \(64,\) but config.json implies \(128,\)"):
         load_backbone(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 4}))
-    with pytest.raises(CheckpointError, match=r"lacks 32 weights the config needs \(transformer.layers.2"):
+    with pytest.raises(CheckpointError, match=r"lacks 32 weights the config needs \(encoder.layer.2.attention.self.query.weight"):
         load_backbone(tmp_path)
 
 
