@@ -155,6 +155,22 @@ DISTILBERT_WEIGHTS = WeightNames(
 )
 
 
+# Fine-tuning heads (`bertkit.modeling.classification`), per architecture. The specific rows
+# come first: the general `classifier` row also names the tagger's output layer.
+CLASSIFIER_ROWS = {
+    "bert": [("head.output", "classifier")],
+    "roberta": [
+        ("head.dense", "classifier.dense"),
+        ("head.out_proj", "classifier.out_proj"),
+        ("head.output", "classifier"),
+    ],
+    "distilbert": [("head.dense", "pre_classifier"), ("head.output", "classifier")],
+}
+BERT_WEIGHTS.heads.extend(CLASSIFIER_ROWS["bert"])
+ROBERTA_WEIGHTS.heads.extend(CLASSIFIER_ROWS["roberta"])
+DISTILBERT_WEIGHTS.heads.extend(CLASSIFIER_ROWS["distilbert"])
+
+
 # Pretraining heads (`bertkit.modeling.pretraining`). HuggingFace ties `cls.predictions.decoder.bias`
 # to `cls.predictions.bias` and writes only the latter; the decoder weight is the word embedding
 # table, which our head reads from the backbone, so a file's copy of it is dropped.
