@@ -35,6 +35,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from bertkit.errors import InputError
 from bertkit.inference.batching import length_batches
 from bertkit.inference.kernels import PRECISIONS, PackedLinear, compute_dtype
 
@@ -105,6 +106,17 @@ class _Layout:
         return sums / self.lengths.to(x.dtype)[:, None]
 
 
+class _PositionNumbering:
+    """A model's `position_ids(mask)` without keeping its weights alive (it reads only the config)."""
+
+    def __init__(self, model):
+        self.config = model.config
+        self._number = type(model).position_ids
+
+    def __call__(self, mask: torch.Tensor) -> torch.Tensor:
+        return self._number(self, mask)
+
+
 class _FastLayer:
     """One post-LN transformer layer on unpadded tokens (same maths as `modeling/layer.py`)."""
 
@@ -150,24 +162,26 @@ class FastEncoder:
 
     def __init__(self, model, precision: str = "fp32", device: str | torch.device | None = None):
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         if self.device.type == "cuda" and precision == "int8":
-            raise ValueError("int8 runs on CPU only; use precision='bf16' on a GPU")
+            raise InputError("int8 runs on CPU only; use precision='bf16' on a GPU")
         self.precision = precision
         self.dtype = compute_dtype(precision, self.device)
         # Embeddings (and how a model numbers positions) stay the model's own code.
         self.embeddings = copy.deepcopy(model.embeddings).eval().to(self.device)
-        self.position_ids = model.position_ids
+        self.position_ids = _PositionNumbering(model)
         config = model.config
         self.layers = [
             _FastLayer(layer, config.num_attention_heads, config.hidden_act, precision, self.device)
             for layer in model.transformer.layers
         ]
         pooler = getattr(model, "pooler", None)
-        self.pooler = None if pooler is None else PackedLinear(pooler.dense.weight, pooler.dense.bias, "fp32", self.device)
+        dense = getattr(pooler, "dense", None)  # None: DistilBERT's pooled output is the [CLS] state itself
+        self.has_pooler = pooler is not None
+        self.pooler = None if dense is None else PackedLinear(dense.weight, dense.bias, "fp32", self.device)
 
     @torch.inference_mode()
     def encode_tokens(self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, all_layers: bool = False):
@@ -189,9 +203,10 @@ class FastEncoder:
         return x, layout, states
 
     def pool(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor | None:  # (T, H) -> (B, H)
-        if self.pooler is None:
+        if not self.has_pooler:
             return None
-        return torch.tanh(self.pooler(layout.first_tokens(x).float()))
+        first = layout.first_tokens(x).float()
+        return first if self.pooler is None else torch.tanh(self.pooler(first))
 
     @torch.inference_mode()
     def __call__(self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, all_layers: bool = False) -> EncoderOutput:
@@ -210,10 +225,10 @@ class FastEncoder:
         if pooling == "mean":
             return layout.means(x.float())
         if pooling == "pooled":
-            if self.pooler is None:
-                raise ValueError("this model has no pooler; use pooling='cls' or 'mean'")
+            if not self.has_pooler:
+                raise InputError("this model has no pooler; use pooling='cls' or 'mean'")
             return self.pool(x, layout)
-        raise ValueError(f"pooling must be 'cls', 'mean' or 'pooled', not {pooling!r}")
+        raise InputError(f"pooling must be 'cls', 'mean' or 'pooled', not {pooling!r}")
 
     def embed_many(
         self,

@@ -9,37 +9,32 @@ Measured on the 2-core AVX-512 (BF16, VNNI, no AMX) development machine with
 - bf16: oneDNN's avx512_core_bf16 kernel reaches only about half the fp32 rate on a CPU
   without AMX (`vdpbf16ps` issues on one port where fp32 FMAs issue on two). It pays on
   CPUs with AMX and on GPUs; here it is a memory saving, not a speed-up.
-- int8: dynamic quantisation (one activation scale per call, computed on the fly; symmetric
-  per-output-channel int8 weights) through oneDNN's VNNI kernels reaches ~1300 GOP/s, ~4x fp32.
+- int8: dynamic quantisation (activation scale computed per call - the engine quantises the
+  [CLS] rows apart, see engine.py - and symmetric per-output-channel int8 weights) through
+  oneDNN's VNNI kernels reaches ~1300 GOP/s, ~4x fp32.
 
 On CUDA every precision runs plain `F.linear` in the weight's dtype (cuBLAS packs nothing).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 
+from bertkit.modeling.feed_forward import ACTIVATIONS
+
 PRECISIONS = ("fp32", "bf16", "int8")
 
-# activation name (config.json's `hidden_act`) -> oneDNN post-op (attr, algorithm)
+# activation name (config.json's `hidden_act`) -> oneDNN post-op (attr, algorithm); the
+# others run after the product, as the model's own function.
 _ONEDNN_ACTIVATIONS = {
     "gelu": ("gelu", "none"),  # erf form, as BERT's checkpoints define "gelu"
     "gelu_new": ("gelu", "tanh"),
     "gelu_pytorch_tanh": ("gelu", "tanh"),
     "relu": ("relu", ""),
 }
-
-
-def activation_fn(name: str):
-    """The activation a checkpoint names, as a function on tensors."""
-    if name == "gelu":
-        return F.gelu
-    if name in ("gelu_new", "gelu_pytorch_tanh"):
-        return lambda x: F.gelu(x, approximate="tanh")
-    if name == "relu":
-        return F.relu
-    raise ValueError(f"unsupported activation {name!r}")
 
 
 def onednn_available() -> bool:
@@ -69,7 +64,7 @@ class PackedLinear:
     ):
         self.out_features, self.in_features = weight.shape
         self.activation = activation
-        self._act = activation_fn(activation) if activation else None
+        self._act = ACTIVATIONS[activation] if activation else None  # the model's own functions
         weight = weight.detach().float()
         bias = None if bias is None else bias.detach().float()
         self.kind = self._choose_kind(precision, device)
@@ -95,7 +90,9 @@ class PackedLinear:
         # Symmetric per-output-channel int8 weights; activations are quantised per call.
         scales = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12).double()
         zero_points = torch.zeros(self.out_features, dtype=torch.long)
-        qweight = torch.quantize_per_channel(weight, scales, zero_points, 0, torch.qint8)
+        with warnings.catch_warnings():  # quantized tensors are deprecated in favour of torchao,
+            warnings.simplefilter("ignore")  # which is not a dependency; these ops still ship in torch
+            qweight = torch.quantize_per_channel(weight, scales, zero_points, 0, torch.qint8)
         engines = torch.backends.quantized.supported_engines
         engine = next((e for e in ("onednn", "x86", "fbgemm") if e in engines), None)
         if engine is None:
