@@ -191,3 +191,11 @@ def test_unregistered_family_member_is_a_clear_error():
     if "roberta" not in checkpoint.ARCHITECTURES:
         with pytest.raises(CheckpointError, match="model_type 'roberta' is not implemented yet"):
             checkpoint.architecture(config)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import bertkit.checkpoint
+
+    assert doctest.testmod(bertkit.checkpoint).failed == 0

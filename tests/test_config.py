@@ -82,3 +82,11 @@ def test_config_file_errors_name_the_file(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "t5"}')
     with pytest.raises(CheckpointError, match=r"config.json: unknown model_type 't5'"):
         BertConfig.from_json_file(tmp_path / "config.json")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import bertkit.config
+
+    assert doctest.testmod(bertkit.config).failed == 0

@@ -92,3 +92,11 @@ def test_devices():
     assert gpu["sequence_output"].device.type == "cuda"
     assert (gpu["sequence_output"].cpu() - cpu["sequence_output"])[mask].abs().max() < 1e-4
     assert (gpu["pooled_output"].cpu() - cpu["pooled_output"]).abs().max() < 1e-4
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import bertkit.encoder
+
+    assert doctest.testmod(bertkit.encoder).failed == 0

@@ -78,3 +78,11 @@ def test_bad_arguments(model):
         model.embed(["a"], batch_size=0)
     with pytest.raises(InputError, match="unknown precision 'fp8'"):
         bertkit.load(precision="fp8")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import bertkit.pipeline
+
+    assert doctest.testmod(bertkit.pipeline).failed == 0

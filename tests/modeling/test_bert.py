@@ -79,3 +79,11 @@ def test_gelu_is_the_erf_form_and_gelu_new_the_tanh_one():
 def test_every_activation_builds_a_model(activation):
     ids = torch.randint(1, 99, (1, 4))
     assert tiny_model(hidden_act=activation)(ids, torch.ones_like(ids)).sequence.isfinite().all()
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import bertkit.modeling.bert
+
+    assert doctest.testmod(bertkit.modeling.bert).failed == 0
