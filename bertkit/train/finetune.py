@@ -166,7 +166,10 @@ class ClassificationTask:
         return self._loss(logits, targets), targets.numel()
 
     def evaluate(self, model: nn.Module) -> dict:
-        logits = torch.from_numpy(tasks.text_logits(model, self.pre, self.eval, self.batch_size))
+        return self.metrics(torch.from_numpy(tasks.text_logits(model, self.pre, self.eval, self.batch_size)))
+
+    def metrics(self, logits: torch.Tensor) -> dict:
+        """The evaluation metrics of the logits (N, labels) of the evaluation texts."""
         loss = float(self._loss(logits, self.eval_targets)) / self.eval_targets.numel()
         labels = self.spec.labels
         if self.spec.multi_label:
