@@ -199,3 +199,12 @@ def test_docstring_examples_run():
     import bertkit.checkpoint
 
     assert doctest.testmod(bertkit.checkpoint).failed == 0
+
+
+def test_reads_sharded_safetensors(tmp_path):
+    torch.manual_seed(0)
+    reference = transformers.BertModel(transformers.BertConfig(**TINY)).eval()
+    reference.save_pretrained(tmp_path, max_shard_size="20KB")
+    assert (tmp_path / "model.safetensors.index.json").is_file() and not (tmp_path / "model.safetensors").exists()
+    backbone, _, _ = load_backbone(tmp_path)
+    assert_same_outputs(backbone.eval(), reference)
