@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,10 +21,12 @@ from hypothesis import strategies as st
 from tokenizers import ByteLevelBPETokenizer, pre_tokenizers
 from transformers import AddedToken, RobertaTokenizer
 
+from bertkit.preprocess import Preprocessor
 from bertkit.text.bpe import BpeTokenizer
 from bertkit.text.byte_level import ByteLevelPreTokenizer, to_symbols
 
-from tests.corpora import changelog_entries, license_paragraphs, po_strings, stdlib_strings
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for corpora.py
+from corpora import changelog_entries, license_paragraphs, po_strings, realistic_mix, stdlib_strings  # noqa: E402
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 EDGE_CASES = [
@@ -102,6 +105,23 @@ def test_python_sources_strings(tokenizers):
 def test_edge_cases(tokenizers):
     ours, ref = tokenizers
     assert_same_ids(ours, ref, EDGE_CASES)
+
+
+def test_pairs_packed_like_roberta(vocab_dir, tokenizers):
+    """<s> A </s></s> B </s> with padding and truncation, for 1,000 real pairs of mixed length.
+
+    At an even token budget (here 128 - 4 special tokens) round-robin truncation and the
+    reference's longest-first agree; at an odd one TF Hub's rule (which bertkit follows) gives
+    the odd token to the first segment, the reference to the second.
+    """
+    _, ref = tokenizers
+    texts = realistic_mix(2000, seed=7) + EDGE_CASES
+    a, b = texts[: len(texts) // 2], texts[len(texts) // 2 :][: len(texts) // 2]
+    ours = Preprocessor.from_pretrained(vocab_dir, seq_length=128)(a, b)
+    expected = ref(a, b, padding="max_length", truncation=True, max_length=128)
+    assert ours["input_word_ids"].tolist() == expected["input_ids"]
+    assert ours["input_mask"].tolist() == expected["attention_mask"]
+    assert not ours["input_type_ids"].any()
 
 
 def test_mask_takes_the_space_before_it(tokenizers):
