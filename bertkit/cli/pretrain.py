@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--hidden", type=int, default=256, help="hidden size (default 256)")
     model.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
     model.add_argument("--intermediate", type=int, default=None, help="feed-forward size (default 4 x hidden)")
+    model.add_argument("--dropout", type=float, default=0.1, help="hidden and attention dropout (default 0.1)")
 
     vocab = parser.add_argument_group("vocabulary (from scratch)")
     vocab.add_argument("--vocab", metavar="DIR", help="use the tokenizer files in DIR instead of learning a vocabulary")
@@ -182,6 +183,8 @@ def _model(args, output, source, tokenizer, roberta: bool, next_sentence: bool):
             num_hidden_layers=args.layers,
             num_attention_heads=args.heads,
             intermediate_size=args.intermediate or 4 * args.hidden,
+            hidden_dropout_prob=args.dropout,
+            attention_probs_dropout_prob=args.dropout,
         )
         if roberta:  # positions count from pad_token_id + 1
             pad = tokenizer.token_id("pad_token")
