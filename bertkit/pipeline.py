@@ -27,6 +27,9 @@ from bertkit.errors import InputError, InputTypeError
 from bertkit.inference.batching import length_batches
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Precisions whose embed() runs on bertkit.inference's FastEncoder (unpadded, packed weights);
+# int8 keeps the reference encoder in fp32.
+ENGINE_PRECISIONS = ("fp32", "bf16", "int8")
 POOLINGS = ("cls", "mean", "pooled")
 
 
@@ -39,12 +42,15 @@ def load(
     """Preprocessor + encoder of a checkpoint directory (None = the bundled default model).
 
     `precision` casts the encoder's weights ("fp32", "bf16", "fp16"); outputs of `embed` are
-    float32 whatever the precision.
+    float32 whatever the precision. With "fp32", "bf16" and "int8" (dynamic, CPU), `embed` runs
+    on `bertkit.inference.FastEncoder`: same vectors, no compute on padding (docs/inference.md).
     """
     from bertkit.preprocess import Preprocessor
 
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision not in PRECISIONS and precision not in ENGINE_PRECISIONS:
+        choices = ", ".join(dict.fromkeys([*PRECISIONS, *ENGINE_PRECISIONS]))
+        raise InputError(f"unknown precision {precision!r}; choose one of {choices}")
+    engine_precision, precision = precision, "fp32" if precision == "int8" else precision
     from bertkit import checkpoint, tasks
 
     directory = resolve_model_dir(model)
@@ -56,16 +62,22 @@ def load(
     else:
         encoder = Encoder.from_pretrained(directory, device=device).to(PRECISIONS[precision])
     preprocessor = Preprocessor.from_pretrained(encoder.source, seq_length=seq_length)
-    return Pipeline(preprocessor, encoder, task)
+    engine = None
+    if engine_precision in ENGINE_PRECISIONS:
+        from bertkit.inference import FastEncoder
+
+        engine = FastEncoder(encoder.backbone, precision=engine_precision, device=encoder.device)
+    return Pipeline(preprocessor, encoder, task, engine)
 
 
 class Pipeline:
     """The high-level model object: `.preprocessor`, `.encoder`, and `embed`."""
 
-    def __init__(self, preprocessor, encoder: Encoder, task: tuple | None = None):
+    def __init__(self, preprocessor, encoder: Encoder, task: tuple | None = None, engine=None):
         self.preprocessor = preprocessor
         self.encoder = encoder
         self.task = task  # (task model, bertkit.tasks.TaskSpec) of a fine-tuned checkpoint
+        self.engine = engine  # bertkit.inference.FastEncoder that embed() runs on, if any
 
     @torch.inference_mode()
     def predict(self, texts: Sequence, texts_b: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
@@ -119,7 +131,11 @@ class Pipeline:
             for batch in length_batches(lengths, max_tokens=batch_size * pre.seq_length, max_texts=batch_size):
                 longest = max(lengths[i] for i in batch)  # pad to this batch's longest text only
                 inputs = pre.pack_inputs([[ids[i] for i in batch]], seq_length=longest)
-                vectors[batch] = self._pool(self.encoder(inputs), inputs["input_mask"], pooling, normalize)
+                if self.engine is not None:  # same vectors, no compute on padding
+                    found = self.engine.embed(inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"], pooling)
+                    vectors[batch] = (torch.nn.functional.normalize(found, dim=-1) if normalize else found).cpu().numpy()
+                else:
+                    vectors[batch] = self._pool(self.encoder(inputs), inputs["input_mask"], pooling, normalize)
                 bar.update(len(batch))
         return vectors
 
