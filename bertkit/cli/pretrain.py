@@ -220,7 +220,7 @@ def _train(args, output, source, model, config, tokenizer, layout, masking) -> i
     from bertkit.data.pretraining import PretrainingShards
     from bertkit.train import pretrain
     from bertkit.train.loop import Trainer, TrainConfig
-    from bertkit.train.plots import training_curves
+    from bertkit.train.plots import pretraining_curves
 
     data_dir = output / "data"
     masker = pretrain.make_masker(tokenizer, layout, masking)
@@ -248,7 +248,7 @@ def _train(args, output, source, model, config, tokenizer, layout, masking) -> i
         pretraining.save(model, output, source=source)
 
     history = Trainer(model, task, train_config, on_improvement=save_best).fit(resume=args.resume)
-    curves = training_curves(dataclasses.asdict(history), "mlm_accuracy", output / "training" / "loss_curves.png")
+    curves = pretraining_curves(dataclasses.asdict(history), output / "training" / "loss_curves.png")
     best = history.best or {}
     first = history.steps[0] if history.steps else {}
     nsp = f", NSP accuracy {best['nsp_accuracy']:.3f}" if "nsp_accuracy" in best else ""

@@ -66,3 +66,37 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], pat
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return Path(path)
+
+
+def pretraining_curves(history: dict, path: str | Path) -> Path:
+    """MLM and NSP loss per step (left); MLM and NSP accuracy per step, running averages, with
+    the held-out figures of each evaluation as markers (right). Reads the step entries that
+    `bertkit.train.pretrain.PretrainingTask.progress` adds to the history."""
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    steps = history["steps"]
+    x = [s["step"] for s in steps]
+    left.plot(x, [s["loss"] for s in steps], linewidth=0.6, alpha=0.5, label="training loss (MLM + NSP)")
+    if steps and "mlm_loss" in steps[0]:
+        left.plot(x, [s["mlm_loss"] for s in steps], linewidth=1.2, label="MLM loss (running)")
+    evaluations = history["epochs"]
+    left.plot([e["step"] for e in evaluations], [e["mlm_loss"] for e in evaluations], "o", label="held-out MLM loss")
+    left.set_xlabel("optimizer step")
+    left.set_ylabel("loss")
+    left.set_title("loss")
+    left.legend()
+    for key, held_out, label in (("mlm_acc", "mlm_accuracy", "MLM"), ("nsp_acc", "nsp_accuracy", "NSP")):
+        if steps and key in steps[0]:
+            (line,) = right.plot(x, [s[key] for s in steps], linewidth=1.2, label=f"{label} accuracy (running)")
+            points = [(e["step"], e[held_out]) for e in evaluations if held_out in e]
+            if points:
+                right.plot(*zip(*points), "o", color=line.get_color(), label=f"held-out {label} accuracy")
+    right.set_xlabel("optimizer step")
+    right.set_ylabel("accuracy")
+    right.set_ylim(0, 1)
+    right.set_title("accuracy")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
