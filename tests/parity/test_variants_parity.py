@@ -28,6 +28,8 @@ import corpora  # noqa: E402
 
 from bertkit import Encoder, Preprocessor  # noqa: E402
 from bertkit.bundled import default_model_dir  # noqa: E402
+from bertkit.config import BertConfig  # noqa: E402
+from bertkit.modeling.distilbert import DistilBertModel  # noqa: E402
 
 ATOL = 1e-4
 SEQ_LENGTH = 64
@@ -149,6 +151,8 @@ def test_distilbert_sinusoidal_positions(tmp_path, texts):
     written.mkdir()
     small = dict(dim=64, n_layers=2, n_heads=4, hidden_dim=128, sinusoidal_pos_embds=True)
     theirs = distilbert_dir(written, **small)
+    fresh = DistilBertModel(BertConfig.from_json_file(written / "config.json"))  # not from the file
+    torch.testing.assert_close(fresh.embeddings.position.weight, theirs.embeddings.position_embeddings.weight)
     batch = check_preprocessor(written, texts)
     ours = Encoder.from_pretrained(written)
     check_encoder(ours, theirs, batch, pooler=False)
