@@ -1,11 +1,14 @@
 """bertkit/modeling/distilbert.py: no token types, first-token pooled output, sinusoidal positions."""
 
+import doctest
+
 import math
 
 import torch
 
 from bertkit.checkpoint import DISTILBERT_WEIGHTS
 from bertkit.config import BertConfig
+from bertkit.modeling import distilbert
 from bertkit.modeling.distilbert import DistilBertModel, sinusoidal_positions
 
 HF_CONFIG = {"model_type": "distilbert", "vocab_size": 50, "dim": 32, "n_layers": 2, "n_heads": 4,
@@ -45,3 +48,7 @@ def test_weight_names():
     ]:
         assert DISTILBERT_WEIGHTS.to_ours(theirs) == ours
         assert DISTILBERT_WEIGHTS.to_theirs(ours, bare=False) == theirs
+
+
+def test_docstring_examples():
+    assert doctest.testmod(distilbert).failed == 0

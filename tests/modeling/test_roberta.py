@@ -1,9 +1,12 @@
 """bertkit/modeling/roberta.py: positions counted from pad_token_id + 1 over real tokens."""
 
+import doctest
+
 import torch
 
 from bertkit.checkpoint import ROBERTA_WEIGHTS
 from bertkit.config import BertConfig
+from bertkit.modeling import roberta
 from bertkit.modeling.roberta import RobertaModel
 
 CONFIG = BertConfig.from_dict(
@@ -36,3 +39,7 @@ def test_weight_names_are_bert_names_under_roberta():
     ours = ROBERTA_WEIGHTS.to_ours("roberta.encoder.layer.3.attention.self.query.weight")
     assert ours == "backbone.transformer.layers.3.attention.query.weight"
     assert ROBERTA_WEIGHTS.to_theirs(ours, bare=True) == "encoder.layer.3.attention.self.query.weight"
+
+
+def test_docstring_examples():
+    assert doctest.testmod(roberta).failed == 0

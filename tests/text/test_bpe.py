@@ -7,6 +7,7 @@ Python API and through `bertkit preprocess --model DIR` (one error line, exit 1)
 
 from __future__ import annotations
 
+import doctest
 import json
 
 import pytest
@@ -14,8 +15,9 @@ import pytest
 from bertkit.cli import main
 from bertkit.errors import VocabError
 from bertkit.preprocess import Preprocessor
+from bertkit.text import bpe
 from bertkit.text.bpe import BpeTokenizer, BytePairEncoding
-from bertkit.text.byte_level import BYTE_TO_SYMBOL, from_symbols, to_symbols
+from bertkit.text.byte_level import BYTE_TO_SYMBOL
 from bertkit.text.loading import load_text_stages
 from bertkit.text.packing import PackingLayout
 
@@ -43,13 +45,8 @@ def tokens(tokenizer, text):
     return [tokenizer.id_to_token(i) for i in tokenizer.encode(text)]
 
 
-def test_byte_symbols_are_reversible_and_printable():
-    assert len(set(BYTE_TO_SYMBOL.values())) == 256
-    assert all(s.isprintable() and not s.isspace() for s in BYTE_TO_SYMBOL.values())
-    assert to_symbols(" \n") == "ĠĊ"
-    for text in ["café 😀", "\x00\x7f\xa0", "日本"]:
-        assert from_symbols(to_symbols(text)) == text
-    assert from_symbols(to_symbols("a\ud800b")) == "a\ufffdb"  # a lone surrogate
+def test_docstring_examples():
+    assert doctest.testmod(bpe).failed == 0
 
 
 def test_merges_by_rank(tokenizer):
