@@ -1,7 +1,6 @@
 """bertkit/modeling/distilbert.py: no token types, first-token pooled output, sinusoidal positions."""
 
 import doctest
-
 import math
 
 import torch
