@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from bertkit.errors import InputError
 from bertkit.modeling.bert import BertModel
 
 
@@ -32,5 +33,11 @@ class RobertaModel(BertModel):
         the reference counts the ids that are not `<pad>`, which is the same for any input
         the preprocessor makes (it writes `<pad>` only where the mask is 0).
         """
+        longest = self.config.max_position_embeddings - self.config.pad_token_id - 1  # roberta-base: 512
+        if mask.shape[1] > longest:
+            raise InputError(
+                f"sequences of {mask.shape[1]} tokens are longer than this RoBERTa model's {longest} "
+                "positions; use a smaller seq_length"
+            )
         mask = mask.long()
         return torch.cumsum(mask, dim=1) * mask + self.config.pad_token_id

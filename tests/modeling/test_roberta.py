@@ -2,10 +2,12 @@
 
 import doctest
 
+import pytest
 import torch
 
 from bertkit.checkpoint import ROBERTA_WEIGHTS
 from bertkit.config import BertConfig
+from bertkit.errors import InputError
 from bertkit.modeling import roberta
 from bertkit.modeling.roberta import RobertaModel
 
@@ -19,6 +21,13 @@ def test_positions_start_after_the_padding_id_and_skip_padding():
     model = RobertaModel(CONFIG)
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 1, 1, 1]])
     assert model.position_ids(mask).tolist() == [[2, 3, 4, 1, 1], [2, 3, 4, 5, 6], [1, 1, 2, 3, 4]]
+
+
+def test_longer_than_the_positions_is_a_clear_error():
+    model = RobertaModel(CONFIG)  # 12 positions: pad (1) + 1 + 10 tokens
+    model.position_ids(torch.ones(1, 10))
+    with pytest.raises(InputError, match="11 tokens are longer than this RoBERTa model's 10 positions"):
+        model.position_ids(torch.ones(1, 11))
 
 
 def test_padding_does_not_change_real_tokens():
