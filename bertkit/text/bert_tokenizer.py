@@ -38,6 +38,15 @@ _chunks_with_hazards = re.compile(f"[^{_WHITESPACE}]+").findall
 _CUT = re.compile(f"[{_WHITESPACE}]|" + char_class(CJK_RANGES))
 
 
+def split_chunks(text: str) -> list[str]:
+    """The raw whitespace-delimited chunks of a text, split where the reference splits words.
+
+    >>> split_chunks("a b\\x0cc\\u3000d")   # a form feed is deleted by BERT, not a space
+    ['a', 'b\\x0cc', 'd']
+    """
+    return _chunks_with_hazards(text) if _SPLIT_HAZARD.search(text) else text.split()
+
+
 class BertTokenizer(ChunkedTokenizer):
     """Text -> WordPiece ids, as BERT's original tokenizer (basic tokenizer + WordPiece).
 
@@ -74,8 +83,7 @@ class BertTokenizer(ChunkedTokenizer):
 
     def encode_chunks(self, text: str) -> list[int]:
         """Ids of a text without special tokens: the ids of its raw chunks, from the cache."""
-        chunks = _chunks_with_hazards(text) if _SPLIT_HAZARD.search(text) else text.split()
-        return list(chain.from_iterable(map(self._cache.__getitem__, chunks)))
+        return list(chain.from_iterable(map(self._cache.__getitem__, split_chunks(text))))
 
     def words(self, text: str) -> list[str]:
         """The normalised, pre-tokenized words WordPiece sees (special tokens left out)."""
