@@ -4,7 +4,7 @@ The pipeline, stage by stage:
 
     special tokens   "<s>", "</s>", "<pad>", "<unk>", "<mask>" written in the text are
                      cut out first and become their own ids; "<mask>" also takes the
-                     whitespace before it ("Paris is the <mask>" -> ..." the", "<mask>")
+                     whitespace before it ("... is the <mask>" -> ..., " the", "<mask>")
     pre-tokenizer    GPT-2's pattern cuts the rest into pieces (byte_level.py)
     model            each piece is spelled in byte symbols and merged pair by pair, the
                      pair ranked highest in merges.txt first (Sennrich et al. 2016;
@@ -196,6 +196,8 @@ def _read_json(path: Path):
         raise VocabError(f"{path}: not valid JSON ({e})") from None
     except UnicodeDecodeError as e:
         raise VocabError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:  # a directory, no permission, ...
+        raise VocabError(f"{path}: cannot read it ({e.strerror})") from None
 
 
 def _read_tokenizer_config(path: Path) -> dict:
@@ -218,7 +220,7 @@ def _check_vocab(vocab, path: Path) -> dict[str, int]:
 
 def read_vocab_json(path: Path) -> dict[str, int]:
     """vocab.json: {"token in byte symbols": id, ...}."""
-    if not path.is_file():
+    if not path.exists():
         raise VocabError(
             f"{path}: file not found; a byte-level BPE model needs {VOCAB_FILE} and {MERGES_FILE} "
             f"(or {TOKENIZER_FILE})"
@@ -228,14 +230,18 @@ def read_vocab_json(path: Path) -> dict[str, int]:
 
 def read_merges_txt(path: Path, vocab: dict[str, int]) -> list[tuple[str, str]]:
     """merges.txt: an optional "#version" line, then one "left right" pair per line, best first."""
-    if not path.is_file():
+    if not path.exists():
         raise VocabError(f"{path}: file not found; a byte-level BPE model needs {VOCAB_FILE} and {MERGES_FILE}")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # "\n" only: str.splitlines would also break at U+0085, U+2028, ... inside a token
+        lines = path.read_text(encoding="utf-8").split("\n")
     except UnicodeDecodeError as e:
         raise VocabError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:  # a directory, no permission, ...
+        raise VocabError(f"{path}: cannot read it ({e.strerror})") from None
     merges = []
     for number, line in enumerate(lines, start=1):
+        line = line.removesuffix("\r")
         if not line or (number == 1 and line.startswith("#version")):
             continue
         pair = line.split(" ")

@@ -137,6 +137,10 @@ BAD_FILES = {
         lambda d: [(d / "vocab.json").write_text(json.dumps({"<s>": 0, "</s>": 2, "a": 3})), (d / "merges.txt").write_text("")],
         r"no pad_token '<pad>'",
     ),
+    "merges.txt a directory": (
+        lambda d: [(d / "merges.txt").unlink(), (d / "merges.txt").mkdir()],
+        r"merges\.txt: cannot read it \(Is a directory\)",
+    ),
     "tokenizer.json not BPE": (
         lambda d: (d / "tokenizer.json").write_text('{"model": {"type": "WordLevel"}}'),
         r"tokenizer\.json: expected a byte-level BPE tokenizer",
