@@ -6,6 +6,8 @@
     layer.py         post-LN transformer layer, and the stack of L of them
     pooler.py        tanh dense layer on the first token
     bert.py          BertModel: the backbone those parts compose, and BERT's initialisation
+    roberta.py       RobertaModel: BERT's backbone, positions counted from pad_token_id + 1
+    distilbert.py    DistilBertModel: no token types, no pooler (first token), sinusoidal positions
 
 Task heads (MLM, NSP, classifier, tagger) go in files of their own beside these.
 """
