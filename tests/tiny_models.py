@@ -4,7 +4,7 @@ fine-tuning tests that must run in seconds on 2 cores.
 - `tiny_bert_dir(dir)`: a 2-layer, hidden-32 BERT (dropout off unless asked) with the bundled
   uncased vocabulary and tokenizer files, as `transformers` saves it;
 - `toy_spam(n, seed)`: (text, label) rows, spam and ham made of disjoint word lists;
-- `toy_tagged(n, seed)`: sentences of words with BIO tags (PER and LOC entities);
+- `toy_tagged(n, seed)`: sentences of words with BIO tags (one-word PER, two-word LOC entities);
 - `write_csv(path, rows)`, `write_conll(path, sentences)`.
 """
 
@@ -63,9 +63,9 @@ def toy_tagged(n: int, seed: int = 0) -> list[list[tuple[str, str]]]:
         for _ in range(rng.randint(3, 8)):
             kind = rng.random()
             if kind < 0.2:
-                sentence += [(rng.choice(NAMES), "B-PER"), (rng.choice(NAMES), "I-PER")]
-            elif kind < 0.35:
-                sentence.append((rng.choice(PLACES), "B-LOC"))
+                sentence.append((rng.choice(NAMES), "B-PER"))
+            elif kind < 0.35:  # "paris city": a two-word entity, its second word always "city"
+                sentence += [(rng.choice(PLACES), "B-LOC"), ("city", "I-LOC")]
             else:
                 sentence.append((rng.choice(FILLER), "O"))
         sentences.append(sentence)

@@ -96,6 +96,7 @@ def read_data(options: FinetuneOptions):
         )  # fmt: skip
     train = read(options.train)
     _report_dropped(train)
+    _labels(train, kind, options)  # one class only: say so before any split
     if options.eval is not None:
         evaluation = read(options.eval)
         _report_dropped(evaluation)
@@ -103,20 +104,8 @@ def read_data(options: FinetuneOptions):
         train, evaluation = labeled.split(train, options.eval_fraction, options.seed)
         log.info("no evaluation file: holding out %d of %d examples", len(evaluation), len(train) + len(evaluation))
 
-    if kind == "tagging":
-        seen = sorted({t for tags in train.tags for t in tags})
-        eval_labels = [t for tags in evaluation.tags for t in tags]
-        if seen == ["O"] or len(seen) < 2:
-            raise InputError(f"{train.source}: every word is tagged {seen[0]!r}; tagging needs at least two tags")
-    else:
-        multi = options.label_separator is not None
-        flat = lambda labels: [x for v in labels for x in (v if multi else [v])]  # noqa: E731
-        seen = sorted(set(flat(train.labels)))
-        eval_labels = flat(evaluation.labels)
-        if len(seen) < 2:
-            raise InputError(
-                f"{train.source}: every row has the label {seen[0]!r}; a classifier needs at least two classes"
-            )
+    seen = sorted(set(_labels(train, kind, options)))
+    eval_labels = _labels(evaluation, kind, options, at_least_two=False)
     unseen = sorted(set(eval_labels) - set(seen))
     if unseen:
         counts = {label: eval_labels.count(label) for label in unseen}
@@ -127,6 +116,22 @@ def read_data(options: FinetuneOptions):
         )
     spec = TaskSpec(kind, seen, multi_label=kind == "classification" and options.label_separator is not None)
     return train, evaluation, spec
+
+
+def _labels(data, kind: str, options: FinetuneOptions, at_least_two: bool = True) -> list[str]:
+    """Every label of `data` (tags of every word); an `InputError` if fewer than two differ."""
+    if kind == "tagging":
+        labels = [tag for tags in data.tags for tag in tags]
+    elif options.label_separator is not None:
+        labels = [label for row in data.labels for label in row]
+    else:
+        labels = list(data.labels)
+    distinct = set(labels)
+    if at_least_two and len(distinct) < 2:
+        what = "every word is tagged" if kind == "tagging" else "every row has the label"
+        need = "tagging needs at least two tags" if kind == "tagging" else "a classifier needs at least two classes"
+        raise InputError(f"{data.source}: {what} {next(iter(distinct))!r}; {need}")
+    return labels
 
 
 # --- tasks for the loop --------------------------------------------------------------------------
