@@ -165,7 +165,10 @@ def worker(job: dict) -> dict:
 
         # The peak again, right beside the dense timing: other processes share the cores, and
         # a fraction is only meaningful against a peak measured under the same load.
-        result["fp32_peak_beside_dense_gflops"] = fp32_peak(measure_matmul_peak(seconds=0.5, kernels=["fp32 F.linear (MKL)", "fp32 oneDNN packed"]))
+        fp32_kernels = ["fp32 F.linear (MKL)", "fp32 oneDNN packed"]
+        result["fp32_peak_beside_dense_gflops"] = fp32_peak(
+            measure_matmul_peak(m=job["peak_tokens"], seconds=job["peak_seconds"] / 2, kernels=fp32_kernels)
+        )
         result["dense_kernel_gflops"] = dense_kernel_rate(runner, ids, batch_size)
     return result
 
@@ -212,8 +215,8 @@ def run(args) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="bertkit-bench-"))
     load_avg = os.getloadavg()[0]
 
-    print("measuring the matmul peak (4096x768 . 768x3072) ...", flush=True)
-    peaks = measure_matmul_peak()
+    print(f"measuring the matmul peak ({args.peak_tokens}x768 . 768x3072) ...", flush=True)
+    peaks = measure_matmul_peak(m=args.peak_tokens, seconds=args.peak_seconds)
     report = {
         "command": " ".join(["bertkit bench" if args.from_cli else "python benchmarks/inference.py", *args.argv]),
         "machine": machine_description(),
@@ -251,6 +254,8 @@ def run(args) -> dict:
                     "batch_size": args.batch_size,
                     "repeats": args.repeats,
                     "latency_texts": args.latency_texts,
+                    "peak_seconds": args.peak_seconds,
+                    "peak_tokens": args.peak_tokens,
                 }
                 proc = subprocess.run(
                     [sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True
@@ -397,6 +402,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=1, help="timed passes per system; the best counts")
     parser.add_argument("--latency-texts", type=int, default=50, help="texts timed one at a time")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--peak-seconds", type=float, default=1.0, help="time per kernel for the matmul peak")
+    parser.add_argument("--peak-tokens", type=int, default=4096, help="rows of the peak's 768x3072 product")
     parser.add_argument("--out", default="benchmarks/results", help="directory for inference.md/.json/.png")
 
 

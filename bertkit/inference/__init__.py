@@ -3,6 +3,7 @@
     engine.py    FastEncoder: a backbone's forward pass on real tokens only
     kernels.py   PackedLinear: dense layers with weights packed once per precision and device
     batching.py  length-bucketed batches under a token budget
+    threads.py   intra-op threads capped at the CPUs the process may use (affinity, cgroup quota)
     peak.py      this machine's measured matmul peak, the limit the engine is measured against
 
 See docs/inference.md.

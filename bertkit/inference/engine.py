@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from bertkit.errors import InputError
 from bertkit.inference.batching import length_batches
 from bertkit.inference.kernels import PRECISIONS, PackedLinear, compute_dtype
+from bertkit.inference.threads import set_threads
 
 
 class EncoderOutput(NamedTuple):
@@ -160,7 +161,9 @@ class _FastLayer:
 class FastEncoder:
     """A backbone's forward pass for inference: unpadded, packed, in the chosen precision."""
 
-    def __init__(self, model, precision: str = "fp32", device: str | torch.device | None = None):
+    def __init__(
+        self, model, precision: str = "fp32", device: str | torch.device | None = None, threads: int | None = None
+    ):
         if precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         if device is None:
@@ -170,6 +173,8 @@ class FastEncoder:
             raise InputError("int8 runs on CPU only; use precision='bf16' on a GPU")
         self.precision = precision
         self.dtype = compute_dtype(precision, self.device)
+        if self.device.type == "cpu":
+            set_threads(threads)  # intra-op threads: all the cores this process may use, no more
         # Embeddings (and how a model numbers positions) stay the model's own code.
         self.embeddings = copy.deepcopy(model.embeddings).eval().to(self.device)
         self.position_ids = _PositionNumbering(model)

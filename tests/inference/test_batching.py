@@ -1,0 +1,34 @@
+"""bertkit/inference/batching.py and threads.py: length batches under a token budget; thread cap."""
+
+import torch
+
+from bertkit.inference import length_batches
+from bertkit.inference.threads import set_threads, usable_cpus
+
+
+def test_docstring_example():
+    assert length_batches([5, 40, 6, 38, 7], max_tokens=80) == [[0, 2, 4], [3, 1]]
+
+
+def test_every_text_once_sorted_within_budget_and_count():
+    lengths = [(i * 37) % 120 + 1 for i in range(300)]
+    batches = length_batches(lengths, max_tokens=1000, max_texts=16)
+    assert sorted(i for b in batches for i in b) == list(range(300))
+    for batch in batches:
+        assert len(batch) <= 16
+        assert len(batch) * max(lengths[i] for i in batch) <= 1000
+        assert [lengths[i] for i in batch] == sorted(lengths[i] for i in batch)
+
+
+def test_a_text_longer_than_the_budget_gets_a_batch_of_its_own():
+    assert length_batches([500, 3, 4], max_tokens=100) == [[1, 2], [0]]
+    assert length_batches([]) == []
+
+
+def test_threads_never_exceed_the_usable_cpus():
+    before = torch.get_num_threads()
+    try:
+        assert 1 <= set_threads() <= usable_cpus()
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
