@@ -1,4 +1,5 @@
 import doctest
+import sys
 import unicodedata
 
 import bertkit.text.normalization as normalization
@@ -56,3 +57,21 @@ def test_character_classes_agree_with_unicodedata():
         assert not classes.removed.fullmatch(ch), repr(ch)
     marks = [chr(c) for c in range(0x300, 0x370)]
     assert all(classes.marks.fullmatch(m) for m in marks if unicodedata.category(m) == "Mn")
+
+
+def test_character_classes_cover_every_code_point_exactly():
+    classes = char_classes()
+    everything = "".join(map(chr, range(sys.maxunicode + 1)))
+    categories = list(map(unicodedata.category, everything))
+
+    def kept(predicate) -> str:
+        return "".join(ch for ch, cat in zip(everything, categories) if predicate(ord(ch), cat))
+
+    whitespace = lambda cp, cat: cp in (9, 10, 13) or cat == "Zs"  # noqa: E731
+    assert classes.whitespace.sub("", everything) == kept(lambda cp, cat: not whitespace(cp, cat))
+    removed = lambda cp, cat: not whitespace(cp, cat) and (cat[0] == "C" or cp == 0xFFFD)  # noqa: E731
+    assert classes.removed.sub("", everything) == kept(lambda cp, cat: not removed(cp, cat))
+    assert classes.marks.sub("", everything) == kept(lambda cp, cat: cat != "Mn")
+    ascii_symbols = set(range(33, 48)) | set(range(58, 65)) | set(range(91, 97)) | set(range(123, 127))
+    punctuation = lambda cp, cat: cat[0] == "P" or cp in ascii_symbols  # noqa: E731
+    assert classes.punctuation.sub("", everything) == kept(lambda cp, cat: not punctuation(cp, cat))
