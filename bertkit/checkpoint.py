@@ -188,11 +188,18 @@ PRETRAINING_ROWS = {
         ("mlm.dense", "lm_head.dense"),
         ("mlm.norm", "lm_head.layer_norm"),
     ],
+    "distilbert": [  # DistilBertForMaskedLM: the same head under its own names, no NSP
+        ("mlm.bias", "vocab_projector.bias"),
+        ("mlm.dense", "vocab_transform"),
+        ("mlm.norm", "vocab_layer_norm"),
+    ],
 }
 BERT_WEIGHTS.heads.extend(PRETRAINING_ROWS["bert"])
 BERT_WEIGHTS.ignored += ("cls.predictions.decoder.weight",)
 ROBERTA_WEIGHTS.heads.extend(PRETRAINING_ROWS["roberta"])
 ROBERTA_WEIGHTS.ignored += ("lm_head.decoder.weight",)
+DISTILBERT_WEIGHTS.heads.extend(PRETRAINING_ROWS["distilbert"])
+DISTILBERT_WEIGHTS.ignored += ("vocab_projector.weight",)
 
 
 @dataclasses.dataclass

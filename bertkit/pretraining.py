@@ -27,7 +27,7 @@ from bertkit.config import BertConfig
 from bertkit.errors import CheckpointError, InputError
 from bertkit.modeling.pretraining import PretrainingModel
 
-_MLM_PREFIX = {"bert": "cls.predictions.", "roberta": "lm_head."}
+_MLM_PREFIX = {"bert": "cls.predictions.", "roberta": "lm_head.", "distilbert": "vocab_"}
 _NSP_PREFIX = "cls.seq_relationship."
 
 
