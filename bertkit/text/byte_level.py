@@ -44,9 +44,6 @@ def _bytes_to_symbols() -> dict[int, str]:
 BYTE_TO_SYMBOL: dict[int, str] = _bytes_to_symbols()
 SYMBOL_TO_BYTE: dict[str, int] = {s: b for b, s in BYTE_TO_SYMBOL.items()}
 
-# str.translate table: a latin-1 decoded byte string -> its symbols in one C call.
-_LATIN1_TO_SYMBOL = {b: s for b, s in BYTE_TO_SYMBOL.items()}
-
 
 def to_symbols(piece: str) -> str:
     """A piece of text as byte-level symbols: one symbol per UTF-8 byte.
@@ -58,7 +55,9 @@ def to_symbols(piece: str) -> str:
         utf8 = piece.encode("utf-8")
     except UnicodeEncodeError:
         utf8 = piece.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
-    return utf8.decode("latin-1").translate(_LATIN1_TO_SYMBOL)
+    # latin-1 turns each byte into the character of the same number; translate maps them all
+    # to their symbols in one C call
+    return utf8.decode("latin-1").translate(BYTE_TO_SYMBOL)
 
 
 def from_symbols(symbols: str) -> str:
