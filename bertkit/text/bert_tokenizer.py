@@ -58,7 +58,7 @@ class BertTokenizer(ChunkedTokenizer):
     [[7592, 1010], []]
     """
 
-    CACHE_SIZE = 500_000  # chunks, and as many words
+    CACHE_SIZE = 200_000  # chunks, and as many words: bounded memory for endless new text
     PREFIX_CUT = _CUT
 
     def __init__(self, vocab: dict[str, int], normalizer: BertNormalizer, special_tokens: dict[str, str]):

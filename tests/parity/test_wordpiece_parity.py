@@ -84,6 +84,7 @@ def test_real_corpora_identical_to_the_python_reference(tokenizers):
     name, ours, slow, _ = tokenizers
     report = []
     for source, texts in real_texts().items():
+        assert len(texts) > 500, f"{source}: only {len(texts)} texts; is the corpus installed?"
         expected = [slow.encode(t, add_special_tokens=False) for t in texts]
         got = ours.encode_batch(texts)
         mismatches = [t for t, e, g in zip(texts, expected, got) if e != g]
