@@ -111,9 +111,9 @@ def test_distilbert_student_from_a_bert_classifier(classifier_teacher, labelled,
             input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits, atol=1e-5)  # fmt: skip
 
 
-def test_general_distillation_dilbert_recipe(mlm_teacher, tmp_path):
+def test_general_distillation_distilbert_recipe(mlm_teacher, tmp_path):
     out = tmp_path / "student"
-    report = distill(options(teacher=mlm_teacher, corpus=[CORPUS], output=out, max_steps=3))
+    report = distill(options(teacher=mlm_teacher, corpus=[CORPUS], output=out, max_steps=3, student_type="distilbert"))
     assert report["mode"] == "general" and report["weights"] == {
         "temperature": 2.0, "ce": 5.0, "mlm": 2.0, "cos": 1.0, "hard": 0.0
     }  # fmt: skip
@@ -121,15 +121,16 @@ def test_general_distillation_dilbert_recipe(mlm_teacher, tmp_path):
     assert {"ce_loss", "mlm_loss", "cos_loss", "loss", "mlm_accuracy"} <= set(best)
     assert best["loss"] == pytest.approx(5 * best["ce_loss"] + 2 * best["mlm_loss"] + best["cos_loss"], rel=1e-5)
 
-    # a masked-LM checkpoint with half the layers, that transformers reads with the same logits
+    # a DistilBERT masked LM with half the layers, that transformers reads with the same logits
     assert pretraining.has_mlm_head(out)
     model = pretraining.load(out)[0].eval()
+    assert (model.config.model_type, model.config.num_hidden_layers) == ("distilbert", 2)
     reference = transformers.AutoModelForMaskedLM.from_pretrained(out).eval()
+    assert type(reference).__name__ == "DistilBertForMaskedLM"
     inputs = hf_inputs(out, ["the license is granted [MASK] you"])
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
     with torch.no_grad():
-        ours = model(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"]).mlm_logits
-        assert torch.allclose(ours, reference(**inputs).logits, atol=1e-4)
-    assert model.config.num_hidden_layers == 2
+        assert torch.allclose(model(ids, mask).mlm_logits, reference(input_ids=ids, attention_mask=mask).logits, atol=1e-4)
 
 
 def test_general_distillation_of_hidden_states_alone(tmp_path):
