@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.texts:
         raise InputError('no TEXT given; e.g. bertkit preprocess "This is a spam mail"')
+    if args.pair is not None and len(args.pair) != len(args.texts):
+        raise InputError(f"--pair got {len(args.pair)} texts for {len(args.texts)} TEXT; give one per TEXT")
     import numpy as np
 
     from bertkit.preprocess import Preprocessor
