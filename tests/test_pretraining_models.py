@@ -1,4 +1,4 @@
-"""Pretraining checkpoints (save/load, tied decoder, heads kept or new) and FillMask."""
+"""bertkit/pretraining.py: pretraining checkpoints (save/load, tied decoder, heads kept or new) and FillMask."""
 
 import pytest
 import torch
