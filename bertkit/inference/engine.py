@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from bertkit.errors import InputError
 from bertkit.inference.batching import length_batches
 from bertkit.inference.kernels import PRECISIONS, PackedLinear, compute_dtype
-from bertkit.inference.threads import set_threads
+from bertkit.inference.threads import SINGLE_THREAD_ROWS, set_threads, threads_for
 
 
 class EncoderOutput(NamedTuple):
@@ -198,13 +198,15 @@ class FastEncoder:
         if type_ids is not None:
             type_ids = type_ids.to(self.device, torch.long)
         layout = _Layout.from_mask(mask, cls_first=self.precision == "int8")
-        x = self.embeddings(word_ids, self.position_ids(mask), type_ids)  # (B, S, H)
-        x = layout.gather(x).to(self.dtype)  # (T, H)
-        states = []
-        for layer in self.layers:
-            x = layer(x, layout)
-            if all_layers:
-                states.append(x)
+        rows = int(layout.lengths.sum()) if self.device.type == "cpu" else SINGLE_THREAD_ROWS
+        with threads_for(rows):
+            x = self.embeddings(word_ids, self.position_ids(mask), type_ids)  # (B, S, H)
+            x = layout.gather(x).to(self.dtype)  # (T, H)
+            states = []
+            for layer in self.layers:
+                x = layer(x, layout)
+                if all_layers:
+                    states.append(x)
         return x, layout, states
 
     def pool(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor | None:  # (T, H) -> (B, H)

@@ -3,7 +3,7 @@
 import torch
 
 from bertkit.inference import length_batches
-from bertkit.inference.threads import set_threads, usable_cpus
+from bertkit.inference.threads import SINGLE_THREAD_ROWS, set_threads, threads_for, usable_cpus
 
 
 def test_docstring_example():
@@ -30,5 +30,18 @@ def test_threads_never_exceed_the_usable_cpus():
     try:
         assert 1 <= set_threads() <= usable_cpus()
         assert set_threads(1) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_small_forward_passes_run_on_one_thread_and_restore_the_count():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with threads_for(SINGLE_THREAD_ROWS - 1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with threads_for(SINGLE_THREAD_ROWS):
+            assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
