@@ -36,6 +36,7 @@ _WHITESPACE = "\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _chunks_with_hazards = re.compile(f"[^{_WHITESPACE}]+").findall
 # Where a long text may be cut without changing the ids before the cut.
 _CUT = re.compile(f"[{_WHITESPACE}]|" + char_class(CJK_RANGES))
+_ASCII_SYMBOL = re.compile(r"[!-/:-@\[-`{-~]")
 
 
 def split_chunks(text: str) -> list[str]:
@@ -80,6 +81,28 @@ class BertTokenizer(ChunkedTokenizer):
                 raise VocabError(f"{directory / VOCAB_FILE}: the vocabulary has no {role} {token!r}")
         normalizer = BertNormalizer(settings.lowercase, settings.strip_accents, settings.cjk_chars)
         return cls(vocab, normalizer, settings.special_tokens)
+
+    def prefix_cut(self, text: str, start: int) -> int | None:
+        """Whitespace or a CJK ideograph; or, when all before it is ASCII, an ASCII symbol.
+
+        The second kind cuts a long run without whitespace (a base64 blob, "a.a.a.") short: an
+        ASCII symbol ends a word, and nothing ASCII before it composes (NFC) or changes case
+        with what follows. Something non-ASCII before it could (a capital sigma is final or not
+        depending on what follows a "'"), and a special token written across it must stay whole.
+        """
+        while True:
+            symbol = _ASCII_SYMBOL.search(text, start)
+            if symbol is None:
+                return super().prefix_cut(text, start)
+            position = symbol.start()
+            space = _CUT.search(text, start, position)  # only as far as the symbol: texts are long
+            if space is not None:
+                return space.start()
+            if not text[:position].isascii():
+                return super().prefix_cut(text, position)
+            if not self.special_splitter.inside_token(text, position):
+                return position
+            start = position + 1  # the "]" of "[MASK]": try the next symbol
 
     def encode_chunks(self, text: str) -> list[int]:
         """Ids of a text without special tokens: the ids of its raw chunks, from the cache."""

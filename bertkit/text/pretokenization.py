@@ -52,7 +52,9 @@ class SpecialTokenSplitter:
             (f"{_WHITE_SPACE}*" if t in absorbs_space_before else "") + re.escape(t)
             for t in sorted(self.ids, key=len, reverse=True)
         )
-        self._split = re.compile(f"({alternatives})").split if self.ids else None
+        self._pattern = re.compile(f"({alternatives})") if self.ids else None
+        self._split = self._pattern.split if self.ids else None
+        self._longest = max(map(len, self.ids), default=0)
 
     def split(self, text: str) -> list[str | int]:
         """Alternating plain-text pieces (str, possibly empty ones dropped) and special ids (int)."""
@@ -65,3 +67,18 @@ class SpecialTokenSplitter:
         if self._absorbs:
             parts[1::2] = [p.lstrip(_WHITE_SPACE_CHARS) for p in parts[1::2]]
         return [self.ids[p] if i % 2 else p for i, p in enumerate(parts) if p or i % 2]
+
+    def inside_token(self, text: str, position: int) -> bool:
+        """Does a special token written in `text` span `position` (start < position < end)?
+
+        >>> SpecialTokenSplitter({"[MASK]": 103}).inside_token("a [MASK]", 7)
+        True
+        """
+        if self._pattern is None:
+            return False
+        # matches are found left to right, as `split` finds them; none starting before
+        # `position` reaches past `position + longest`
+        window = text[: position + self._longest]
+        if not any(c in window for c in self._first_chars):
+            return False
+        return any(m.start() < position < m.end() for m in self._pattern.finditer(window))

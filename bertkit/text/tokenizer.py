@@ -107,14 +107,20 @@ class ChunkedTokenizer:
             return self.encode_chunks(text)
         return list(chain.from_iterable([part] if isinstance(part, int) else self.encode_chunks(part) for part in parts))
 
+    def prefix_cut(self, text: str, start: int) -> int | None:
+        """The first position >= `start` where `text` may be cut without changing the ids before
+        the cut (None: nowhere). By default the first match of `PREFIX_CUT`."""
+        cut = self.PREFIX_CUT.search(text, start)
+        return None if cut is None else cut.start()
+
     def _encode_prefix(self, text: str, max_tokens: int) -> list[int]:
         # Each token takes at least one character, so the prefix grows until it holds enough.
         length = 8 * max_tokens + 64
         while True:
-            cut = self.PREFIX_CUT.search(text, length)
+            cut = self.prefix_cut(text, length)
             if cut is None:
                 return self._encode_text(text)[:max_tokens]
-            ids = self._encode_text(text[: cut.start()])
+            ids = self._encode_text(text[:cut])
             if len(ids) >= max_tokens:
                 return ids[:max_tokens]
-            length = 2 * cut.start() + 1
+            length = 2 * cut + 1

@@ -52,6 +52,10 @@ LONG_TEXTS = {
     "huge word then text": "b" * 5000 + " hello world" * 10,
     "punctuation run": "a." * 500_000,
     "mixed cut points": ("Grüße, 世界! \u2028" + "x\x1c" * 30 + " [MASK] ") * 5_000,
+    "base64-like blob": "QmVydGtpdCB0b2tlbml6ZXM+/=" * 40_000,
+    "special tokens without spaces": "[MASK].[SEP]x" * 80_000,
+    "greek final sigma across apostrophes": "ΑΣ'Α.ΟΔΟΣ'." * 5_000,
+    "ascii then combining overlay": "a=b<c" * 100 + "=\u0338" + "x.y" * 100_000,
 }
 
 
@@ -61,6 +65,16 @@ def test_max_tokens_is_exactly_a_prefix_of_the_full_encoding(tok, name):
     full = tok.encode(text)
     for max_tokens in (1, 7, 126, 510):
         assert tok.encode(text, max_tokens=max_tokens) == full[:max_tokens]
+
+
+@pytest.mark.parametrize("text", ["a." * 500_000, "QmVydGtpdCB0b2tlbml6ZXM+/=" * 40_000, "[MASK].[SEP]x" * 80_000])
+def test_a_1mb_run_without_whitespace_is_cut_at_ascii_symbols(tok, text):
+    fresh = BertTokenizer.from_directory(default_model_dir())
+    looked_at = []
+    encode_chunk = fresh._encode_chunk
+    fresh._cache._encode_chunk = lambda chunk: looked_at.append(len(chunk)) or encode_chunk(chunk)
+    assert fresh.encode(text, max_tokens=126) == tok.encode(text[:20_000])[:126]
+    assert sum(looked_at) < 20_000  # not the whole megabyte
 
 
 def test_a_1mb_text_is_cut_before_tokenizing(tok):
