@@ -49,7 +49,7 @@ from bertkit.distill.student import check_same_vocabulary, make_student
 from bertkit.errors import CheckpointError, InputError
 from bertkit.tasks import TaskSpec, model_inputs
 from bertkit.train.finetune import ClassificationTask, FinetuneOptions, read_data
-from bertkit.train.loop import Trainer, TrainConfig
+from bertkit.train.loop import Trainer, TrainConfig, init_distributed
 
 log = logging.getLogger("bertkit")
 
@@ -138,9 +138,10 @@ def distill(options: DistillOptions) -> dict:
         seconds=time.perf_counter() - started,
         output=str(options.output),
     )
-    training = Path(options.output) / "training"
-    training.mkdir(parents=True, exist_ok=True)
-    (training / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    if init_distributed().is_main:
+        training = Path(options.output) / "training"
+        training.mkdir(parents=True, exist_ok=True)
+        (training / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return report
 
 
