@@ -215,7 +215,15 @@ class InstanceMaker:
             if i == len(document) - 1 or length >= target:
                 a_end = 1 if len(chunk) < 2 else int(rng.integers(1, len(chunk)))
                 tokens_a = [t for sentence in chunk[:a_end] for t in sentence]
-                if len(chunk) == 1 or rng.random() < self.config.random_next_prob:
+                random_next = rng.random() < self.config.random_next_prob
+                if len(chunk) == 1 and not random_next and i + 1 < len(document):
+                    # One sentence filled the chunk: its continuation is the next sentence. (Google's
+                    # script takes a random B whenever the chunk has one sentence, which skews the
+                    # labels towards "random": 66% on changelog-like text with long lines.)
+                    label = IS_NEXT
+                    tokens_b = list(document[i + 1])
+                    i += 1
+                elif len(chunk) == 1 or random_next:
                     label = IS_RANDOM
                     tokens_b = self._random_continuation(documents, index, target - len(tokens_a), rng)
                     i -= len(chunk) - a_end  # the unused sentences start the next chunk

@@ -87,6 +87,20 @@ def test_next_sentence_sampling_is_half_random_and_never_from_the_same_document(
             assert where(b[0])[1] > where(a[-1])[1]
 
 
+def test_labels_stay_balanced_when_single_sentences_fill_a_sequence():
+    rng = np.random.default_rng(8)
+    # every sentence is longer than the target: each chunk holds one sentence
+    docs = [[[token(d, s, p) for p in range(40)] for s in range(6)] for d in range(80)]
+    maker = InstanceMaker(SPECIALS, InstanceConfig(max_seq_length=32, short_seq_prob=0.0))
+    instances = list(maker.instances(iter(docs), rng, dupe_factor=3))
+    # Google's rule would make all of them random; only a document's last sentence must be now
+    assert 0.45 < np.mean([i.next_sentence_label for i in instances]) < 0.62
+    for instance in instances:
+        a, b = segments(instance)
+        if instance.next_sentence_label == IS_NEXT:
+            assert where(a[0])[0] == where(b[0])[0] and where(b[0])[1] == where(a[-1])[1] + 1
+
+
 def test_short_sequences_appear_at_short_seq_prob():
     rng = np.random.default_rng(2)
     docs = synthetic_documents(60, rng, sentences=(20, 30))
