@@ -1,8 +1,13 @@
 """bertkit/pretraining.py: pretraining checkpoints (save/load, tied decoder, heads kept or new) and FillMask."""
 
+import doctest
+
 import pytest
 import torch
 
+import bertkit.modeling.pretraining as heads_module
+import bertkit.pretraining as pretraining_module
+import bertkit.train.pretrain as pretrain_task_module
 from bertkit import pretraining
 from bertkit.config import BertConfig
 from bertkit.errors import CheckpointError, InputError
@@ -90,3 +95,8 @@ def test_the_high_level_object_fills_masks(tiny):
     pretraining.save(model, directory)
     answers = bertkit.load(directory).fill_mask("a [MASK] and a dog.", top_k=2)
     assert len(answers) == 1 and [f["score"] >= 0 for f in answers[0]] == [True, True]
+
+
+def test_docstring_examples_run():
+    for module in (pretraining_module, heads_module, pretrain_task_module):
+        assert doctest.testmod(module).failed == 0, module.__name__

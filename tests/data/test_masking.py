@@ -1,9 +1,12 @@
 """Masking statistics over many sequences: BERT's 15% and 80/10/10, specials never masked,
 whole words kept whole, the prediction budget respected."""
 
+import doctest
+
 import numpy as np
 import pytest
 
+import bertkit.data.masking as masking
 from bertkit.data.masking import Masker, MaskingConfig
 from bertkit.errors import InputError
 
@@ -105,3 +108,7 @@ def test_settings_are_checked():
         MaskingConfig(mask_fraction=0.9, random_fraction=0.2)
     with pytest.raises(InputError, match="whole-word"):
         Masker(MASK, SPECIALS, VOCAB, MaskingConfig(whole_word=True))
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(masking).failed == 0

@@ -1,9 +1,12 @@
 """Pretraining instances: BERT's sentence pairs and NSP sampling, RoBERTa's full sentences,
 streaming, disk shards with static and dynamic masking, and bad corpora."""
 
+import doctest
+
 import numpy as np
 import pytest
 
+import bertkit.data.pretraining as pretraining_data
 from bertkit.data.masking import Masker, MaskingConfig
 from bertkit.data.pretraining import (
     IS_NEXT,
@@ -228,3 +231,7 @@ def test_empty_and_single_document_corpora(tmp_path):
         list(maker.instances(iter([[[10, 11], [12, 13]]]), rng))
     with pytest.raises(InputError, match="not found"):
         list(read_documents([tmp_path / "missing.txt"], str.split, 10))
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(pretraining_data).failed == 0

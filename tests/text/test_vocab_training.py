@@ -1,10 +1,12 @@
 """Vocabulary training: the merge learner, WordPiece vocab.txt, byte-level BPE vocab.json/merges.txt."""
 
+import doctest
 import json
 from collections import Counter
 
 import pytest
 
+import bertkit.text.vocab_training as vocab_training
 from bertkit.errors import InputError
 from bertkit.text.bert_tokenizer import BertTokenizer
 from bertkit.text.bpe import BpeTokenizer
@@ -83,3 +85,7 @@ def test_byte_level_bpe_vocab_and_merges(tmp_path):
     assert json.loads((tmp_path / "vocab.json").read_text()) == vocab
     tokenizer = BpeTokenizer.from_directory(tmp_path)
     assert tokenizer.encode("the cat <mask>")[-1] == 279
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(vocab_training).failed == 0
