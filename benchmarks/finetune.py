@@ -228,7 +228,7 @@ def throughput(args) -> None:
     print(f"{args.examples} SMS messages, batch {args.batch_size}, {steps} optimizer steps a round "
           f"(the first {args.skip} untimed), seq_length {args.seq_length}, {torch.get_num_threads()} threads, fp32")  # fmt: skip
 
-    def ours() -> tuple[float, int]:
+    def ours(precision: str = "fp32") -> tuple[float, int]:
         torch.manual_seed(0)
         model, config, spec_, source = tasks.load(None, spec)
         pre = Preprocessor.from_pretrained(source, seq_length=args.seq_length)
@@ -237,7 +237,7 @@ def throughput(args) -> None:
         plan = task.train_batches(0)
         padded = sum(len(b) * max(task.train.lengths[i] for i in b) for b in plan[args.skip : steps])
         marks = []
-        config_ = TrainConfig(epochs=1, max_steps=steps, learning_rate=2e-5, progress=False, precision="fp32")
+        config_ = TrainConfig(epochs=1, max_steps=steps, learning_rate=2e-5, progress=False, precision=precision)
         Trainer(model, task, config_, on_step=lambda step: marks.append(time.perf_counter())).fit()
         return (steps - args.skip) * args.batch_size / (marks[-1] - marks[args.skip - 1]), padded
 
@@ -273,6 +273,7 @@ def throughput(args) -> None:
 
     systems = {
         "bertkit (length buckets, dynamic padding)": ours,
+        **({"bertkit, bf16 autocast": lambda: ours("bf16")} if args.bf16 else {}),
         "transformers, padded to seq_length": lambda: theirs("max_length"),
         "transformers, padded per batch": lambda: theirs("longest"),
     }
@@ -313,6 +314,7 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=2, help="throughput: untimed warm-up steps")
     parser.add_argument("--rounds", type=int, default=2, help="throughput: alternating rounds")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--bf16", action="store_true", help="throughput: also time ours with bf16 autocast")
     args = parser.parse_args()
     if args.what == "spam":
         classify("spam", sms_spam(), args)

@@ -291,7 +291,7 @@ class Trainer:
         if resume:
             position = self._restore(scheduler, history)
 
-        start, examples = time.perf_counter(), 0
+        training_seconds, examples = 0.0, 0  # evaluation and checkpoint time left out
         step, stale = position["step"], position["stale"]
         for epoch in range(position["epoch"], config.epochs):
             batches = list(self.task.train_batches(epoch))
@@ -299,11 +299,13 @@ class Trainer:
             bar = self._progress(epoch, len(batches), first)
             for at in range(first, len(batches), config.accumulation):
                 group = batches[at : at + config.accumulation]
+                started = time.perf_counter()
                 loss = self._step(group)
                 scheduler.step()
+                training_seconds += time.perf_counter() - started
                 step += 1
                 examples += sum(len(b) for b in group)
-                rate = examples / max(1e-9, time.perf_counter() - start)
+                rate = examples / max(1e-9, training_seconds)
                 shown = self.task.progress() if hasattr(self.task, "progress") else {}  # optional task metrics
                 history.steps.append(
                     {"step": step, "epoch": epoch, "loss": loss, "lr": scheduler.get_last_lr()[0], **shown}
@@ -320,7 +322,7 @@ class Trainer:
                     break
             if bar is not None:
                 bar.close()
-            history.examples_per_second = examples / max(1e-9, time.perf_counter() - start)
+            history.examples_per_second = examples / max(1e-9, training_seconds)
 
             metrics = self._evaluate()
             entry = {"epoch": epoch, "step": step, **metrics}

@@ -36,6 +36,9 @@ def training_curves(history: dict, metric: str, path: str | Path) -> Path:
         twin.plot(numbers, [e[metric] for e in epochs], "s-", color="tab:green", label=metric)
         twin.set_ylabel(metric)
         twin.legend(loc="upper right")
+    from matplotlib.ticker import MaxNLocator
+
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("epoch")
     right.set_ylabel("loss")
     right.set_title("evaluation")
