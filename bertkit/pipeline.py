@@ -97,6 +97,16 @@ class Pipeline:
         model, spec = self.task
         return tasks.predict(model, spec, self.preprocessor, texts, texts_b, batch_size)
 
+    def fill_mask(self, text: str, top_k: int = 5) -> list[list[dict]]:
+        """Top-k fillers `{token, token_id, score}` for each [MASK] / <mask> of `text`, from the
+        checkpoint's MLM head (loaded on first use). See `bertkit.pretraining.FillMask`."""
+        if getattr(self, "_fill_mask", None) is None:
+            from bertkit import pretraining
+
+            model, _, _ = pretraining.load(self.encoder.source, require_heads=True)
+            device = next(self.encoder.parameters()).device
+            self._fill_mask = pretraining.FillMask(model.to(device), self.preprocessor)
+        return self._fill_mask(text, top_k)
 
     @torch.inference_mode()
     def embed(
