@@ -5,8 +5,8 @@ no options. A second text column makes sentence pairs; a label separator makes m
 rows (`sports|politics`). A file without a header line gets its column names from `columns`.
 
 CoNLL files hold one word per line, the word in the first column and its tag in the last
-(any columns between are ignored), sentences separated by blank lines, `-DOCSTART-` lines
-skipped.
+(any columns between are ignored), columns separated by tabs (then a word may hold spaces) or
+else by spaces, sentences separated by blank lines, `-DOCSTART-` lines skipped.
 
 Rows that cannot be used (empty text, no label) are dropped and *counted*: `dropped` maps each
 reason to its number of rows, and the caller reports it. Anything else wrong with a file is an
@@ -248,7 +248,9 @@ def read_conll(path: str | Path, encoding: str = "utf-8") -> TaggedSentences:
             tags.clear()
 
     for number, line in enumerate(read_text_file(path, encoding).splitlines(), start=1):
-        fields = line.split()
+        # Tab-separated files may hold words that are or contain spaces (a full-width space in
+        # Japanese text); other files separate columns by any whitespace.
+        fields = line.split("\t") if "\t" in line and line.strip() else line.split()
         if not fields:
             end_sentence()
         elif fields[0] == "-DOCSTART-":

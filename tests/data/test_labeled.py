@@ -96,6 +96,8 @@ def test_conll_sentences_docstart_and_middle_columns(tmp_path):
     data = read_conll(tmp_path / "t.conll")
     assert data.words == [["EU", "rejects"], ["Peter"]]
     assert data.tags == [["B-ORG", "O"], ["B-PER"]]
+    (tmp_path / "tabs.conll").write_text("東京\t名詞\tB-LOC\n\u3000\t記号\tO\nNew York\tNNP\tB-LOC\n")
+    assert read_conll(tmp_path / "tabs.conll").words == [["東京", "\u3000", "New York"]]
 
 
 def test_texts_to_predict_from_lines_or_a_table(tmp_path):

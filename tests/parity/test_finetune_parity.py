@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for tiny
 import tiny_models  # noqa: E402
 
 import bertkit  # noqa: E402
-from bertkit import Preprocessor, tasks  # noqa: E402
+from bertkit import tasks  # noqa: E402
 from bertkit.train.finetune import FinetuneOptions, finetune  # noqa: E402
 
 ATOL = 1e-5
