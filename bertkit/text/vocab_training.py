@@ -23,7 +23,6 @@ from __future__ import annotations
 import heapq
 import json
 import os
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -35,7 +34,6 @@ BPE_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0-3 as in RoBERTa; <mask
 BPE_MASK = "<mask>"
 CONTINUATION = "##"
 MAX_WORD_CHARS = 100  # WordPiece gives up on longer words ([UNK]); no point learning from them
-_SPLIT_HAZARD = re.compile(r"[\x1c-\x1f\x85]")  # whitespace to str.split(), deleted by BERT
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,7 +135,7 @@ def bert_word_counts(texts: Iterable[str], lowercase: bool = True) -> Counter:
     Raw text repeats its whitespace-delimited chunks, and every stage is local to a chunk (see
     `bert_tokenizer.py`), so each distinct chunk is normalised and split once.
     """
-    from bertkit.text.bert_tokenizer import BertTokenizer
+    from bertkit.text.bert_tokenizer import BertTokenizer, split_chunks
     from bertkit.text.normalization import BertNormalizer
 
     specials = dict(zip(("pad_token", "unk_token", "cls_token", "sep_token", "mask_token"), WORDPIECE_SPECIALS))
@@ -145,10 +143,7 @@ def bert_word_counts(texts: Iterable[str], lowercase: bool = True) -> Counter:
     chunks: Counter = Counter()
     words: Counter = Counter()
     for text in texts:
-        if _SPLIT_HAZARD.search(text):  # characters str.split() and BERT disagree about
-            words.update(stages.words(text))
-        else:
-            chunks.update(text.split())
+        chunks.update(split_chunks(text))  # the tokenizer's own split: \x0b, \x0c... are no breaks
     for chunk, count in chunks.items():
         for word in stages.words(chunk):
             words[word] += count

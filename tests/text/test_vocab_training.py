@@ -10,6 +10,7 @@ import bertkit.text.vocab_training as vocab_training
 from bertkit.errors import InputError
 from bertkit.text.bert_tokenizer import BertTokenizer
 from bertkit.text.bpe import BpeTokenizer
+from bertkit.text.normalization import BertNormalizer
 from bertkit.text.vocab_training import (
     WORDPIECE_SPECIALS,
     bert_word_counts,
@@ -20,6 +21,7 @@ from bertkit.text.vocab_training import (
     write_wordpiece_vocab,
 )
 
+SPECIALS = dict(zip(("pad_token", "unk_token", "cls_token", "sep_token", "mask_token"), WORDPIECE_SPECIALS))
 TEXTS = ["The cat sat on the mat.", "The cat ate the rat!", "A hat, a mat, a cat."] * 10
 
 
@@ -54,6 +56,15 @@ def test_word_counts_use_our_bert_stages():
     counts = bert_word_counts(["Héllo, WORLD [MASK] 中文\x1ftab"], lowercase=True)
     assert counts == Counter({"hello": 1, ",": 1, "world": 1, "中": 1, "文": 1, "tab": 1})
     assert bert_word_counts(["Héllo"], lowercase=False) == Counter({"Héllo": 1})
+
+
+def test_vertical_tab_and_form_feed_are_deleted_not_word_breaks():
+    # str.split() breaks at \x0b and \x0c; BERT deletes them, so "pro\x0bgram" is one word
+    texts = ["free pro\x0bgram\x0cs here", "the pro\x0bgram\x0cs", "\x0c\x0bfree"]
+    counts = bert_word_counts(texts)
+    assert counts == Counter({"programs": 2, "free": 2, "here": 1, "the": 1})
+    stages = BertTokenizer({t: i for i, t in enumerate(WORDPIECE_SPECIALS)}, BertNormalizer(True), SPECIALS)
+    assert counts == Counter(word for text in texts for word in stages.words(text))
 
 
 def test_written_wordpiece_vocab_tokenizes_with_our_tokenizer(tmp_path):
