@@ -23,9 +23,11 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import pickle
 import re
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -420,4 +422,24 @@ def save(module: nn.Module, config: BertConfig, directory: str | Path, source: P
         for name in TOKENIZER_FILES:
             if (source / name).is_file():
                 shutil.copyfile(source / name, directory / name)
+    return directory
+
+
+def save_atomic(module: nn.Module, config: BertConfig, directory: str | Path, source: Path | None = None) -> Path:
+    """`save`, each file replaced atomically (config.json last).
+
+    Files go to a temporary folder beside them and are renamed into place, so a reader (or a
+    crash) never sees a half-written weights file.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory))
+    try:
+        save(module, config, staging, source=source)
+        for path in sorted(staging.iterdir(), key=lambda p: p.name == "config.json"):
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(path, directory / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return directory

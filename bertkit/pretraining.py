@@ -14,9 +14,6 @@ heads under HuggingFace's names (`cls.predictions.*`, `cls.seq_relationship.*`, 
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -81,26 +78,10 @@ def load(
 
 
 def save(module: PretrainingModel, directory: str | Path, source: Path | None = None) -> Path:
-    """Write a HuggingFace directory, each file replaced atomically (config.json last).
-
-    Files go to a temporary folder beside them and are renamed into place, so a reader (or a
-    crash) never sees a half-written weights file.
-    """
+    """Write a HuggingFace directory, each file replaced atomically (`checkpoint.save_atomic`)."""
     config = module.config
     extra = {**config.extra, "architectures": [hf_class(config, module.nsp is not None)]}
-    config = dataclasses.replace(config, extra=extra)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory))
-    try:
-        checkpoint.save(module, config, staging, source=source)
-        for path in sorted(staging.iterdir(), key=lambda p: p.name == "config.json"):
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(path, directory / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return directory
+    return checkpoint.save_atomic(module, dataclasses.replace(config, extra=extra), directory, source=source)
 
 
 class FillMask:

@@ -13,9 +13,6 @@ carries the label names as `id2label` / `label2id` (and `problem_type` for multi
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -124,23 +121,9 @@ def with_task(config: BertConfig, spec: TaskSpec) -> BertConfig:
 
 
 def save(module: nn.Module, config: BertConfig, spec: TaskSpec, directory: str | Path, source: Path | None) -> Path:
-    """Write a HuggingFace directory for the task model, each file replaced atomically.
-
-    Files are written to a temporary folder beside them and renamed into place, so a reader
-    (or a crash) never sees a half-written weights file.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory))
-    try:
-        checkpoint.save(module, with_task(config, spec), staging, source=source)
-        for path in sorted(staging.iterdir(), key=lambda p: p.name == "config.json"):  # config last
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(path, directory / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return directory
+    """Write a HuggingFace directory for the task model, each file replaced atomically
+    (`checkpoint.save_atomic`)."""
+    return checkpoint.save_atomic(module, with_task(config, spec), directory, source=source)
 
 
 # --- prediction (shared by evaluation during training, `bertkit predict` and `Pipeline.predict`)

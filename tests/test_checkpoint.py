@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -126,6 +127,23 @@ def test_saved_backbone_loads_in_transformers_with_the_same_outputs(tmp_path):
     again = transformers.AutoModel.from_pretrained(tmp_path / "ours").eval()
     assert type(again) is transformers.BertModel
     assert_same_outputs(backbone.eval(), again, atol=1e-6)
+
+
+def test_save_atomic_replaces_files_whole_or_leaves_them(tmp_path, monkeypatch):
+    write_hf(tmp_path / "hf")
+    backbone, config, _ = load_backbone(tmp_path / "hf")
+    checkpoint.save_atomic(backbone, config, tmp_path / "out")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    assert set(before) == {"model.safetensors", "config.json"}
+
+    def fails(module, config, directory, source=None):
+        (Path(directory) / "model.safetensors").write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint, "save", fails)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save_atomic(backbone, config, tmp_path / "out")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before  # no staging left
 
 
 def test_missing_directory_and_missing_weights(tmp_path):
