@@ -316,7 +316,9 @@ def load_weights(module: nn.Module, directory: Path, config: BertConfig) -> None
     """Fill `module` (a backbone, or a task model with `.backbone` and heads) from `directory`.
 
     Shapes must agree with the config. Missing backbone weights are an error; missing head or
-    pooler weights are initialised as in BERT and reported by name, as are unused ones.
+    pooler weights are initialised as in BERT and reported by name, as are unknown ones. Known
+    heads (or a pooler) the model does not have, as when a pretraining checkpoint is loaded as
+    an encoder, are expected: logged at INFO only, as transformers says nothing.
     """
     names = architecture(config).weights
     path = weights_file(directory)
@@ -324,13 +326,15 @@ def load_weights(module: nn.Module, directory: Path, config: BertConfig) -> None
 
     bare = not any(k.startswith(BACKBONE) for k in module.state_dict())
     target = {k: v for k, v in module.state_dict(keep_vars=True).items()}
-    state, unused, their_name = {}, [], {}
+    state, unused, not_needed, their_name = {}, [], [], {}
     for name, tensor in theirs.items():
-        ours = names.to_ours(name)
+        ours = full = names.to_ours(name)
         if ours is not None and bare:
             ours = ours.removeprefix(BACKBONE) if ours.startswith(BACKBONE) else None
         if ours in target:
             state[ours], their_name[ours] = tensor, name
+        elif _is_optional(full):  # a head or pooler this model does without (MLM head, encoder)
+            not_needed.append(name)
         elif not names.is_ignored(name):
             unused.append(name)
 
@@ -361,11 +365,18 @@ def load_weights(module: nn.Module, directory: Path, config: BertConfig) -> None
         log.warning("%s: initialised randomly, not in the checkpoint: %s", path, ", ".join(missing))
     if unused:
         log.warning("%s: not used by this model: %s", path, ", ".join(unused))
+    if not_needed:  # expected, as in transformers: say it only to those who ask
+        log.info("%s: heads (or pooler) this model does not use: %s", path, ", ".join(not_needed))
 
     module.load_state_dict(state, strict=False, assign=True)
     _materialise(module, config)
     for name, source in tied.items():  # load_state_dict(assign=True) replaced the shared tensor
         _set_parameter(module, name, module.get_parameter(source))
+
+
+def _is_optional(name: str | None) -> bool:
+    """Our full name of a head or the pooler: parts a model may have or not."""
+    return name is not None and (not name.startswith(BACKBONE) or name.startswith(BACKBONE + "pooler."))
 
 
 def _is_core(name: str, bare: bool) -> bool:

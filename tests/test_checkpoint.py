@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from bertkit import checkpoint
@@ -75,7 +75,21 @@ def test_reads_a_model_with_heads_and_the_bert_prefix(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="bertkit"):
         backbone, _, _ = load_backbone(tmp_path)
     assert_same_outputs(backbone.eval(), hf_backbone(reference))
-    assert "not used by this model: " in caplog.text and "cls.seq_relationship.weight" in caplog.text
+    assert caplog.text == ""  # known heads (cls.predictions, cls.seq_relationship) are expected: no warning
+    with caplog.at_level(logging.INFO, logger="bertkit"):
+        load_backbone(tmp_path)
+    assert "heads (or pooler) this model does not use: " in caplog.text and "cls.seq_relationship.weight" in caplog.text
+
+
+def test_unknown_weights_are_still_reported(tmp_path, caplog):
+    write_hf(tmp_path, cls=transformers.BertForPreTraining)
+    weights = load_file(tmp_path / "model.safetensors")
+    weights["cls.extra_head.weight"] = torch.zeros(2, 32)
+    save_file(weights, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    with caplog.at_level(logging.WARNING, logger="bertkit"):
+        load_backbone(tmp_path)
+    assert "not used by this model: cls.extra_head.weight" in caplog.text
+    assert "cls.predictions" not in caplog.text
 
 
 def test_missing_pooler_is_initialised_and_reported_by_name(tmp_path, caplog):

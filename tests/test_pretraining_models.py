@@ -1,6 +1,7 @@
 """bertkit/pretraining.py: pretraining checkpoints (save/load, tied decoder, heads kept or new) and FillMask."""
 
 import doctest
+import logging
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ import bertkit.pretraining as pretraining_module
 import bertkit.train.pretrain as pretrain_task_module
 from bertkit import pretraining
 from bertkit.config import BertConfig
+from bertkit.encoder import Encoder
 from bertkit.errors import CheckpointError, InputError
 from bertkit.modeling.pretraining import IGNORE_INDEX, pretraining_loss
 from bertkit.preprocess import Preprocessor
@@ -41,6 +43,16 @@ def test_save_and_load_keep_heads_and_the_tie(tiny):
         assert torch.equal(a, b), name
     mlm_only, _, _ = pretraining.load(directory, next_sentence=False)
     assert mlm_only.nsp is None and mlm_only.backbone.pooler is None
+
+
+def test_a_pretraining_checkpoint_loads_as_an_encoder_without_warnings(tiny, caplog):
+    model, directory = tiny
+    pretraining.save(model, directory)
+    with caplog.at_level(logging.WARNING, logger="bertkit"):
+        encoder = Encoder.from_pretrained(directory)
+        pretraining.load(directory, next_sentence=False)  # the NSP head is left out quietly too
+    assert caplog.text == ""  # its MLM and NSP heads are expected, as in transformers
+    assert torch.equal(encoder.backbone.embeddings.word.weight, model.backbone.embeddings.word.weight)
 
 
 def test_a_plain_encoder_gets_new_heads_unless_they_are_required(tiny, tmp_path):
