@@ -14,7 +14,8 @@ Two tasks, both of `Trainer` (train/loop.py), so both resume, show progress and 
 The student starts from the teacher (`bertkit.distill.student`: embeddings and every other
 layer by default) or from a checkpoint of its own (`student=DIR`, same vocabulary required),
 and is written as an ordinary checkpoint that `bertkit predict` / `encode` / `fill-mask` and
-`transformers` load.
+`transformers` load. (The example below fine-tunes and distils the bundled model, a minute
+of CPU; tests/cli/test_distill_command.py runs the same steps on a tiny teacher.)
 
     >>> import bertkit, pathlib, tempfile
     >>> from bertkit.train.finetune import FinetuneOptions, finetune
@@ -22,10 +23,11 @@ and is written as an ordinary checkpoint that `bertkit predict` / `encode` / `fi
     >>> rows = ["text,label"] + ["free prize call now,spam", "see you at lunch,ham"] * 8
     >>> _ = (folder / "train.csv").write_text("\\n".join(rows) + "\\n")
     >>> _ = finetune(FinetuneOptions(train=folder / "train.csv", output=folder / "teacher",
-    ...                              epochs=2, batch_size=4, progress=False))
+    ...                              epochs=2, batch_size=4, progress=False))  # doctest: +SKIP
     >>> report = distill(DistillOptions(teacher=folder / "teacher", output=folder / "student",
-    ...                                 train=folder / "train.csv", epochs=2, batch_size=4, progress=False))
-    >>> report["student_layers"], bertkit.load(folder / "student").predict(["free prize, call now"])[0]["label"]
+    ...                                 train=folder / "train.csv", epochs=2, batch_size=4,
+    ...                                 progress=False))  # doctest: +SKIP
+    >>> report["student_layers"], bertkit.load(folder / "student").predict(["free prize, call now"])[0]["label"]  # doctest: +SKIP
     (3, 'spam')
 """
 

@@ -155,3 +155,11 @@ def test_task_distillation_soft_and_hard_targets():
 def test_bad_weights_are_refused(bad):
     with pytest.raises(InputError):
         LossWeights.task(**bad)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import bertkit.distill.losses
+
+    assert doctest.testmod(bertkit.distill.losses).failed == 0

@@ -113,3 +113,11 @@ def test_teacher_and_student_must_share_a_vocabulary(tmp_path):
     check_same_vocabulary(teacher_dir, student_dir, config, config)
     with pytest.raises(CheckpointError, match=r"\(4 tokens\) differs"):
         check_same_vocabulary(teacher_dir, student_dir, config, BertConfig(**{**TINY, "vocab_size": 4}))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import bertkit.distill.student
+
+    assert doctest.testmod(bertkit.distill.student).failed == 0

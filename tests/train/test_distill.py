@@ -185,3 +185,11 @@ def test_labels_the_teacher_does_not_know(classifier_teacher, tmp_path):
     path.write_text("text,label\n" + "a,ham\nb,spam\nc,eggs\n" * 4, encoding="utf-8")
     with pytest.raises(InputError, match="labels the teacher does not know: 'eggs'"):
         distill(options(teacher=classifier_teacher, train=path, output=tmp_path / "s"))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import bertkit.train.distill
+
+    assert doctest.testmod(bertkit.train.distill).failed == 0  # the training steps are skipped: see the CLI test
