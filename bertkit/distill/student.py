@@ -34,6 +34,7 @@ from torch import nn
 
 from bertkit.config import BertConfig
 from bertkit.errors import CheckpointError, InputError
+from bertkit.modeling.bert import init_weights
 
 log = logging.getLogger("bertkit")
 
@@ -90,20 +91,26 @@ def make_student(
     """A student built by `build(config)` holding the teacher's embeddings, chosen layers and heads.
 
     `teacher` is a backbone or a task model with `.backbone` (and `.config`); `build` makes the
-    same kind of model for the student's configuration. Weights the teacher has no counterpart
-    for (a DistilBERT classifier's head from a BERT teacher) keep their initialisation.
+    same kind of model for the student's configuration (it is built on the meta device, then
+    filled). Weights the teacher has no counterpart for (a DistilBERT classifier's head from a
+    BERT teacher) get BERT's initialisation.
     """
     config = teacher.config
     layers = every_other_layer(config.num_hidden_layers) if layers is None else list(layers)
     check_layers(layers, config.num_hidden_layers)
-    student = build(student_config(config, len(layers), model_type))
-    copy_weights(teacher, student, layers)
+    config = student_config(config, len(layers), model_type)
+    with torch.device("meta"):  # no memory and no random init for what the teacher fills anyway
+        student = build(config)
+    student = student.to_empty(device=next(teacher.parameters()).device)
+    _initialise(student, copy_weights(teacher, student, layers), config)
     return student
 
 
 @torch.no_grad()
-def copy_weights(teacher: nn.Module, student: nn.Module, layers: Sequence[int]) -> None:
-    """Fill `student` from `teacher`: student layer j <- teacher layer layers[j], the rest by name."""
+def copy_weights(teacher: nn.Module, student: nn.Module, layers: Sequence[int]) -> list[str]:
+    """Fill `student` from `teacher`: student layer j <- teacher layer layers[j], the rest by name.
+
+    Returns the names of the student's weights the teacher has no counterpart for."""
     source, targets = teacher.state_dict(), student.state_dict()
     fresh = []
     for name, target in targets.items():
@@ -118,7 +125,20 @@ def copy_weights(teacher: nn.Module, student: nn.Module, layers: Sequence[int]) 
             continue
         target.copy_(value)
     if fresh:
-        log.info("student weights without a teacher counterpart, left initialised: %s", ", ".join(fresh))
+        log.info("student weights without a teacher counterpart, initialised afresh: %s", ", ".join(fresh))
+    return fresh
+
+
+@torch.no_grad()
+def _initialise(student: nn.Module, names: Sequence[str], config: BertConfig) -> None:
+    """BERT's initialisation for the weights `names`; a bare parameter (an output bias) starts at 0."""
+    for name in names:
+        owner, _, leaf = name.rpartition(".")
+        module = student.get_submodule(owner)
+        if isinstance(module, (nn.Linear, nn.Embedding, nn.LayerNorm)):
+            init_weights(module, config)
+        else:
+            getattr(module, leaf).zero_()
 
 
 # --- checks on a teacher/student pair ---------------------------------------------------------

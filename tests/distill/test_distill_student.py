@@ -85,6 +85,15 @@ def test_a_classifier_student_keeps_the_teachers_head():
     assert torch.equal(half.head.output.weight, teacher.head.output.weight)
 
 
+def test_weights_without_a_teacher_counterpart_get_berts_initialisation():
+    spec = TaskSpec("classification", ["neg", "pos"])
+    teacher = tasks.build(teacher_model().config, spec)
+    student = make_student(teacher, lambda config: tasks.build(config, spec), model_type="distilbert")
+    dense = student.head.dense  # DistilBERT's pre-classifier: BERT's classifier has none
+    assert abs(float(dense.weight.detach().std()) - 0.02) < 0.005 and torch.equal(dense.bias, torch.zeros_like(dense.bias))
+    assert all(torch.isfinite(p).all() for p in student.parameters())
+
+
 @pytest.mark.parametrize(
     "text, message",
     [("0,4", "layer 4 does not exist"), ("a,b", "separated by commas"), ("1,1", "repeat"), ("", "at least one")],
