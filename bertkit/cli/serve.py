@@ -1,0 +1,77 @@
+"""`bertkit serve --model DIR`: the model behind an HTTP server (JSON in, JSON out).
+
+    $ bertkit serve --port 8000
+    bertkit serve: /path/to/all-MiniLM-L6-v2 on http://127.0.0.1:8000 (embed; Ctrl+C stops)
+    $ curl -s localhost:8000/embed -d '{"texts": ["A man is eating food."]}'
+    {"vectors": [[0.0364, -0.0254, ...]], "dim": 384}
+
+Routes: GET /health, POST /embed, POST /predict (fine-tuned models), POST /fill-mask (models
+with an MLM head); see docs/serving.md. It listens on 127.0.0.1 only unless --host says
+otherwise; `--port 0` picks a free port and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "serve a model over HTTP: /embed, /predict, /fill-mask, /health (127.0.0.1 by default)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bertkit.cli import add_model_argument
+    from bertkit.serve.app import MAX_BODY_BYTES, MAX_TEXTS
+
+    add_model_argument(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port, printed)")
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
+        help="encoder weights (default fp32; int8 = dynamic quantisation, CPU)",
+    )  # fmt: skip
+    parser.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--seq-length", type=int, default=128, help="longer texts are truncated (default 128 tokens)")
+    parser.add_argument("--max-batch", type=int, default=32, help="texts per model call when merging requests (default 32)")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="how long to wait for requests to merge (default 5)")
+    parser.add_argument("--max-texts", type=int, default=MAX_TEXTS, help=f"texts per request (default {MAX_TEXTS})")
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=MAX_BODY_BYTES, help=f"request body size limit (default {MAX_BODY_BYTES})"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import ipaddress
+    import sys
+
+    from bertkit.errors import InputError
+
+    for name in ("max_batch", "max_texts", "max_body_bytes"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be between 0 and 65535, got {args.port}")
+
+    import bertkit
+    from bertkit.serve import make_server
+
+    model = bertkit.load(args.model, precision=args.precision, device=args.device, seq_length=args.seq_length)
+    try:
+        server = make_server(
+            model, args.host, args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+            max_texts=args.max_texts, max_body_bytes=args.max_body_bytes,
+        )  # fmt: skip
+    except OSError as e:  # port taken, address not on this machine, ...
+        raise InputError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
+    try:
+        if not ipaddress.ip_address(server.server_address[0]).is_loopback:
+            print(f"bertkit serve: warning: listening on {args.host}, reachable from other machines", file=sys.stderr)
+    except ValueError:  # a host name
+        pass
+    routes = "predict" if model.task else "embed"
+    print(f"bertkit serve: {model.encoder.source} on {server.url} ({routes}; Ctrl+C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("bertkit serve: stopped", file=sys.stderr)
+    finally:
+        server.close()
+    return 0
