@@ -155,3 +155,12 @@ def test_user_errors_are_bertkit_errors():
 def _no_pooler(model):
     model.pooler = None
     return model
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from bertkit.inference import batching, engine, peak, threads
+
+    for module in (engine, batching, peak, threads):
+        assert doctest.testmod(module).failed == 0, module.__name__
