@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import ipaddress
+    import signal
     import sys
 
     from bertkit.errors import InputError
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         pass
     routes = "predict" if model.task else "embed"
     print(f"bertkit serve: {model.encoder.source} on {server.url} ({routes}; Ctrl+C stops)", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, docker stop, systemd: stop as on Ctrl+C
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -75,3 +77,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.close()
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -210,9 +210,10 @@ def test_predict_and_fill_mask_routes(tmp_path):
         server.shutdown(), thread.join(10), server.close()
 
 
-def test_the_command_serves_and_stops_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_the_command_serves_and_stops_cleanly(stop):
     process = subprocess.Popen(
-        [sys.executable, "-m", "bertkit", "serve", "--port", "0", "--precision", "int8"],
+        [sys.executable, "-m", "bertkit", "serve", "--port", "0", "--precision", "int8" if stop == signal.SIGINT else "fp32"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -224,7 +225,7 @@ def test_the_command_serves_and_stops_on_ctrl_c(tmp_path):
         assert json.loads(connection.getresponse().read())["dim"] == 384
         connection.close()
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0 and "Traceback" not in stderr and "stopped" in stderr
 
