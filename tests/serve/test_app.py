@@ -200,6 +200,17 @@ def test_predict_and_fill_mask_routes(tmp_path):
     finally:
         server.shutdown(), thread.join(10), server.close()
 
+    tagger = bertkit.load(_tiny(tmp_path / "ner", transformers.BertForTokenClassification, id2label={0: "O", 1: "B-PER"}))
+    server, thread = serving(tagger)
+    try:
+        sentences = [["alice", "went", "home"], "bob in lima"]  # word lists or whitespace-split texts
+        status, answer = call(server, "POST", "/predict", {"texts": sentences})
+        assert status == 200 and answer["predictions"] == json.loads(json.dumps(tagger.predict(sentences)))
+        assert answer["predictions"][1]["words"] == ["bob", "in", "lima"]
+        assert call(server, "POST", "/predict", {"texts": [["alice", 3]]})[0] == 400
+    finally:
+        server.shutdown(), thread.join(10), server.close()
+
     masked = bertkit.load(_tiny(tmp_path / "mlm", transformers.BertForMaskedLM))
     server, thread = serving(masked)
     try:
