@@ -3,7 +3,7 @@
     $ bertkit serve --port 8000
     bertkit serve: /path/to/all-MiniLM-L6-v2 on http://127.0.0.1:8000 (embed; Ctrl+C stops)
     $ curl -s localhost:8000/embed -d '{"texts": ["A man is eating food."]}'
-    {"vectors": [[0.0364, -0.0254, ...]], "dim": 384}
+    {"vectors": [[0.0332, 0.0044, -0.0063, 0.0484, ...]], "dim": 384}
 
 Routes: GET /health, POST /embed, POST /predict (fine-tuned models), POST /fill-mask (models
 with an MLM head); see docs/serving.md. It listens on 127.0.0.1 only unless --host says
