@@ -6,6 +6,7 @@ image has (see tests/corpora.py): Debian changelog entries (a document each), th
 library (a document each, when it has at least three sentences).
 
     python benchmarks/pretraining_corpus.py --output corpus.txt --megabytes 4
+    python benchmarks/pretraining_corpus.py --output prose.txt --megabytes 2 --changelog-megabytes 0.9
 """
 
 from __future__ import annotations
@@ -45,20 +46,34 @@ def changelog_document(entry: str) -> list[str]:
     return [s for line in lines for s in sentences(line)]
 
 
-def documents(seed: int = 0) -> list[list[str]]:
-    docs = [changelog_document(e) for e in corpora.changelog_entries(max_files=1200, per_file=40)]
-    docs += [sentences(text) for text in corpora.license_texts()]
-    docs += [sentences(s) for s in corpora.stdlib_strings() if len(s) > 200]
-    docs = [d for d in docs if len(d) >= 3]
+def documents(seed: int = 0, changelog_megabytes: float | None = None) -> list[list[str]]:
+    """Changelog entries, licenses and docstrings of at least three sentences, shuffled.
+
+    changelog_megabytes: keep only this much changelog text (the first entries, in the order
+    read), so that the prose (licenses, docstrings: ~0.85 MB) is a larger share of the corpus.
+    """
+    changelogs = [changelog_document(e) for e in corpora.changelog_entries(max_files=1200, per_file=40)]
+    changelogs = [d for d in changelogs if len(d) >= 3]
+    if changelog_megabytes is not None:
+        budget, kept = int(changelog_megabytes * 1_000_000), []
+        for doc in changelogs:
+            budget -= len(("\n".join(doc) + "\n\n").encode("utf-8"))
+            if budget < 0:
+                break
+            kept.append(doc)
+        changelogs = kept
+    prose = [sentences(text) for text in corpora.license_texts()]
+    prose += [sentences(s) for s in corpora.stdlib_strings() if len(s) > 200]
+    docs = changelogs + [d for d in prose if len(d) >= 3]
     random.Random(seed).shuffle(docs)
     return docs
 
 
-def write_corpus(path: str | Path, megabytes: float, seed: int = 0) -> dict:
+def write_corpus(path: str | Path, megabytes: float, seed: int = 0, changelog_megabytes: float | None = None) -> dict:
     budget = int(megabytes * 1_000_000)
     written = n_docs = n_sentences = 0
     with open(path, "w", encoding="utf-8") as f:
-        for doc in documents(seed):
+        for doc in documents(seed, changelog_megabytes):
             if written >= budget:
                 break
             block = "\n".join(doc) + "\n\n"
@@ -74,6 +89,7 @@ if __name__ == "__main__":
     parser.add_argument("--output", required=True)
     parser.add_argument("--megabytes", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--changelog-megabytes", type=float, default=None, help="at most this much changelog text (default: no limit)")
     args = parser.parse_args()
-    made = write_corpus(args.output, args.megabytes, args.seed)
+    made = write_corpus(args.output, args.megabytes, args.seed, args.changelog_megabytes)
     print(f"wrote {args.output}: {made['bytes']:,} bytes, {made['documents']:,} documents, {made['sentences']:,} sentences")
