@@ -29,6 +29,8 @@ HELP = "train a smaller student from a teacher (DistilBERT's recipe, or a fine-t
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bertkit.cli.training import add_training_arguments
+
     parser.add_argument("--teacher", "--model", dest="teacher", metavar="DIR", default=None,
                         help="the teacher checkpoint (default: the bundled all-MiniLM-L6-v2)")  # fmt: skip
     parser.add_argument("--output", required=True, metavar="DIR", help="where the student goes")
@@ -57,24 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     loss.add_argument("--alpha-cos", type=float, help="cosine between last hidden states (general)")
     loss.add_argument("--alpha-hard", type=float, help="cross-entropy of the gold labels (task)")
 
-    training = parser.add_argument_group("training")
-    training.add_argument("--epochs", type=int, default=3, help="passes over the training data (3)")
-    training.add_argument("--batch-size", type=int, default=32, help="examples per optimizer step (32)")
-    training.add_argument("--accumulation", type=int, default=1, help="micro-batches per optimizer step (1)")
-    training.add_argument("--lr", type=float, default=5e-5, dest="learning_rate", help="peak learning rate (5e-5)")
-    training.add_argument("--weight-decay", type=float, default=0.01, help="AdamW decay, not on biases/LayerNorm")
-    training.add_argument("--warmup", type=float, default=0.1, help="fraction of steps warming up (0.1)")
-    training.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping; 0 = none (1.0)")
-    training.add_argument("--seq-length", type=int, default=128, help="longest example in tokens (128)")
-    training.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
-                          help="auto (default): bf16 autocast where the hardware has it")  # fmt: skip
-    training.add_argument("--seed", type=int, default=42)
-    training.add_argument("--patience", type=int, help="stop after this many epochs without improvement")
-    training.add_argument("--save-every", type=int, default=0, help="steps between resumable checkpoints (epoch ends)")
-    training.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    training.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
-    training.add_argument("--device", help="cpu or cuda[:N] (default: cuda if available)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_training_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bertkit import checkpoint
     from bertkit.bundled import resolve_model_dir
+    from bertkit.cli.training import training_options
     from bertkit.distill.student import parse_layers
     from bertkit.train.distill import DistillOptions, distill, format_report
     from bertkit.train.loop import init_distributed
@@ -98,12 +84,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature, alpha_ce=args.alpha_ce, alpha_mlm=args.alpha_mlm,
         alpha_cos=args.alpha_cos, alpha_hard=args.alpha_hard,
         text_column=args.text_column, label_column=args.label_column, text_pair_column=args.text_pair_column,
-        columns=columns, encoding=args.encoding, eval_fraction=args.eval_fraction,
-        seq_length=args.seq_length, batch_size=args.batch_size, epochs=args.epochs,
-        learning_rate=args.learning_rate, weight_decay=args.weight_decay, warmup=args.warmup,
-        max_grad_norm=args.max_grad_norm or None, accumulation=args.accumulation, precision=args.precision,
-        seed=args.seed, patience=args.patience, save_every=args.save_every, max_steps=args.max_steps,
-        resume=args.resume, progress=not args.no_progress, device=args.device,
+        columns=columns, encoding=args.encoding, eval_fraction=args.eval_fraction, **training_options(args),
     )  # fmt: skip
     report = distill(options)
     if init_distributed().is_main:

@@ -51,13 +51,15 @@ from bertkit.distill.student import check_same_vocabulary, make_student
 from bertkit.errors import CheckpointError, InputError
 from bertkit.tasks import TaskSpec, model_inputs
 from bertkit.train.finetune import ClassificationTask, FinetuneOptions, read_data
-from bertkit.train.loop import Trainer, TrainConfig, init_distributed
+from bertkit.train.loop import Trainer, TrainingOptions, init_distributed
 
 log = logging.getLogger("bertkit")
 
 
 @dataclasses.dataclass
-class DistillOptions:
+class DistillOptions(TrainingOptions):
+    """What to distil; how to train comes from the fields of `TrainingOptions`, as in fine-tuning."""
+
     output: str | Path
     teacher: str | Path | None = None  # None: the bundled all-MiniLM-L6-v2
     # the data: raw text (general distillation) or labelled files (task distillation)
@@ -81,23 +83,6 @@ class DistillOptions:
     columns: list[str] | None = None
     encoding: str = "utf-8"
     eval_fraction: float = 0.1
-    # training, as `bertkit finetune`
-    seq_length: int = 128
-    batch_size: int = 32
-    epochs: int = 3
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.01
-    warmup: float = 0.1
-    max_grad_norm: float | None = 1.0
-    accumulation: int = 1
-    precision: str = "auto"
-    seed: int = 42
-    patience: int | None = None
-    save_every: int = 0
-    max_steps: int | None = None
-    resume: bool = False
-    progress: bool = True
-    device: str | None = None
 
     @property
     def mode(self) -> str:
@@ -117,15 +102,6 @@ class DistillOptions:
                 )
         recipe = LossWeights.general if self.mode == "general" else LossWeights.task
         return recipe(temperature=self.temperature, **{n: v for n, v in given.items() if n in applies})
-
-    def train_config(self, metric: str) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs, learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-            warmup=self.warmup, max_grad_norm=self.max_grad_norm, accumulation=self.accumulation,
-            precision=self.precision, seed=self.seed, metric=metric, patience=self.patience,
-            save_every=self.save_every, max_steps=self.max_steps, output_dir=self.output,
-            device=self.device, progress=self.progress,
-        )  # fmt: skip
 
 
 def distill(options: DistillOptions) -> dict:
@@ -161,7 +137,8 @@ def _student_and_source(options: DistillOptions, teacher: nn.Module, teacher_dir
 
 
 def _fit(options: DistillOptions, student: nn.Module, task, metric: str, save) -> tuple[Trainer, dict]:
-    trainer = Trainer(student, task, options.train_config(metric), on_improvement=lambda model, entry: save(model))
+    train_config = options.train_config(metric, options.output)
+    trainer = Trainer(student, task, train_config, on_improvement=lambda model, entry: save(model))
     history = trainer.fit(resume=options.resume)
     history = dataclasses.asdict(history)
     if trainer.dist.is_main:

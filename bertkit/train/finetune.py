@@ -35,13 +35,15 @@ from bertkit.data.encoding import IGNORE_INDEX, collate_texts, collate_words, en
 from bertkit.errors import InputError
 from bertkit.tasks import TaskSpec, model_inputs
 from bertkit.train import metrics as M
-from bertkit.train.loop import Trainer, TrainConfig
+from bertkit.train.loop import Trainer, TrainingOptions
 
 log = logging.getLogger("bertkit")
 
 
 @dataclasses.dataclass
-class FinetuneOptions:
+class FinetuneOptions(TrainingOptions):
+    """What to fine-tune on; how to train comes from the fields of `TrainingOptions`."""
+
     train: str | Path
     output: str | Path
     eval: str | Path | None = None  # None: hold `eval_fraction` of the training file out
@@ -54,23 +56,7 @@ class FinetuneOptions:
     columns: list[str] | None = None  # column names of a file without a header line
     encoding: str = "utf-8"
     eval_fraction: float = 0.1
-    seq_length: int = 128
-    batch_size: int = 32
-    epochs: int = 3
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.01
-    warmup: float = 0.1
-    max_grad_norm: float | None = 1.0
-    accumulation: int = 1
-    precision: str = "auto"
-    seed: int = 42
     metric: str | None = None  # None: macro_f1 (classification) or entity_f1 (tagging)
-    patience: int | None = None
-    save_every: int = 0
-    max_steps: int | None = None
-    resume: bool = False
-    progress: bool = True
-    device: str | None = None
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -249,28 +235,11 @@ def finetune(options: FinetuneOptions, on_step=None) -> dict:
     task_class = TaggingTask if spec.kind == "tagging" else ClassificationTask
     task = task_class(pre, spec, train, evaluation, options.batch_size, options.seed)
     metric = options.metric or ("entity_f1" if spec.kind == "tagging" else "macro_f1")
-    train_config = TrainConfig(
-        epochs=options.epochs,
-        learning_rate=options.learning_rate,
-        weight_decay=options.weight_decay,
-        warmup=options.warmup,
-        max_grad_norm=options.max_grad_norm,
-        accumulation=options.accumulation,
-        precision=options.precision,
-        seed=options.seed,
-        metric=metric,
-        patience=options.patience,
-        save_every=options.save_every,
-        max_steps=options.max_steps,
-        output_dir=output,
-        device=options.device,
-        progress=options.progress,
-    )
 
     def keep_best(best_model: nn.Module, entry: dict) -> None:
         tasks.save(best_model, config, spec, output, source)
 
-    trainer = Trainer(model, task, train_config, on_improvement=keep_best, on_step=on_step)
+    trainer = Trainer(model, task, options.train_config(metric, output), on_improvement=keep_best, on_step=on_step)
     history = trainer.fit(resume=options.resume)
     report = {
         "task": spec.kind,

@@ -97,6 +97,41 @@ class TrainConfig:
             self.higher_is_better = "loss" not in self.metric
 
 
+@dataclasses.dataclass(kw_only=True)
+class TrainingOptions:
+    """The training settings fine-tuning and distillation share: the base of `FinetuneOptions`
+    and `DistillOptions`, filled from the same flags (`bertkit.cli.training`).
+
+    Keyword-only, so the options built on it keep their own required fields first."""
+
+    seq_length: int = 128
+    batch_size: int = 32  # examples per optimizer step, all processes together
+    epochs: int = 3
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    max_grad_norm: float | None = 1.0
+    accumulation: int = 1
+    precision: str = "auto"
+    seed: int = 42
+    patience: int | None = None
+    save_every: int = 0
+    max_steps: int | None = None
+    resume: bool = False
+    progress: bool = True
+    device: str | None = None
+
+    def train_config(self, metric: str, output_dir: str | Path) -> TrainConfig:
+        """The loop's configuration: select and stop on `metric`, checkpoints in `output_dir`."""
+        return TrainConfig(
+            epochs=self.epochs, learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+            warmup=self.warmup, max_grad_norm=self.max_grad_norm, accumulation=self.accumulation,
+            precision=self.precision, seed=self.seed, metric=metric, patience=self.patience,
+            save_every=self.save_every, max_steps=self.max_steps, output_dir=output_dir,
+            device=self.device, progress=self.progress,
+        )  # fmt: skip
+
+
 @dataclasses.dataclass
 class History:
     steps: list[dict] = dataclasses.field(default_factory=list)  # {"step", "epoch", "loss", "lr"}
