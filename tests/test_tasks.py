@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/, for tiny_models.py
-import tiny_models  # noqa: E402
+import tiny_models
 
 import bertkit  # noqa: E402
 from bertkit import tasks  # noqa: E402

@@ -6,13 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for tiny_models.py
-import tiny_models  # noqa: E402
+import tiny_models
 
 from bertkit.cli import main  # noqa: E402
 

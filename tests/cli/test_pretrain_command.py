@@ -6,7 +6,7 @@ import json
 import pytest
 
 from bertkit.cli import main
-from tests import corpora
+import corpora
 
 TINY = [
     "--layers", "1", "--hidden", "32", "--heads", "2", "--vocab-size", "300", "--max-seq-length", "32",

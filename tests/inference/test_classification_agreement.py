@@ -11,8 +11,6 @@ pooled/mean outputs and 64/128 tokens. This test guards that level (>= 98%); the
 not met on this probe - see docs/inference.md.
 """
 
-import sys
-from pathlib import Path
 
 import torch
 from sklearn.linear_model import LogisticRegression
@@ -21,8 +19,7 @@ from bertkit import Preprocessor
 from bertkit.checkpoint import load_backbone
 from bertkit.inference import FastEncoder
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for corpora.py
-import corpora  # noqa: E402
+import corpora
 
 PER_CLASS = 100  # 50 to train the head, 50 held out
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,8 +24,7 @@ from bertkit.preprocess import Preprocessor
 from bertkit.text.bpe import BpeTokenizer
 from bertkit.text.byte_level import ByteLevelPreTokenizer, to_symbols
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for corpora.py
-from corpora import changelog_entries, license_paragraphs, po_strings, realistic_mix, stdlib_strings  # noqa: E402
+from corpora import changelog_entries, license_paragraphs, po_strings, realistic_mix, stdlib_strings
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 EDGE_CASES = [

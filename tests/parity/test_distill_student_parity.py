@@ -8,8 +8,6 @@ directory, BertModel on the bundled all-MiniLM-L6-v2.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import torch
 import transformers
@@ -19,8 +17,7 @@ from bertkit.bundled import default_model_dir
 from bertkit.config import BertConfig
 from bertkit.distill.student import make_student
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import corpora  # noqa: E402
+import corpora
 
 
 def test_all_layer_distilbert_student_equals_its_bert_teacher_in_transformers(tmp_path):

@@ -14,16 +14,13 @@ The inputs come from transformers' own tokenizer, so these compare the encoders 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import transformers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for corpora.py
-import corpora  # noqa: E402
+import corpora
 
 import bertkit  # noqa: E402
 from bertkit import Encoder  # noqa: E402

@@ -11,15 +11,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import transformers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for tiny_models.py
-import tiny_models  # noqa: E402
+import tiny_models
 
 import bertkit  # noqa: E402
 from bertkit import tasks  # noqa: E402

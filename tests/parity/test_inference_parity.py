@@ -7,8 +7,6 @@ mix, long texts cut at 128 tokens), every text checked:
 - int8: cosine >= 0.99 for every mean-pooled vector.
 """
 
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,8 +17,7 @@ from bertkit.bundled import default_model_dir
 from bertkit.checkpoint import load_backbone
 from bertkit.inference import FastEncoder
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for corpora.py
-from corpora import realistic_mix  # noqa: E402
+from corpora import realistic_mix
 
 N_TEXTS = 64
 

@@ -10,8 +10,6 @@ round robin; the Rust tokenizer gives the odd token to the second segment instea
 compared only where that cannot matter (no truncation, an even budget, or one short segment).
 """
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +18,7 @@ from transformers import BertTokenizerFast, BertTokenizerLegacy
 from bertkit import Preprocessor
 from bertkit.bundled import default_model_dir
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import corpora  # noqa: E402
+import corpora
 
 CLS, SEP = 101, 102
 SEQ_LENGTHS = (8, 17, 32, 64, 128)

@@ -14,7 +14,6 @@ we save loads in transformers.AutoModel / AutoTokenizer with the same results.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,7 @@ import transformers
 from tokenizers import ByteLevelBPETokenizer
 from transformers import AddedToken
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for corpora.py
-import corpora  # noqa: E402
+import corpora
 
 from bertkit import Encoder, Preprocessor  # noqa: E402
 from bertkit.bundled import default_model_dir  # noqa: E402

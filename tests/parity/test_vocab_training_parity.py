@@ -17,7 +17,7 @@ from bertkit.text.vocab_training import (
     write_byte_level_bpe,
     write_wordpiece_vocab,
 )
-from tests import corpora
+import corpora
 
 
 @pytest.fixture(scope="module")

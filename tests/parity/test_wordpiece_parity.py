@@ -11,7 +11,6 @@ three places, and we follow the Python one there:
 Texts with lone surrogates cannot be passed to the Rust tokenizer at all.
 """
 
-import sys
 import unicodedata
 from pathlib import Path
 
@@ -24,8 +23,7 @@ from bertkit.bundled import default_model_dir
 from bertkit.text.loading import load_tokenizer
 from bertkit.text.vocab import read_vocab
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import corpora  # noqa: E402
+import corpora
 
 
 def cased_model_dir(directory: Path) -> Path:

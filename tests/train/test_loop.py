@@ -16,8 +16,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for tiny_models.py
-import tiny_models  # noqa: E402
+import tiny_models
 
 from bertkit.errors import CheckpointError  # noqa: E402
 from bertkit.train.loop import (  # noqa: E402
