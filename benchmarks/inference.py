@@ -13,24 +13,22 @@ this file. Ratios are against the references measured in the same run.
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
+import json
 import os
+import resource
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-# benchmarks/tokenize.py shares its name with the standard library's `tokenize`: put this
-# folder last on the import path, so the standard library wins and our siblings still import.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE]
-
-import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+# `bertkit bench` loads this file as a module, not as a script: its folder must still be on the
+# import path for `import references`.
+sys.path.append(str(Path(__file__).resolve().parent))
 
 SYSTEMS = ("bertkit fp32", "bertkit bf16", "bertkit int8", "transformers", "onnxruntime")
 SIZES = ("minilm", "base")

@@ -13,15 +13,10 @@ that map the same file. "after forward" runs one (8, 128) batch, which touches e
 
 from __future__ import annotations
 
-import sys
-
-# Run as a script, this folder comes first on sys.path, and its tokenize.py would hide the
-# standard library's (which torch imports).
-sys.path[:] = [p for p in sys.path if p != str(__import__("pathlib").Path(__file__).resolve().parent)]
-
 import json
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 

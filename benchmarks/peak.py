@@ -7,17 +7,9 @@ The fastest fp32 kernel's rate is the "measured fp32 peak" that `bertkit bench` 
 fractions of.
 """
 
-import os
-import sys
+import argparse
 
-# benchmarks/tokenize.py shares its name with the standard library's `tokenize`: put this
-# folder last on the import path, so the standard library wins and our siblings still import.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE]
-
-import argparse  # noqa: E402
-
-from bertkit.inference.peak import fp32_peak, measure_matmul_peak  # noqa: E402
+from bertkit.inference.peak import fp32_peak, measure_matmul_peak
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -15,31 +15,23 @@ The achieved rate is also given as a fraction of this machine's measured fp32 ma
 (`benchmarks/peak.py`), counting 3x the forward FLOPs (forward + backward).
 """
 
-import os
-import sys
+import argparse
+import tempfile
+import time
+from pathlib import Path
 
-# benchmarks/tokenize.py shares its name with the standard library's `tokenize`: put this
-# folder last on the import path, so the standard library wins.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE, os.path.dirname(_HERE)]
+import torch
+import transformers
 
-import argparse  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import torch  # noqa: E402
-import transformers  # noqa: E402
-
-from bertkit import pretraining  # noqa: E402
-from bertkit.bundled import default_model_dir  # noqa: E402
-from bertkit.config import BertConfig  # noqa: E402
-from bertkit.data.masking import MaskingConfig  # noqa: E402
-from bertkit.data.pretraining import PretrainingShards  # noqa: E402
-from bertkit.inference.peak import fp32_peak, measure_matmul_peak  # noqa: E402
-from bertkit.text.loading import load_text_stages  # noqa: E402
-from bertkit.train.loop import Trainer, TrainConfig  # noqa: E402
-from bertkit.train.pretrain import DataSettings, PretrainingTask, prepare_data  # noqa: E402
+from bertkit import pretraining
+from bertkit.bundled import default_model_dir
+from bertkit.config import BertConfig
+from bertkit.data.masking import MaskingConfig
+from bertkit.data.pretraining import PretrainingShards
+from bertkit.inference.peak import fp32_peak, measure_matmul_peak
+from bertkit.text.loading import load_text_stages
+from bertkit.train.loop import Trainer, TrainConfig
+from bertkit.train.pretrain import DataSettings, PretrainingTask, prepare_data
 
 
 def forward_flops_per_token(config: BertConfig, seq_length: int, mask_fraction: float) -> float:

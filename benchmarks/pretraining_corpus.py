@@ -17,10 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-# the repository root instead of benchmarks/ (whose tokenize.py would shadow the standard library's)
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
-from tests import corpora  # noqa: E402
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))  # corpora.py, the shared real-text loader
+import corpora  # noqa: E402
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
 

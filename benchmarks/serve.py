@@ -14,22 +14,15 @@ p90 latency, and how many model calls the server's micro-batcher made.
 
 from __future__ import annotations
 
-import os
+import argparse
+import http.client
+import json
+import statistics
+import subprocess
 import sys
-
-# benchmarks/tokenize.py shares its name with the standard library's `tokenize`: put this
-# folder last on the import path, so the standard library wins.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE]
-
-import argparse  # noqa: E402
-import http.client  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import threading
+import time
+from pathlib import Path
 
 
 def main() -> None:

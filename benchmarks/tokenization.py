@@ -6,8 +6,8 @@ with a realistic length mix from tests/corpora.py), same batches, same output (c
 measured side by side in one run. bertkit starts every repeat with an empty cache: the
 speed comes from words repeating inside the corpus, not from having seen it before.
 
-    python benchmarks/tokenize.py                  # 10,000 texts, batches of 128
-    python benchmarks/tokenize.py --texts 2000 --batch-size 32
+    python benchmarks/tokenization.py                  # 10,000 texts, batches of 128
+    python benchmarks/tokenization.py --texts 2000 --batch-size 32
 
 Each row pairs a bertkit preprocessor with the reference for the same checkpoint; a new
 tokenizer (e.g. byte-level BPE) adds a row to `ROWS`.
@@ -15,28 +15,22 @@ tokenizer (e.g. byte-level BPE) adds a row to `ROWS`.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
-# This file shares its name with the standard library's `tokenize`, which `dataclasses` and
-# `transformers` import: keep its own folder off the import path before importing anything.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+import numpy as np
+import torch
 
-import argparse  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
+from bertkit.bundled import default_model_dir
+from bertkit.preprocess import Preprocessor
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))  # corpora.py, the shared real-text loader
 import corpora  # noqa: E402
-
-from bertkit.bundled import default_model_dir  # noqa: E402
-from bertkit.preprocess import Preprocessor  # noqa: E402
 
 Batch = dict[str, torch.Tensor]
 
