@@ -71,7 +71,7 @@ class PackedLinear:
         if self.kind == "int8":
             self._pack_int8(weight, bias)
         else:
-            dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+            dtype = compute_dtype(precision, device)
             self.weight = weight.to(device, dtype)
             self.bias = None if bias is None else bias.to(device, dtype)
             if self.kind == "onednn":
