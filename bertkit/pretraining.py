@@ -72,7 +72,7 @@ def load(
     if next_sentence is None:
         next_sentence = any(n.startswith(_NSP_PREFIX) for n in names)
     with torch.device("meta"):  # no memory and no random init for what the file fills anyway
-        module = PretrainingModel(checkpoint.architecture(config).backbone(config), config, next_sentence)
+        module = build(config, next_sentence)
     checkpoint.load_weights(module, directory, config)
     return module, config, directory
 

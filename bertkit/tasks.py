@@ -101,7 +101,7 @@ def load(model: str | Path | None, spec: TaskSpec | None = None) -> tuple[nn.Mod
     config = with_task(config, spec)
     reuse_head = saved == spec
     with torch.device("meta"):  # no memory and no random init for what the file fills anyway
-        module = _MODEL_CLASS[spec.kind](checkpoint.architecture(config).backbone(config), config, len(spec.labels))
+        module = build(config, spec)
     if not reuse_head:  # a new head: leave it out of the file's reach, initialise it below
         head = module.head
         module.head = nn.Identity()
