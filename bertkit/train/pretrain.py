@@ -75,7 +75,7 @@ def continuation_table(tokenizer) -> list[bool]:
 def make_masker(tokenizer, layout, config: MaskingConfig) -> Masker:
     specials = text_specials(tokenizer, layout)
     continuation = continuation_table(tokenizer) if config.whole_word else None
-    return Masker(specials.mask, (specials.cls, specials.sep, specials.pad), tokenizer.vocab_size, config, continuation)
+    return Masker(specials.mask, specials.ids, tokenizer.vocab_size, config, continuation)
 
 
 def prepare_data(
