@@ -67,7 +67,7 @@ class BertTokenizer(ChunkedTokenizer):
         self.normalizer = normalizer
         self.model = WordPiece(vocab, unk_token=special_tokens["unk_token"])
         self._cache = ChunkCache(self._encode_chunk, self.CACHE_SIZE)
-        self._word_cache: dict[str, tuple[int, ...]] = {}
+        self._word_cache = ChunkCache(self.model.encode_word, self.CACHE_SIZE)
 
     @classmethod
     def from_directory(cls, directory: str | Path) -> BertTokenizer:
@@ -119,16 +119,9 @@ class BertTokenizer(ChunkedTokenizer):
 
     def _encode_chunk(self, chunk: str) -> tuple[int, ...]:
         """Ids of one raw whitespace-free chunk: all stages but the whitespace split."""
-        normalizer, word_cache, encode_word = self.normalizer, self._word_cache, self.model.encode_word
+        normalizer, word_cache = self.normalizer, self._word_cache
         ids: list[int] = []
         for word in normalizer.clean(chunk).split():  # clean may space out CJK ideographs
             for piece in split_punctuation(normalizer.normalize_word(word)):
-                piece_ids = word_cache.get(piece)
-                if piece_ids is None:
-                    piece_ids = encode_word(piece)
-                    if len(piece) <= 100:
-                        if len(word_cache) >= self.CACHE_SIZE:
-                            word_cache.clear()
-                        word_cache[piece] = piece_ids
-                ids += piece_ids
+                ids += word_cache[piece]
         return tuple(ids)

@@ -65,21 +65,17 @@ class BytePairEncoding:
     def __init__(self, vocab: dict[str, int], merges: list[tuple[str, str]]):
         self.vocab = vocab
         self.ranks = {pair: rank for rank, pair in enumerate(merges)}
-        self._cache: dict[str, list[int]] = {}  # " the" recurs in " the,", " the." ...
+        self._cache = ChunkCache(self._encode, self.CACHE_SIZE)  # " the" recurs in " the,", " the." ...
 
     def encode(self, symbols: str) -> list[int]:
         """Ids of one piece already written in byte symbols (see byte_level.to_symbols)."""
-        ids = self._cache.get(symbols)
-        if ids is None:
-            # A byte symbol missing from the vocabulary (one trained without the full byte
-            # alphabet) is dropped, as the reference does; merged symbols are always present.
-            vocab = self.vocab
-            ids = [vocab[token] for token in self.merge(symbols) if token in vocab]
-            if len(symbols) <= 100:  # a 1 MB piece will not come again
-                if len(self._cache) >= self.CACHE_SIZE:
-                    self._cache.clear()
-                self._cache[symbols] = ids
-        return ids
+        return self._cache[symbols]
+
+    def _encode(self, symbols: str) -> list[int]:
+        # A byte symbol missing from the vocabulary (one trained without the full byte
+        # alphabet) is dropped, as the reference does; merged symbols are always present.
+        vocab = self.vocab
+        return [vocab[token] for token in self.merge(symbols) if token in vocab]
 
     def merge(self, symbols: str) -> list[str]:
         """Apply the merges: always the best-ranked adjacent pair next, leftmost among equals."""
