@@ -82,6 +82,10 @@ class _Layout:
         attend = mask.bool()[:, None, None, :] if padded else None
         return cls(batch, length, lengths, token_index, attend, cls_first)
 
+    @property
+    def split(self) -> int | None:  # rows quantised apart by int8 kernels (the [CLS] rows), if any
+        return self.batch if self.cls_first else None
+
     def gather(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, C) -> (T, C)
         x = x.reshape(self.batch * self.length, -1)
         return x if self.token_index is None else x.index_select(0, self.token_index)
@@ -141,8 +145,7 @@ class _FastLayer:
     def attention(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:  # (T, H) -> (T, H)
         hidden = x.shape[1]
         head_size = hidden // self.heads
-        split = layout.batch if layout.cls_first else None
-        qkv = layout.scatter(self.qkv(x, split=split))  # (B, S, 3H)
+        qkv = layout.scatter(self.qkv(x, split=layout.split))  # (B, S, 3H)
         qkv = qkv.view(layout.batch, layout.length, 3, self.heads, head_size).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each (B, heads, S, d)
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=layout.attend)
@@ -151,10 +154,9 @@ class _FastLayer:
 
     def __call__(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:  # (T, H) -> (T, H)
         (w1, b1, eps1), (w2, b2, eps2) = self.norms
-        split = layout.batch if layout.cls_first else None
-        x = self.attention_output(self.attention(x, layout), residual=x, split=split)
+        x = self.attention_output(self.attention(x, layout), residual=x, split=layout.split)
         x = F.layer_norm(x, w1.shape, w1, b1, eps1)
-        x = self.outer(self.inner(x, split=split), residual=x, split=split)
+        x = self.outer(self.inner(x, split=layout.split), residual=x, split=layout.split)
         return F.layer_norm(x, w2.shape, w2, b2, eps2)
 
 
