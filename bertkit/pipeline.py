@@ -78,6 +78,7 @@ class Pipeline:
         self.encoder = encoder
         self.task = task  # (task model, bertkit.tasks.TaskSpec) of a fine-tuned checkpoint
         self.engine = engine  # bertkit.inference.FastEncoder that embed() runs on, if any
+        self._fill_mask = None  # bertkit.pretraining.FillMask, built on first use
 
     @torch.inference_mode()
     def predict(self, texts: Sequence, texts_b: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
@@ -100,12 +101,11 @@ class Pipeline:
     def fill_mask(self, text: str, top_k: int = 5) -> list[list[dict]]:
         """Top-k fillers `{token, token_id, score}` for each [MASK] / <mask> of `text`, from the
         checkpoint's MLM head (loaded on first use). See `bertkit.pretraining.FillMask`."""
-        if getattr(self, "_fill_mask", None) is None:
+        if self._fill_mask is None:
             from bertkit import pretraining
 
             model, _, _ = pretraining.load(self.encoder.source, require_heads=True)
-            device = next(self.encoder.parameters()).device
-            self._fill_mask = pretraining.FillMask(model.to(device), self.preprocessor)
+            self._fill_mask = pretraining.FillMask(model.to(self.encoder.device), self.preprocessor)
         return self._fill_mask(text, top_k)
 
     @torch.inference_mode()
