@@ -211,7 +211,7 @@ class Architecture:
     hf_class: str  # HuggingFace's bare model class, written to config.json's "architectures"
 
 
-# model_type -> architecture. RoBERTa and DistilBERT register here as they arrive.
+# model_type -> architecture: one for each of config.MODEL_TYPES.
 ARCHITECTURES: dict[str, Architecture] = {
     "bert": Architecture(BertModel, BERT_WEIGHTS, "BertModel"),
     "roberta": Architecture(RobertaModel, ROBERTA_WEIGHTS, "RobertaModel"),
