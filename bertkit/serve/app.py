@@ -100,11 +100,19 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse one connection
     server_version = "bertkit"
 
+    # path -> (method, route); a POST route reads a JSON body
+    routes = {
+        "/health": ("GET", "_health"),
+        "/embed": ("POST", "_embed"),
+        "/predict": ("POST", "_predict"),
+        "/fill-mask": ("POST", "_fill_mask"),
+    }
+
     def do_GET(self) -> None:
-        self._answer({"/health": self._health})
+        self._answer()
 
     def do_POST(self) -> None:
-        self._answer({"/embed": self._embed, "/predict": self._predict, "/fill-mask": self._fill_mask}, body=True)
+        self._answer()
 
     def log_message(self, format, *args) -> None:  # the default writes every request to stderr
         log.debug("%s %s", self.address_string(), format % args)
@@ -173,13 +181,14 @@ class Handler(BaseHTTPRequestHandler):
                 raise RequestError(HTTPStatus.BAD_REQUEST, f'"{key}"[{i}] is {_json_type(text)}, not a string')
         return texts
 
-    def _answer(self, routes: dict, body: bool = False) -> None:
+    def _answer(self) -> None:
         """Run the route for self.path and write its JSON; every failure becomes {"error": ...}."""
         try:
-            route = routes.get(self.path.split("?", 1)[0])
-            if route is None:
-                self._reject_unknown_route(body)
-            answer = route(self._read_json() if body else None)
+            path = self.path.split("?", 1)[0]
+            method, route = self.routes.get(path, (None, None))
+            if method != self.command:
+                self._reject_unknown_route(path)
+            answer = getattr(self, route)(self._read_json() if method == "POST" else None)
             self._send(HTTPStatus.OK, answer)
         except RequestError as e:
             self._send(e.status, {"error": str(e)})
@@ -189,13 +198,12 @@ class Handler(BaseHTTPRequestHandler):
             log.error("%s %s failed: %s: %s", self.command, self.path, type(e).__name__, e)
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error ({type(e).__name__})"})
 
-    def _reject_unknown_route(self, body: bool) -> None:
+    def _reject_unknown_route(self, path: str) -> None:
         self.close_connection = True  # an unread body would be taken for the next request
-        everywhere = {"/health": "GET", "/embed": "POST", "/predict": "POST", "/fill-mask": "POST"}
-        path = self.path.split("?", 1)[0]
-        if path in everywhere:
-            raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, f"{path} takes {everywhere[path]}, not {self.command}")
-        raise RequestError(HTTPStatus.NOT_FOUND, f"no route {path}; routes: {', '.join(everywhere)}")
+        if path in self.routes:
+            method = self.routes[path][0]
+            raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, f"{path} takes {method}, not {self.command}")
+        raise RequestError(HTTPStatus.NOT_FOUND, f"no route {path}; routes: {', '.join(self.routes)}")
 
     def _read_json(self) -> dict:
         length = self.headers.get("Content-Length")
