@@ -27,8 +27,8 @@ from bertkit.errors import InputError, InputTypeError
 from bertkit.inference.batching import length_batches
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-# Precisions whose embed() runs on bertkit.inference's FastEncoder (unpadded, packed weights);
-# int8 keeps the reference encoder in fp32.
+# Precisions whose embed() and predict() run on bertkit.inference's FastEncoder (unpadded,
+# packed weights); int8 keeps the reference encoder in fp32.
 ENGINE_PRECISIONS = ("fp32", "bf16", "int8")
 POOLINGS = ("cls", "mean", "pooled")
 
@@ -41,9 +41,10 @@ def load(
 ) -> Pipeline:
     """Preprocessor + encoder of a checkpoint directory (None = the bundled default model).
 
-    `precision` casts the encoder's weights ("fp32", "bf16", "fp16"); outputs of `embed` are
-    float32 whatever the precision. With "fp32", "bf16" and "int8" (dynamic, CPU), `embed` runs
-    on `bertkit.inference.FastEncoder`: same vectors, no compute on padding (docs/inference.md).
+    `precision` casts the encoder's weights ("fp32", "bf16", "fp16"); outputs of `embed` and
+    `predict` are float32 whatever the precision. With "fp32", "bf16" and "int8" (dynamic, CPU),
+    `embed` and `predict` run on `bertkit.inference.FastEncoder` (a fine-tuned model's head
+    stays fp32 on top of it): same numbers in fp32, no compute on padding (docs/inference.md).
     """
     from bertkit.preprocess import Preprocessor
 
@@ -57,27 +58,32 @@ def load(
     task = None
     if tasks.TaskSpec.from_config(checkpoint.read_config(directory)) is not None:  # a fine-tuned model
         task_model, _, spec, _ = tasks.load(directory)
-        task = (task_model.to(resolve_device(device), PRECISIONS[precision]).eval(), spec)
+        task = (task_model.to(resolve_device(device)).eval(), spec)
         encoder = Encoder(task_model.backbone, source=directory).eval()  # shares the task model's weights
     else:
-        encoder = Encoder.from_pretrained(directory, device=device).to(PRECISIONS[precision])
+        encoder = Encoder.from_pretrained(directory, device=device)
     preprocessor = Preprocessor.from_pretrained(encoder.source, seq_length=seq_length)
-    engine = None
-    if engine_precision in ENGINE_PRECISIONS:
-        from bertkit.inference import FastEncoder
+    engine = task_engine = None
+    if engine_precision in ENGINE_PRECISIONS:  # packed from the fp32 weights, before the cast below
+        from bertkit.inference import FastEncoder, FastTaskModel
 
         engine = FastEncoder(encoder.backbone, precision=engine_precision, device=encoder.device)
-    return Pipeline(preprocessor, encoder, task, engine)
+        task_engine = None if task is None else FastTaskModel(engine, task[0])  # its head stays fp32
+    encoder.to(PRECISIONS[precision])
+    if task is not None:
+        task[0].to(PRECISIONS[precision])
+    return Pipeline(preprocessor, encoder, task, engine, task_engine)
 
 
 class Pipeline:
     """The high-level model object: `.preprocessor`, `.encoder`, and `embed`."""
 
-    def __init__(self, preprocessor, encoder: Encoder, task: tuple | None = None, engine=None):
+    def __init__(self, preprocessor, encoder: Encoder, task: tuple | None = None, engine=None, task_engine=None):
         self.preprocessor = preprocessor
         self.encoder = encoder
         self.task = task  # (task model, bertkit.tasks.TaskSpec) of a fine-tuned checkpoint
         self.engine = engine  # bertkit.inference.FastEncoder that embed() runs on, if any
+        self.task_engine = task_engine  # bertkit.inference.FastTaskModel that predict() runs on, if any
         self._fill_mask = None  # bertkit.pretraining.FillMask, built on first use
 
     @torch.inference_mode()
@@ -96,6 +102,8 @@ class Pipeline:
                 "fine-tune one with `bertkit finetune`, or use embed()"
             )
         model, spec = self.task
+        if self.task_engine is not None:  # the same head on the engine's backbone outputs
+            model = self.task_engine
         return tasks.predict(model, spec, self.preprocessor, texts, texts_b, batch_size)
 
     def fill_mask(self, text: str, top_k: int = 5) -> list[list[dict]]:
