@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -43,22 +44,81 @@ def set_threads(threads: int | None = None) -> int:
     return threads
 
 
-# Below this many token rows a forward pass runs on one thread. Splitting products this small
-# across cores gains less than the OpenMP barriers cost, and when other processes keep the cores
-# busy every barrier waits for a descheduled thread: measured on the 2-core machine under load
-# (MiniLM, one 8-token sentence), p50 26 ms on one thread against 1070 ms on two.
+# Below this many token rows a forward pass is small: splitting its products across cores
+# gains little, and when other processes keep the cores busy every OpenMP barrier waits for a
+# descheduled thread. Measured on the 2-core machine (MiniLM, one 8-token sentence): p50 26 ms
+# on one thread against 1070 ms on two under load; on the idle machine two threads are ~1.4x
+# faster (2.9 ms against 4.1 ms). So small passes choose their thread count by measurement.
 SINGLE_THREAD_ROWS = 64
+
+
+class SmallPassThreads:
+    """Runs small forward passes on one thread or on all, whichever has been faster lately.
+
+    Each choice keeps a moving average of its cost per call, scaled by the rows computed
+    (`seconds / (rows + 8)`: a fixed part and a part per row). One thread is the safe start;
+    the other choice is tried again after `explore` calls, an interval that doubles (up to
+    1024 calls) each time the try loses and falls back to 8 when it wins, so a loaded machine
+    pays for a slow two-thread call rarely, and an idle one finds the faster count quickly.
+
+        >>> policy = SmallPassThreads()
+        >>> policy.choose(all_threads=2)
+        1
+        >>> for _ in range(8):
+        ...     policy.record(1, rows=8, seconds=0.004)
+        >>> policy.choose(all_threads=2)  # time to try two threads again
+        2
+        >>> policy.record(2, rows=8, seconds=0.003)
+        >>> policy.choose(all_threads=2)  # faster: kept
+        2
+    """
+
+    def __init__(self):
+        self.cost: dict[int, float] = {}  # threads -> moving average of seconds / (rows + 8)
+        self.explore = 8
+        self.calls_since_try = 0
+
+    def choose(self, all_threads: int) -> int:
+        best = self._best()
+        other = all_threads if best == 1 else 1
+        return other if self.calls_since_try >= self.explore else best
+
+    def _best(self) -> int:
+        return min(self.cost, key=self.cost.get) if self.cost else 1
+
+    def record(self, threads: int, rows: int, seconds: float) -> None:
+        cost = seconds / (rows + 8)
+        was_best = self._best()
+        if threads == was_best:
+            self.calls_since_try += 1
+        else:  # a try of the other count
+            self.calls_since_try = 0
+            won = cost < self.cost.get(was_best, float("inf"))
+            self.explore = 8 if won else min(2 * self.explore, 1024)
+        previous = self.cost.get(threads)
+        self.cost[threads] = cost if previous is None else 0.7 * previous + 0.3 * cost
+
+
+_SMALL_PASSES = SmallPassThreads()
 
 
 @contextlib.contextmanager
 def threads_for(rows: int):
-    """One thread while computing fewer than `SINGLE_THREAD_ROWS` token rows, then as before."""
+    """The thread count for a forward pass over `rows` token rows, then the count as before.
+
+    From `SINGLE_THREAD_ROWS` rows on: all threads. Below: one or all, by `SmallPassThreads`.
+    """
     before = torch.get_num_threads()
     if rows >= SINGLE_THREAD_ROWS or before == 1:
         yield
         return
-    torch.set_num_threads(1)
+    threads = _SMALL_PASSES.choose(all_threads=before)
+    if threads != before:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        _SMALL_PASSES.record(threads, rows, time.perf_counter() - start)
+        if threads != before:
+            torch.set_num_threads(before)

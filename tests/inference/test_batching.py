@@ -3,7 +3,8 @@
 import torch
 
 from bertkit.inference import length_batches
-from bertkit.inference.threads import SINGLE_THREAD_ROWS, set_threads, threads_for, usable_cpus
+from bertkit.inference import threads
+from bertkit.inference.threads import SINGLE_THREAD_ROWS, SmallPassThreads, set_threads, threads_for, usable_cpus
 
 
 def test_docstring_example():
@@ -34,7 +35,8 @@ def test_threads_never_exceed_the_usable_cpus():
         torch.set_num_threads(before)
 
 
-def test_small_forward_passes_run_on_one_thread_and_restore_the_count():
+def test_small_forward_passes_start_on_one_thread_and_restore_the_count(monkeypatch):
+    monkeypatch.setattr(threads, "_SMALL_PASSES", SmallPassThreads())
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
@@ -45,3 +47,25 @@ def test_small_forward_passes_run_on_one_thread_and_restore_the_count():
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def simulate(policy: SmallPassThreads, seconds_per_call: dict[int, float], calls: int) -> list[int]:
+    chosen = []
+    for _ in range(calls):
+        threads = policy.choose(all_threads=2)
+        policy.record(threads, rows=8, seconds=seconds_per_call[threads])
+        chosen.append(threads)
+    return chosen
+
+
+def test_small_passes_move_to_all_threads_on_an_idle_machine_and_back_under_load():
+    policy = SmallPassThreads()
+    idle = simulate(policy, {1: 0.004, 2: 0.003}, calls=40)
+    assert idle[:8] == [1] * 8 and idle[8:17] == [2] * 9  # tried after 8 calls, then kept
+    assert sum(t == 1 for t in idle[17:]) <= 2  # one thread re-tried now and then, and losing
+    loaded = simulate(policy, {1: 0.026, 2: 1.07}, calls=1000)  # p50s measured under load
+    assert loaded[0] == 2 and set(loaded[1:9]) == {1}  # one slow call, then back to one thread
+    tries = [i for i, t in enumerate(loaded) if t == 2]
+    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    assert gaps == sorted(gaps) and gaps[-1] > 256  # each losing try waits twice as long
+    assert sum(t == 2 for t in loaded) <= 10  # of 1000 calls

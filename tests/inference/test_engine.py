@@ -47,7 +47,9 @@ def reference(model, ids, mask, types):
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("lengths", [[7, 3, 12, 1], [9, 9, 9]], ids=["padded", "unpadded"])
+@pytest.mark.parametrize(
+    "lengths", [[7, 3, 12, 1], [9, 9, 9], [5, 2], [6]], ids=["padded", "unpadded", "few-rows-padded", "one-short-text"]
+)
 def test_fp32_outputs_match_the_backbone(name, lengths):
     torch.manual_seed(0)
     model = MODELS[name]()
@@ -131,6 +133,27 @@ def test_the_device_agnostic_path_matches(monkeypatch):
     assert bf16.layers[0].inner.weight.dtype == torch.bfloat16
     cosine = torch.nn.functional.cosine_similarity(bf16(ids, mask, types).sequence[real], packed.sequence[real])
     assert cosine.min() > 0.999
+
+
+@pytest.mark.parametrize("activation", [None, "gelu", "silu"])
+def test_products_of_few_rows_equal_the_packed_products(activation):
+    """At most FEW_ROWS rows take MKL on the (in, out) weight; more take oneDNN's packed one."""
+    generator = torch.Generator().manual_seed(0)
+    weight, bias = torch.randn(48, 32, generator=generator), torch.randn(48, generator=generator)
+    x, residual = torch.randn(40, 32, generator=generator), torch.randn(40, 48, generator=generator)
+    linear = kernels.PackedLinear(weight, bias, "fp32", torch.device("cpu"), activation=activation)
+    few = kernels.FEW_ROWS
+    for rows in (1, few):
+        assert linear._weight_t is None or rows > 1  # made when first needed
+        torch.testing.assert_close(linear(x[:rows]), linear(x)[:rows], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            linear(x[:rows], residual=residual[:rows]), linear(x, residual=residual)[:rows], atol=1e-5, rtol=1e-5
+        )
+    assert linear._weight_t.shape == (32, 48)
+    expected = torch.nn.functional.linear(x[:few + 1], weight, bias)
+    if activation:
+        expected = kernels.ACTIVATIONS[activation](expected)
+    torch.testing.assert_close(linear(x[:few + 1]), expected, atol=1e-5, rtol=1e-5)  # packed path
 
 
 def test_kernel_choice_per_device():
