@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from bertkit.cli.training import training_options
     from bertkit.distill.student import parse_layers
     from bertkit.train.distill import DistillOptions, distill, format_report
-    from bertkit.train.loop import init_distributed
+    from bertkit.train.loop import init_distributed, leave_distributed
 
     logging.basicConfig(format="bertkit distill: %(message)s", level=logging.WARNING)
     layers = None
@@ -89,4 +89,5 @@ def run(args: argparse.Namespace) -> int:
     report = distill(options)
     if init_distributed().is_main:
         print(format_report(report))
+    leave_distributed()
     return 0

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bertkit.cli.training import training_options
     from bertkit.train.finetune import FinetuneOptions, finetune, format_report
-    from bertkit.train.loop import init_distributed
+    from bertkit.train.loop import init_distributed, leave_distributed
 
     logging.basicConfig(format="bertkit finetune: %(message)s", level=logging.WARNING)
     columns = [name.strip() for name in args.columns.split(",")] if args.columns else None
@@ -63,8 +63,5 @@ def run(args: argparse.Namespace) -> int:
     report = finetune(options)
     if init_distributed().is_main:
         print(format_report(report))
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    leave_distributed()
     return 0

@@ -171,6 +171,14 @@ def init_distributed() -> Distributed:
     return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def leave_distributed() -> None:
+    """Leave the process group `init_distributed` joined, if any: the end of a command's run."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 # --- pieces -------------------------------------------------------------------------------------
 
 

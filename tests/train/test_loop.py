@@ -180,11 +180,14 @@ def _ddp_worker(rank: int, world_size: int, port: int, options: dict, results) -
     import torch.distributed as dist
 
     from bertkit.train.finetune import FinetuneOptions, finetune
+    from bertkit.train.loop import leave_distributed
 
     report = finetune(FinetuneOptions(**options))
     if rank == 0:
         results.put(report["best"])
-    dist.destroy_process_group()
+    assert dist.is_initialized()
+    leave_distributed()
+    assert not dist.is_initialized()
 
 
 def test_two_ddp_processes_match_one_process_at_the_same_global_batch(tmp_path):
