@@ -16,6 +16,8 @@ Commands (each prints the `bertkit` command it runs, so it can be repeated by ha
     python benchmarks/finetune.py sentiment     # MiniLM vs TF-IDF + logistic regression
     python benchmarks/finetune.py tagging       # entity F1 vs majority and lexicon baselines
     python benchmarks/finetune.py throughput    # training examples/s, ours vs transformers
+    python benchmarks/finetune.py agreement     # the spam model's predict() in fp32/bf16/int8:
+                                                # labels vs fp32 on every test message, texts/s
 
 The classification splits are seeded (80% train / 20% test), and the TF-IDF + logistic
 regression baseline (scikit-learn) is trained and scored on exactly the same split.
@@ -159,6 +161,74 @@ def classify(name: str, rows, args) -> None:
                         "Ok, see you at the station at 6 then")  # fmt: skip
 
 
+# --- agreement: predict() in each precision against fp32, on the spam demo's test split ----------
+
+
+def agreement(args) -> None:
+    """The spam model's predictions on every held-out message in fp32, bf16 and int8 (all on
+    the engine) against fp32, and predict()'s throughput in each, against the plain PyTorch
+    task model predict() ran before the engine (best of --rounds, alternating)."""
+    import numpy as np
+    import torch
+
+    import bertkit
+    from bertkit import tasks
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    directory = Path(args.model or Path(args.out) / "spam" / "model")
+    if not (directory / "config.json").is_file():
+        sys.exit(f"{directory}: no fine-tuned model; run `python benchmarks/finetune.py spam` first, or give --model")
+    test = seeded_split(sms_spam())[1]  # the split `spam` fine-tuned and evaluated on
+    texts, gold = [t for t, _ in test], [y for _, y in test]
+    models = {p: bertkit.load(directory, precision=p, seq_length=args.seq_length) for p in ("fp32", "bf16", "int8")}
+    plain = models["fp32"]
+    systems = {
+        "plain PyTorch task model, fp32 (no engine)": lambda: tasks.predict(plain.task[0], plain.task[1], plain.preprocessor, texts, batch_size=args.batch_size),
+        **{f"engine, {p}": (lambda m=m: m.predict(texts, batch_size=args.batch_size)) for p, m in models.items()},
+    }  # fmt: skip
+    print(f"{len(texts)} held-out SMS messages, {directory}, seq_length {args.seq_length}, "
+          f"batch {args.batch_size}, {torch.get_num_threads()} threads")  # fmt: skip
+    results, seconds = {}, {}
+    for round_ in range(args.rounds):  # alternate, best round counts: other processes share the cores
+        for name, run in systems.items():
+            start = time.perf_counter()
+            results[name] = run()
+            took = time.perf_counter() - start
+            seconds[name] = min(took, seconds.get(name, took))
+            print(f"  round {round_ + 1}: {name}: {len(texts) / took:.1f} texts/s")
+
+    reference = results["engine, fp32"]
+    vectors = {p: m.embed(texts, pooling="cls", batch_size=args.batch_size) for p, m in models.items()}  # the head's input
+    rows = {}
+    for name, predicted in results.items():
+        same = sum(a["label"] == b["label"] for a, b in zip(predicted, reference))
+        worst_score = max(abs(a["score"] - b["scores"][a["label"]]) for a, b in zip(predicted, reference))
+        row = {
+            "accuracy": float(np.mean([r["label"] == y for r, y in zip(predicted, gold)])),
+            "agree_with_fp32": same / len(texts),
+            "labels_differing": len(texts) - same,
+            "max_probability_difference": worst_score,
+            "texts_per_second": len(texts) / seconds[name],
+        }
+        if name.startswith("engine, "):
+            a, b = vectors[name.removeprefix("engine, ")], vectors["fp32"]
+            cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+            row["min_cls_cosine"] = float(cosine.min())
+        rows[name] = row
+    base = rows["plain PyTorch task model, fp32 (no engine)"]["texts_per_second"]
+    print()
+    print(f"| spam model, {len(texts)} test messages | accuracy | labels = fp32 | max prob. diff. | worst [CLS] cosine | predict texts/s | vs plain |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, r in rows.items():
+        cosine = f"{r['min_cls_cosine']:.5f}" if "min_cls_cosine" in r else "-"
+        print(f"| {name} | {r['accuracy']:.4f} | {r['agree_with_fp32']:.2%} ({r['labels_differing']} differ) | "
+              f"{r['max_probability_difference']:.4f} | {cosine} | {r['texts_per_second']:.1f} | {r['texts_per_second'] / base:.2f}x |")  # fmt: skip
+    out = directory.parent / "agreement.json"
+    out.write_text(json.dumps({"model": str(directory), "texts": len(texts), "threads": torch.get_num_threads(), "rows": rows}, indent=1) + "\n")
+    print(f"(written to {out})")
+
+
 # --- tagging ----------------------------------------------------------------------------------------
 
 
@@ -297,7 +367,7 @@ def throughput(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("spam", "sentiment", "tagging", "throughput"))
+    parser.add_argument("what", choices=("spam", "sentiment", "tagging", "throughput", "agreement"))
     parser.add_argument("--out", default="runs/finetune", help="where data splits and models go")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -307,9 +377,10 @@ def main() -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--examples", type=int, default=320, help="throughput: examples a round")
     parser.add_argument("--skip", type=int, default=2, help="throughput: untimed warm-up steps")
-    parser.add_argument("--rounds", type=int, default=2, help="throughput: alternating rounds")
+    parser.add_argument("--rounds", type=int, default=2, help="throughput, agreement: alternating rounds")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--bf16", action="store_true", help="throughput: also time ours with bf16 autocast")
+    parser.add_argument("--model", help="agreement: the fine-tuned model (default: OUT/spam/model)")
     args = parser.parse_args()
     if args.what == "spam":
         classify("spam", sms_spam(), args)
@@ -317,6 +388,8 @@ def main() -> None:
         classify("sentiment", rotten_tomatoes(), args)
     elif args.what == "tagging":
         tagging(args)
+    elif args.what == "agreement":
+        agreement(args)
     else:
         throughput(args)
 
