@@ -119,3 +119,11 @@ def test_tagger_predicts_on_the_engine_with_the_plain_path_numbers(tmp_path):
     plain_predicted = tasks.predict(m.task[0], spec, m.preprocessor, sentences)
     assert [r["tags"] for r in predicted] == [r["tags"] for r in plain_predicted]
     assert predicted[0].keys() == {"words", "tags", "scores", "entities"}
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    import bertkit.inference.heads
+
+    assert doctest.testmod(bertkit.inference.heads).failed == 0
