@@ -29,7 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="texts per batch (default 32)")
     parser.add_argument("--seq-length", type=int, default=128, help="longest text in tokens (default 128)")
     parser.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="encoder weights (default fp32)")
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
+        help="fp32 (default, the reference's numbers), bf16, fp16, or int8 (dynamic, CPU)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

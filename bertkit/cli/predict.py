@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq-length", type=int, default=128)
     parser.add_argument("--device", help="cpu (default) or cuda[:N]")
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
+        help="fp32 (default, the model's numbers), bf16, fp16, or int8 (dynamic, CPU); the head stays fp32",
+    )  # fmt: skip
 
 
 def _read_input(args) -> tuple[list[str], list[str] | None]:
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     import bertkit
 
     texts, pairs = _read_input(args)
-    model = bertkit.load(args.model, device=args.device, seq_length=args.seq_length)
+    model = bertkit.load(args.model, precision=args.precision, device=args.device, seq_length=args.seq_length)
     results = model.predict(texts, pairs, batch_size=args.batch_size)
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:

@@ -23,6 +23,17 @@ def test_one_vector_per_line_in_input_order(tmp_path, capsys):
     np.testing.assert_allclose(vectors, expected, atol=2e-5, rtol=0)
 
 
+def test_int8_vectors_stay_close_to_fp32(tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    for precision in ("fp32", "int8"):
+        args = ["embed", "--input", str(source), "--output", str(tmp_path / f"{precision}.npy"), "--pooling", "mean",
+                "--normalize", "--no-progress", "--precision", precision]  # fmt: skip
+        assert main(args) == 0
+    cosines = (np.load(tmp_path / "fp32.npy") * np.load(tmp_path / "int8.npy")).sum(axis=1)
+    assert cosines.min() >= 0.99 and cosines.max() < 1 - 1e-7  # close, and truly quantised
+
+
 def test_output_name_is_kept(tmp_path):
     (tmp_path / "in.txt").write_text("hello\n")
     assert main(["embed", "--input", str(tmp_path / "in.txt"), "--output", str(tmp_path / "vectors.bin"), "--no-progress"]) == 0

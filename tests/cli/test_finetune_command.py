@@ -50,6 +50,9 @@ def test_classifier_learns_reports_plots_and_predicts(base, tmp_path, capsys, ca
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [row["label"] for row in table] == [label for _, label in rows[72:]]
     assert set(table[0]) == {"text", "label", "score", "ham", "spam"}
+    for precision in ("int8", "bf16"):  # the engine's precisions: same labels on this easy task
+        assert main(["predict", "--model", str(out), "--input", str(test), "--format", "csv", "--precision", precision]) == 0
+        assert [row["label"] for row in csv.DictReader(io.StringIO(capsys.readouterr().out))] == [r["label"] for r in table]
 
 
 def test_tagger_from_conll_learns_entities(base, tmp_path, capsys):
