@@ -118,7 +118,7 @@ class FillMask:
             raise InputError(f"top_k must be at least 1, got {top_k}")
         ids = self.preprocessor.tokenize([text])[0]
         if self.mask_id not in ids:
-            raise InputError(f"no {self.mask_token} in the text; write {self.mask_token} where a word is missing")
+            raise InputError(self._no_mask(text))
         seq_length = min(len(ids) + self.preprocessor.layout.num_special_tokens(1), self.preprocessor.seq_length)
         batch = self.preprocessor.pack_inputs([[ids]], seq_length=seq_length)
         word_ids = batch["input_word_ids"].long()
@@ -139,6 +139,14 @@ class FillMask:
             ]
             for row_scores, row_ids in zip(scores, best)
         ]
+
+    def _no_mask(self, text: str) -> str:
+        """Which text lacks a mask (the command takes several), and why when it is a near miss:
+        the mask token is matched exactly, so an uncased model's user typing "[mask]" gets none."""
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        if self.mask_token.lower() in text.lower():
+            return f"no {self.mask_token} in {shown!r}: the mask token is case-sensitive; write {self.mask_token}"
+        return f"no {self.mask_token} in {shown!r}; write {self.mask_token} where a word is missing"
 
     def _text(self, token_id: int) -> str:
         """The filler as text: WordPiece entries as they are, byte-level ones decoded ("Ġparis" -> "paris")."""

@@ -90,8 +90,11 @@ def test_fill_mask_gives_top_k_words_for_each_mask(tiny):
         scores = [f["score"] for f in fillers]
         assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0001
         assert not {f["token"] for f in fillers} & {"[CLS]", "[SEP]", "[PAD]", "[MASK]"}
-    with pytest.raises(InputError, match=r"no \[MASK\] in the text"):
+    with pytest.raises(InputError, match=r"^no \[MASK\] in 'nothing to fill'; write \[MASK\] where"):
         fill("nothing to fill")
+    # the mask token is matched exactly: a lower-cased one is named, not silently a word
+    with pytest.raises(InputError, match=r"no \[MASK\] in 'the \[mask\] sat.': the mask token is case-sensitive"):
+        fill("the [mask] sat.")
     with pytest.raises(InputError, match="top_k"):
         fill("a [MASK]", top_k=0)
     # a mask past the sequence length cannot be filled
