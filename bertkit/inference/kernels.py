@@ -17,7 +17,11 @@ Measured on the 2-core AVX-512 (BF16, VNNI, no AMX) development machine with
   CPUs with AMX and on GPUs; here it is a memory saving, not a speed-up.
 - int8: dynamic quantisation (activation scale computed per call - the engine quantises the
   [CLS] rows apart, see engine.py - and symmetric per-output-channel int8 weights) through
-  oneDNN's VNNI kernels reaches ~1300 GOP/s, ~4x fp32.
+  oneDNN's VNNI kernels reaches ~1300 GOP/s, ~4x fp32. A product fed by a LayerNorm also
+  takes `smoothing` (SmoothQuant, Xiao et al. 2023): a few hidden channels of BERT-family
+  activations are 10-100x the others, and one per-tensor scale leaves the rest few bits, so
+  input channel j is divided by s_j and weight column j multiplied by it (the product is
+  unchanged), which moves the outliers into the weights, quantised per output channel.
 
 On CUDA every precision runs plain `F.linear` in the weight's dtype (cuBLAS packs nothing).
 """
@@ -69,14 +73,20 @@ class PackedLinear:
         precision: str,
         device: torch.device,
         activation: str | None = None,
+        smoothing: torch.Tensor | None = None,
     ):
+        """`smoothing`: int8 only, (in_features,) factors s; computes (x / s) @ (W * s).T."""
         self.out_features, self.in_features = weight.shape
         self.activation = activation
         self._act = ACTIVATIONS[activation] if activation else None  # the model's own functions
         weight = weight.detach().float()
         bias = None if bias is None else bias.detach().float()
         self.kind = self._choose_kind(precision, device)
+        self._unsmooth = None
         if self.kind == "int8":
+            if smoothing is not None:
+                weight = weight * smoothing[None, :]
+                self._unsmooth = (1.0 / smoothing).to(device)
             self._pack_int8(weight, bias)
         else:
             dtype = compute_dtype(precision, device)
@@ -131,6 +141,8 @@ class PackedLinear:
                 return y if residual is None else y + residual
             y = torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
         elif self.kind == "int8":
+            if self._unsmooth is not None:
+                x = x * self._unsmooth
             if split:
                 y = torch.cat([self._int8(x[:split]), self._int8(x[split:])])
             else:
