@@ -7,11 +7,13 @@ Measured on the 2-core AVX-512 (BF16, VNNI, no AMX) development machine with
   peak (~340 GFLOP/s) on BERT-sized products; oneDNN also fuses the bias, the GELU and the
   residual add into the product's epilogue, so it saves a pass over memory per fusion.
   A product of a few rows (one short text) is different: it reads every weight once for a
-  handful of multiply-adds, so it is bound by memory bandwidth, and there MKL's `addmm`
-  over the weight stored transposed, (in, out), streams it ~1.3x faster than oneDNN's packed
-  layout (MiniLM, 8 rows: 2.25 ms against 3.0 ms for the 24 products on one thread). fp32
-  products of at most `FEW_ROWS` rows take that path, from a second copy of the weight made
-  the first time one is seen.
+  handful of multiply-adds, so it is bound by memory bandwidth, and there MKL's `addmm` over
+  the weight stored transposed, (in, out), is faster than oneDNN's packed layout - for
+  weights of up to ~1M elements (time packed / addmm at 8 rows, one thread: 1.2-1.8 for
+  MiniLM's four products and bert-base's 768x768), and for a single row whatever the size
+  (1.16-1.79), but not for bert-base's larger products from 4 rows on (0.58-0.87). Such
+  products take that path, from a second copy of the weight made the first time one is
+  seen.
 - bf16: oneDNN's avx512_core_bf16 kernel reaches only about half the fp32 rate on a CPU
   without AMX (`vdpbf16ps` issues on one port where fp32 FMAs issue on two). It pays on
   CPUs with AMX and on GPUs; here it is a memory saving, not a speed-up.
@@ -37,7 +39,8 @@ from bertkit.modeling.feed_forward import ACTIVATIONS
 
 PRECISIONS = ("fp32", "bf16", "int8")
 
-FEW_ROWS = 16  # fp32 products of at most this many rows use MKL on the (in, out) weight
+FEW_ROWS = 16  # fp32 products of at most this many rows use MKL on the (in, out) weight,
+FEW_ROWS_LARGEST_WEIGHT = 1 << 20  # if the weight has at most this many elements; else 1 row
 
 # activation name (config.json's `hidden_act`) -> oneDNN post-op (attr, algorithm); the
 # others run after the product, as the model's own function.
@@ -83,6 +86,8 @@ class PackedLinear:
         bias = None if bias is None else bias.detach().float()
         self.kind = self._choose_kind(precision, device)
         self._unsmooth = None
+        self._few_rows = 0  # fp32 on CPU: rows up to which a product takes the (in, out) path
+        self._weight_t = self._source = None
         if self.kind == "int8":
             if smoothing is not None:
                 weight = weight * smoothing[None, :]
@@ -94,8 +99,9 @@ class PackedLinear:
             self.bias = None if bias is None else bias.to(device, dtype)
             # fp32 on CPU: the (in, out) copy for products of few rows, made from `weight` (the
             # model's own tensor, not a copy) the first time such a product is asked for.
-            self._few_rows = self.kind == "onednn" and dtype == torch.float32
-            self._weight_t, self._source = None, weight if self._few_rows else None
+            if self.kind == "onednn" and dtype == torch.float32:
+                self._few_rows = FEW_ROWS if weight.numel() <= FEW_ROWS_LARGEST_WEIGHT else 1
+                self._source = weight
             if self.kind == "onednn":
                 # The batch size only hints the packing layout; any row count works afterwards.
                 self.weight = torch.ops.mkldnn._reorder_linear_weight(self.weight, 512)
@@ -130,7 +136,7 @@ class PackedLinear:
 
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None, split: int | None = None) -> torch.Tensor:
         """`split`: int8 quantises rows [:split] and [split:] with separate scales (see engine.py)."""
-        if self.kind != "int8" and self._few_rows and x.shape[0] <= FEW_ROWS:
+        if x.shape[0] <= self._few_rows:
             return self._small_product(x, residual)
         if self.kind == "onednn":
             if residual is not None and self._act is None:

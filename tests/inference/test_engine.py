@@ -156,6 +156,19 @@ def test_products_of_few_rows_equal_the_packed_products(activation):
     torch.testing.assert_close(linear(x[:few + 1]), expected, atol=1e-5, rtol=1e-5)  # packed path
 
 
+def test_large_weights_take_the_transposed_path_for_one_row_only(monkeypatch):
+    monkeypatch.setattr(kernels, "FEW_ROWS_LARGEST_WEIGHT", 48 * 32 - 1)  # this weight is "large"
+    generator = torch.Generator().manual_seed(1)
+    weight, bias, x = torch.randn(48, 32, generator=generator), torch.randn(48), torch.randn(8, 32)
+    linear = kernels.PackedLinear(weight, bias, "fp32", torch.device("cpu"))
+    linear(x[:4])
+    assert linear._weight_t is None  # 4 rows: packed
+    expected = torch.nn.functional.linear(x, weight, bias)
+    torch.testing.assert_close(linear(x[:1]), expected[:1], atol=1e-5, rtol=1e-5)
+    assert linear._weight_t is not None  # 1 row: transposed
+    assert kernels.PackedLinear(weight, bias, "int8", torch.device("cpu"))._few_rows == 0
+
+
 def test_smoothing_keeps_the_product_and_shrinks_int8_error_on_outlier_channels():
     """SmoothQuant: (x / s) @ (W * s).T = x @ W.T; with a few 50x channels int8 loses far less."""
     generator = torch.Generator().manual_seed(0)
