@@ -353,15 +353,19 @@ def throughput(args) -> None:
     backbone_params = sum(p.numel() for n, p in transformers.AutoModel.from_pretrained(str(directory)).named_parameters()
                           if "embeddings" not in n)  # fmt: skip
     peak = fp32_peak(measure_matmul_peak(kernels=["fp32 F.linear (MKL)"], seconds=0.5))
-    reference = best["transformers, padded to seq_length"][0]
+    padded_to_length = best["transformers, padded to seq_length"][0]
+    per_batch = best["transformers, padded per batch"][0]
     print()
-    print(f"| training, {args.examples} SMS, batch {args.batch_size} | examples/s | vs padded to {args.seq_length} | tokens computed | fraction of fp32 peak |")
-    print("| --- | --- | --- | --- | --- |")
+    print(f"| training, {args.examples} SMS, batch {args.batch_size}, {torch.get_num_threads()} thread(s) | examples/s "
+          f"| x transformers padded to {args.seq_length} | x transformers padded per batch | tokens computed "
+          "| fraction of fp32 peak |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- |")
     timed = (steps - args.skip) * args.batch_size
     for name, (rate, padded) in best.items():
         # forward + backward = 3x the forward's 2 x parameters FLOPs per token computed
         flops = 6 * backbone_params * padded / timed * rate
-        print(f"| {name} | {rate:.1f} | {rate / reference:.2f}x | {padded} | {flops / 1e9 / peak:.1%} |")
+        print(f"| {name} | {rate:.1f} | {rate / padded_to_length:.2f}x | {rate / per_batch:.2f}x | {padded} "
+              f"| {flops / 1e9 / peak:.1%} |")  # fmt: skip
     print(f"(machine fp32 matmul peak measured now: {peak:.0f} GFLOP/s)")
 
 
