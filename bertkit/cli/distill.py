@@ -67,10 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
     from bertkit import checkpoint
     from bertkit.bundled import resolve_model_dir
-    from bertkit.cli.training import training_options
+    from bertkit.cli.training import finish, training_options
     from bertkit.distill.student import parse_layers
     from bertkit.train.distill import DistillOptions, distill, format_report
-    from bertkit.train.loop import init_distributed, leave_distributed
 
     logging.basicConfig(format="bertkit distill: %(message)s", level=logging.WARNING)
     layers = None
@@ -86,8 +85,4 @@ def run(args: argparse.Namespace) -> int:
         text_column=args.text_column, label_column=args.label_column, text_pair_column=args.text_pair_column,
         columns=columns, encoding=args.encoding, eval_fraction=args.eval_fraction, **training_options(args),
     )  # fmt: skip
-    report = distill(options)
-    if init_distributed().is_main:
-        print(format_report(report))
-    leave_distributed()
-    return 0
+    return finish(distill(options), format_report)

@@ -48,9 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from bertkit.cli.training import training_options
+    from bertkit.cli.training import finish, training_options
     from bertkit.train.finetune import FinetuneOptions, finetune, format_report
-    from bertkit.train.loop import init_distributed, leave_distributed
 
     logging.basicConfig(format="bertkit finetune: %(message)s", level=logging.WARNING)
     columns = [name.strip() for name in args.columns.split(",")] if args.columns else None
@@ -60,8 +59,4 @@ def run(args: argparse.Namespace) -> int:
         label_separator=args.label_separator, columns=columns, encoding=args.encoding,
         eval_fraction=args.eval_fraction, metric=args.metric, **training_options(args),
     )  # fmt: skip
-    report = finetune(options)
-    if init_distributed().is_main:
-        print(format_report(report))
-    leave_distributed()
-    return 0
+    return finish(finetune(options), format_report)

@@ -46,3 +46,14 @@ def training_options(args: argparse.Namespace) -> dict:
         seed=args.seed, patience=args.patience, save_every=args.save_every, max_steps=args.max_steps,
         resume=args.resume, progress=not args.no_progress, device=args.device,
     )  # fmt: skip
+
+
+def finish(report: dict, format_report) -> int:
+    """The end of a training command: the report printed once (by the main process under
+    `torchrun`), then the process group left. Returns the exit status."""
+    from bertkit.train.loop import init_distributed, leave_distributed
+
+    if init_distributed().is_main:
+        print(format_report(report))
+    leave_distributed()
+    return 0
