@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from bertkit.errors import InputError
 from bertkit.inference.batching import length_batches
 from bertkit.inference.kernels import PRECISIONS, PackedLinear, compute_dtype
-from bertkit.inference.threads import SINGLE_THREAD_ROWS, set_threads, threads_for
+from bertkit.inference.threads import SINGLE_THREAD_ROWS, SmallPassThreads, set_threads, threads_for
 
 
 class EncoderOutput(NamedTuple):
@@ -225,6 +225,7 @@ class FastEncoder:
         self.dtype = compute_dtype(precision, self.device)
         if self.device.type == "cpu":
             set_threads(threads)  # intra-op threads: all the cores this process may use, no more
+        self.small_passes = SmallPassThreads()  # one thread or all for passes of few rows, as measured
         # Embeddings (and how a model numbers positions) stay the model's own code.
         self.embeddings = copy.deepcopy(model.embeddings).eval().to(self.device)
         self.position_ids = _PositionNumbering(model)
@@ -250,7 +251,7 @@ class FastEncoder:
             type_ids = type_ids.to(self.device, torch.long)
         layout = _Layout.from_mask(mask, cls_first=self.precision == "int8")
         rows = int(layout.lengths.sum()) if self.device.type == "cpu" else SINGLE_THREAD_ROWS
-        with threads_for(rows):
+        with threads_for(rows, self.small_passes):
             x = self.embeddings(word_ids, self.position_ids(mask), type_ids)  # (B, S, H)
             x = layout.gather(x).to(self.dtype)  # (T, H)
             states = []

@@ -99,26 +99,24 @@ class SmallPassThreads:
         self.cost[threads] = cost if previous is None else 0.7 * previous + 0.3 * cost
 
 
-_SMALL_PASSES = SmallPassThreads()
-
-
 @contextlib.contextmanager
-def threads_for(rows: int):
+def threads_for(rows: int, policy: SmallPassThreads):
     """The thread count for a forward pass over `rows` token rows, then the count as before.
 
-    From `SINGLE_THREAD_ROWS` rows on: all threads. Below: one or all, by `SmallPassThreads`.
+    From `SINGLE_THREAD_ROWS` rows on: all threads. Below: one or all, as `policy` (each
+    engine keeps its own: costs differ from model to model) chooses and learns.
     """
     before = torch.get_num_threads()
     if rows >= SINGLE_THREAD_ROWS or before == 1:
         yield
         return
-    threads = _SMALL_PASSES.choose(all_threads=before)
+    threads = policy.choose(all_threads=before)
     if threads != before:
         torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
         yield
     finally:
-        _SMALL_PASSES.record(threads, rows, time.perf_counter() - start)
+        policy.record(threads, rows, time.perf_counter() - start)
         if threads != before:
             torch.set_num_threads(before)

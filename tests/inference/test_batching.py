@@ -3,7 +3,6 @@
 import torch
 
 from bertkit.inference import length_batches
-from bertkit.inference import threads
 from bertkit.inference.threads import SINGLE_THREAD_ROWS, SmallPassThreads, set_threads, threads_for, usable_cpus
 
 
@@ -35,15 +34,15 @@ def test_threads_never_exceed_the_usable_cpus():
         torch.set_num_threads(before)
 
 
-def test_small_forward_passes_start_on_one_thread_and_restore_the_count(monkeypatch):
-    monkeypatch.setattr(threads, "_SMALL_PASSES", SmallPassThreads())
+def test_small_forward_passes_start_on_one_thread_and_restore_the_count():
+    policy = SmallPassThreads()
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        with threads_for(SINGLE_THREAD_ROWS - 1):
+        with threads_for(SINGLE_THREAD_ROWS - 1, policy):
             assert torch.get_num_threads() == 1
-        assert torch.get_num_threads() == 2
-        with threads_for(SINGLE_THREAD_ROWS):
+        assert torch.get_num_threads() == 2 and list(policy.cost) == [1]  # measured
+        with threads_for(SINGLE_THREAD_ROWS, policy):
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
