@@ -131,8 +131,8 @@ def input_maxima(model, batch: int = 16, length: int = 32, seed: int = 0) -> lis
 
     Measured with the model's own forward pass on random tokens of its vocabulary (the same
     every time: `seed`): the channels that carry outliers in BERT-family models are a property
-    of the weights, not of the text (on the bundled MiniLM, smoothing calibrated this way and on
-    real text give the same int8 accuracy on 972 SMS messages: worst cosine 0.993).
+    of the weights, not of the text (a trial on the bundled MiniLM and 972 SMS messages: worst
+    int8 cosine 0.9926 calibrated this way, 0.9932 calibrated on 64 real texts).
     """
     vocab = model.config.vocab_size
     generator = torch.Generator().manual_seed(seed)
