@@ -137,8 +137,8 @@ class PackedLinear:
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None, split: int | None = None) -> torch.Tensor:
         """`split`: int8 quantises rows [:split] and [split:] with separate scales (see engine.py)."""
         if x.shape[0] <= self._few_rows:
-            return self._small_product(x, residual)
-        if self.kind == "onednn":
+            y = self._small_product(x)
+        elif self.kind == "onednn":
             if residual is not None and self._act is None:
                 return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
             if self._act is not None and self.activation in _ONEDNN_ACTIVATIONS:
@@ -161,15 +161,10 @@ class PackedLinear:
             y = y + residual
         return y
 
-    def _small_product(self, x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
+    def _small_product(self, x: torch.Tensor) -> torch.Tensor:  # x @ W.T + b through MKL, (in, out) weight
         if self._weight_t is None:
             self._weight_t, self._source = self._source.t().contiguous(), None
-        y = torch.addmm(self.bias, x, self._weight_t) if self.bias is not None else x @ self._weight_t
-        if self._act is not None:
-            y = self._act(y)
-        if residual is not None:
-            y += residual
-        return y
+        return torch.addmm(self.bias, x, self._weight_t) if self.bias is not None else x @ self._weight_t
 
     def _int8(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ops.quantized.linear_dynamic(x, self.packed, self.reduce_range)
