@@ -60,6 +60,7 @@ class _Layout:
     batch: int
     length: int
     lengths: torch.Tensor  # (B,) int64
+    tokens: int  # T, the real tokens of the batch
     token_index: torch.Tensor | None  # (T,) positions in the flattened (B*S); None: no padding
     attend: torch.Tensor | None  # (B, 1, 1, S) bool; None: no padding
     cls_first: bool = False
@@ -68,9 +69,10 @@ class _Layout:
     def from_mask(cls, mask: torch.Tensor, cls_first: bool = False) -> _Layout:  # mask (B, S)
         batch, length = mask.shape
         lengths = mask.sum(dim=1)
-        padded = not bool((lengths == length).all())
+        tokens = int(lengths.sum())  # one sync; unpadded exactly when every position is real
+        padded = tokens != batch * length
         if not padded and not cls_first:
-            return cls(batch, length, lengths, None, None)
+            return cls(batch, length, lengths, tokens, None, None)
         real = mask.reshape(-1).bool()
         if cls_first:
             starts = torch.arange(batch, device=mask.device) * length  # texts are left-aligned
@@ -80,7 +82,7 @@ class _Layout:
         else:
             token_index = real.nonzero().squeeze(1)
         attend = mask.bool()[:, None, None, :] if padded else None
-        return cls(batch, length, lengths, token_index, attend, cls_first)
+        return cls(batch, length, lengths, tokens, token_index, attend, cls_first)
 
     @property
     def split(self) -> int | None:  # rows quantised apart by int8 kernels (the [CLS] rows), if any
@@ -250,7 +252,7 @@ class FastEncoder:
         if type_ids is not None:
             type_ids = type_ids.to(self.device, torch.long)
         layout = _Layout.from_mask(mask, cls_first=self.precision == "int8")
-        rows = int(layout.lengths.sum()) if self.device.type == "cpu" else SINGLE_THREAD_ROWS
+        rows = layout.tokens if self.device.type == "cpu" else SINGLE_THREAD_ROWS
         with threads_for(rows, self.small_passes):
             x = self.embeddings(word_ids, self.position_ids(mask), type_ids)  # (B, S, H)
             x = layout.gather(x).to(self.dtype)  # (T, H)
