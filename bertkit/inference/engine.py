@@ -49,13 +49,7 @@ class EncoderOutput(NamedTuple):
 
 @dataclass
 class _Layout:
-    """Where the real tokens of a (B, S) batch sit once gathered into (T, H).
-
-    With `cls_first`, the B first tokens ([CLS]) come first, then every other token: int8
-    quantises those B rows with a scale of their own, because in BERT-family models the
-    [CLS] row carries activations ~10x larger than the rest (measured on all-MiniLM-L6-v2),
-    which would otherwise set the quantisation scale of the whole batch.
-    """
+    """Where the real tokens of a (B, S) batch sit once gathered into (T, H)."""
 
     batch: int
     length: int
@@ -63,30 +57,16 @@ class _Layout:
     tokens: int  # T, the real tokens of the batch
     token_index: torch.Tensor | None  # (T,) positions in the flattened (B*S); None: no padding
     attend: torch.Tensor | None  # (B, 1, 1, S) bool; None: no padding
-    cls_first: bool = False
 
     @classmethod
-    def from_mask(cls, mask: torch.Tensor, cls_first: bool = False) -> _Layout:  # mask (B, S)
+    def from_mask(cls, mask: torch.Tensor) -> _Layout:  # mask (B, S)
         batch, length = mask.shape
         lengths = mask.sum(dim=1)
         tokens = int(lengths.sum())  # one sync; unpadded exactly when every position is real
-        padded = tokens != batch * length
-        if not padded and not cls_first:
+        if tokens == batch * length:
             return cls(batch, length, lengths, tokens, None, None)
-        real = mask.reshape(-1).bool()
-        if cls_first:
-            starts = torch.arange(batch, device=mask.device) * length  # texts are left-aligned
-            real = real.clone()
-            real[starts] = False
-            token_index = torch.cat([starts, real.nonzero().squeeze(1)])
-        else:
-            token_index = real.nonzero().squeeze(1)
-        attend = mask.bool()[:, None, None, :] if padded else None
-        return cls(batch, length, lengths, tokens, token_index, attend, cls_first)
-
-    @property
-    def split(self) -> int | None:  # rows quantised apart by int8 kernels (the [CLS] rows), if any
-        return self.batch if self.cls_first else None
+        token_index = mask.reshape(-1).nonzero().squeeze(1)
+        return cls(batch, length, lengths, tokens, token_index, mask.bool()[:, None, None, :])
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, C) -> (T, C)
         x = x.reshape(self.batch * self.length, -1)
@@ -100,8 +80,6 @@ class _Layout:
     def first_tokens(self, x: torch.Tensor) -> torch.Tensor:  # (T, C) -> (B, C), each text's [CLS]
         if self.token_index is None:
             return x.view(self.batch, self.length, -1)[:, 0]
-        if self.cls_first:
-            return x[: self.batch]
         starts = torch.cumsum(self.lengths, 0) - self.lengths
         return x.index_select(0, starts)
 
@@ -195,7 +173,7 @@ class _FastLayer:
     def attention(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:  # (T, H) -> (T, H)
         hidden = x.shape[1]
         head_size = hidden // self.heads
-        qkv = layout.scatter(self.qkv(x, split=layout.split))  # (B, S, 3H)
+        qkv = layout.scatter(self.qkv(x))  # (B, S, 3H)
         qkv = qkv.view(layout.batch, layout.length, 3, self.heads, head_size).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each (B, heads, S, d)
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=layout.attend)
@@ -204,9 +182,9 @@ class _FastLayer:
 
     def __call__(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:  # (T, H) -> (T, H)
         (w1, b1, eps1), (w2, b2, eps2) = self.norms
-        x = self.attention_output(self.attention(x, layout), residual=x, split=layout.split)
+        x = self.attention_output(self.attention(x, layout), residual=x)
         x = F.layer_norm(x, w1.shape, w1, b1, eps1)
-        x = self.outer(self.inner(x, split=layout.split), residual=x, split=layout.split)
+        x = self.outer(self.inner(x), residual=x)
         return F.layer_norm(x, w2.shape, w2, b2, eps2)
 
 
@@ -251,7 +229,7 @@ class FastEncoder:
         word_ids, mask = word_ids.to(self.device, torch.long), mask.to(self.device, torch.long)
         if type_ids is not None:
             type_ids = type_ids.to(self.device, torch.long)
-        layout = _Layout.from_mask(mask, cls_first=self.precision == "int8")
+        layout = _Layout.from_mask(mask)
         rows = layout.tokens if self.device.type == "cpu" else SINGLE_THREAD_ROWS
         with threads_for(rows, self.small_passes):
             x = self.embeddings(word_ids, self.position_ids(mask), type_ids)  # (B, S, H)

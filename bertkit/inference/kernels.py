@@ -17,20 +17,28 @@ Measured on the 2-core AVX-512 (BF16, VNNI, no AMX) development machine with
 - bf16: oneDNN's avx512_core_bf16 kernel reaches only about half the fp32 rate on a CPU
   without AMX (`vdpbf16ps` issues on one port where fp32 FMAs issue on two). It pays on
   CPUs with AMX and on GPUs; here it is a memory saving, not a speed-up.
-- int8: dynamic quantisation (activation scale computed per call - the engine quantises the
-  [CLS] rows apart, see engine.py - and symmetric per-output-channel int8 weights) through
-  oneDNN's VNNI kernels reaches ~1300 GOP/s, ~4x fp32. A product fed by a LayerNorm also
-  takes `smoothing` (SmoothQuant, Xiao et al. 2023): a few hidden channels of BERT-family
-  activations are 10-100x the others, and one per-tensor scale leaves the rest few bits, so
-  input channel j is divided by s_j and weight column j multiplied by it (the product is
-  unchanged), which moves the outliers into the weights, quantised per output channel.
+- int8: dynamic quantisation through fbgemm's VNNI kernels (PyTorch's "x86" engine) -
+  symmetric per-output-channel int8 weights, activations quantised per call and per row:
+  each token row is divided by its own max |x| before the product and its result multiplied
+  back, so one per-tensor activation scale serves every row at full resolution (in BERT-family
+  models the [CLS] row carries activations ~10x the others, which would otherwise take most
+  of the range). On this machine fbgemm runs the int8 products 1.3-2x faster than oneDNN from
+  1 to 1536 rows (`benchmarks/int8_engines.py`); on a CPU without AVX512-VNNI, fbgemm's
+  kernels saturate at 16 bits unless activations keep 7 bits, so there oneDNN is used. A
+  product fed by a LayerNorm also takes `smoothing` (SmoothQuant, Xiao et al. 2023): a few
+  hidden channels of BERT-family activations are 10-100x the others, and one per-row scale
+  leaves the rest few bits, so input channel j is divided by s_j and weight column j
+  multiplied by it (the product is unchanged), which moves the outliers into the weights,
+  quantised per output channel.
 
 On CUDA every precision runs plain `F.linear` in the weight's dtype (cuBLAS packs nothing).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +62,25 @@ _ONEDNN_ACTIVATIONS = {
 
 def onednn_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+@functools.cache
+def has_vnni() -> bool:
+    """Whether the CPU has AVX512-VNNI (int8 dot products accumulated in 32 bits, exactly)."""
+    try:
+        return "avx512_vnni" in Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: assume not, and take the engine that is exact everywhere
+        return False
+
+
+def int8_engine() -> tuple[str, bool]:
+    """The quantized engine for dynamic int8 products, and whether it needs 7-bit activations."""
+    engines = torch.backends.quantized.supported_engines
+    preferred = ("x86", "fbgemm", "onednn") if has_vnni() else ("onednn", "x86", "fbgemm")
+    engine = next((e for e in preferred if e in engines), None)
+    if engine is None:
+        raise RuntimeError("this PyTorch build has no int8 CPU engine (x86/fbgemm/onednn)")
+    return engine, engine != "onednn" and not has_vnni()
 
 
 def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
@@ -115,27 +142,23 @@ class PackedLinear:
         return "onednn" if onednn_available() else "plain"
 
     def _pack_int8(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
-        # Symmetric per-output-channel int8 weights; activations are quantised per call.
+        # Symmetric per-output-channel int8 weights; activations are quantised per call. The
+        # bias is added after the rows are scaled back (see `_int8`), so it is not packed.
         scales = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12).double()
         zero_points = torch.zeros(self.out_features, dtype=torch.long)
         with warnings.catch_warnings():  # quantized tensors are deprecated in favour of torchao,
             warnings.simplefilter("ignore")  # which is not a dependency; these ops still ship in torch
             qweight = torch.quantize_per_channel(weight, scales, zero_points, 0, torch.qint8)
-        engines = torch.backends.quantized.supported_engines
-        engine = next((e for e in ("onednn", "x86", "fbgemm") if e in engines), None)
-        if engine is None:
-            raise RuntimeError("this PyTorch build has no int8 CPU engine (onednn/x86/fbgemm)")
+        engine, self.reduce_range = int8_engine()
         previous = torch.backends.quantized.engine
         torch.backends.quantized.engine = engine
         try:
-            self.packed = torch.ops.quantized.linear_prepack(qweight, bias)
+            self.packed = torch.ops.quantized.linear_prepack(qweight, None)
         finally:
             torch.backends.quantized.engine = previous
-        # fbgemm/x86 must keep 7-bit activations to avoid VNNI overflow; oneDNN need not.
-        self.reduce_range = engine != "onednn"
+        self.bias = bias
 
-    def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None, split: int | None = None) -> torch.Tensor:
-        """`split`: int8 quantises rows [:split] and [split:] with separate scales (see engine.py)."""
+    def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         if x.shape[0] <= self._few_rows:
             y = self._small_product(x)
         elif self.kind == "onednn":
@@ -147,12 +170,7 @@ class PackedLinear:
                 return y if residual is None else y + residual
             y = torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
         elif self.kind == "int8":
-            if self._unsmooth is not None:
-                x = x * self._unsmooth
-            if split:
-                y = torch.cat([self._int8(x[:split]), self._int8(x[split:])])
-            else:
-                y = self._int8(x)
+            y = self._int8(x)
         else:
             y = F.linear(x, self.weight, self.bias)
         if self._act is not None:
@@ -166,5 +184,11 @@ class PackedLinear:
             self._weight_t, self._source = self._source.t().contiguous(), None
         return torch.addmm(self.bias, x, self._weight_t) if self.bias is not None else x @ self._weight_t
 
-    def _int8(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.quantized.linear_dynamic(x, self.packed, self.reduce_range)
+    def _int8(self, x: torch.Tensor) -> torch.Tensor:  # per-row scales, see the module's docstring
+        if self._unsmooth is not None:
+            x = x * self._unsmooth
+        # max |x| of each row; amax and amin read x twice but are ~10x faster than a norm or
+        # aminmax and ~2x faster than abs().amax(), which writes a copy (measured, 1500 x 1536)
+        rows = torch.maximum(x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True).neg_()).clamp_min_(1e-12)
+        y = torch.ops.quantized.linear_dynamic(x / rows, self.packed, self.reduce_range)
+        return y.mul_(rows) if self.bias is None else torch.addcmul(self.bias, y, rows)

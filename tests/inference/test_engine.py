@@ -104,17 +104,18 @@ def test_embed_many_returns_input_order_and_matches_one_batch():
     assert fast.embed_many([]).shape[0] == 0
 
 
-def test_layout_with_cls_rows_first_pools_like_the_plain_layout():
+def test_layout_gathers_pools_and_scatters_the_real_tokens():
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1], [1, 0, 0, 0]])
     x = torch.randn(3, 4, 6)
-    plain, cls_first = _Layout.from_mask(mask), _Layout.from_mask(mask, cls_first=True)
-    assert cls_first.token_index[:3].tolist() == [0, 4, 8]  # each text's first position
-    for layout in (plain, cls_first):
-        tokens = layout.gather(x)  # (T, 6)
-        assert tokens.shape == (8, 6)
-        torch.testing.assert_close(layout.first_tokens(tokens), x[:, 0])
-        torch.testing.assert_close(layout.means(tokens), (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True))
-        torch.testing.assert_close(layout.scatter(tokens), x * mask[..., None])
+    layout = _Layout.from_mask(mask)
+    assert layout.tokens == 8 and layout.token_index.tolist() == [0, 1, 2, 4, 5, 6, 7, 8]
+    tokens = layout.gather(x)  # (T, 6)
+    assert tokens.shape == (8, 6)
+    torch.testing.assert_close(layout.first_tokens(tokens), x[:, 0])
+    torch.testing.assert_close(layout.means(tokens), (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True))
+    torch.testing.assert_close(layout.scatter(tokens), x * mask[..., None])
+    full = _Layout.from_mask(torch.ones(2, 3, dtype=torch.long))  # no padding: views, no index
+    assert full.token_index is None and full.attend is None and full.tokens == 6
 
 
 def test_the_device_agnostic_path_matches(monkeypatch):
@@ -185,6 +186,32 @@ def test_smoothing_keeps_the_product_and_shrinks_int8_error_on_outlier_channels(
     assert error(smoothed) < 0.02 and error(smoothed) < error(plain) / 3
     fp32 = kernels.PackedLinear(weight, bias, "fp32", cpu, smoothing=factors)  # int8 only: ignored
     torch.testing.assert_close(fp32(x), exact, atol=1e-4, rtol=1e-4)
+
+
+def test_int8_rows_keep_their_own_scale_beside_a_row_of_large_activations():
+    """The [CLS] row of BERT-family models is ~10x the others: with one scale for the whole
+    batch the other rows would keep ~4 bits; per-row scales keep every row's error small."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 64, generator=generator)
+    x[0] *= 30
+    weight, bias = torch.randn(96, 64, generator=generator) * 0.1, torch.randn(96, generator=generator)
+    exact = torch.nn.functional.linear(x, weight, bias)
+    got = kernels.PackedLinear(weight, bias, "int8", torch.device("cpu"))(x)
+    per_row = ((got - exact).norm(dim=1) / exact.norm(dim=1)).max().item()
+    assert per_row < 0.02, per_row
+    zero = kernels.PackedLinear(weight, None, "int8", torch.device("cpu"))(torch.zeros(2, 64))
+    assert torch.equal(zero, torch.zeros(2, 96))  # an all-zero row stays zero, no division by 0
+
+
+@pytest.mark.parametrize("vnni", [True, False])
+def test_int8_engine_keeps_8_bit_activations_where_it_is_exact(monkeypatch, vnni):
+    monkeypatch.setattr(kernels, "has_vnni", lambda: vnni)
+    engine_name, reduce_range = kernels.int8_engine()
+    assert engine_name in torch.backends.quantized.supported_engines
+    if vnni:  # fbgemm's VNNI kernels accumulate in 32 bits
+        assert engine_name in ("x86", "fbgemm") and not reduce_range
+    else:  # elsewhere fbgemm saturates at 16 bits unless activations keep 7: oneDNN first
+        assert engine_name == "onednn" and not reduce_range
 
 
 def test_int8_calibration_leaves_the_model_as_it_was():
