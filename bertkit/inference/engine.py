@@ -288,18 +288,20 @@ class FastEncoder:
         out = None
         for batch in length_batches(lengths, max_tokens=budget, max_texts=batch_size):
             longest = lengths[batch[-1]]  # batches are sorted by length
-            word = torch.zeros(len(batch), longest, dtype=torch.long)
-            types = torch.zeros(len(batch), longest, dtype=torch.long)
-            mask = torch.zeros(len(batch), longest, dtype=torch.long)
-            for row, i in enumerate(batch):
-                word[row, : lengths[i]] = torch.as_tensor(token_ids[i])
-                mask[row, : lengths[i]] = 1
-                if type_ids is not None:
-                    types[row, : lengths[i]] = torch.as_tensor(type_ids[i])
+            # one tensor per input from padded lists: a few calls, whatever the batch size
+            word = torch.tensor([list(token_ids[i]) + [0] * (longest - lengths[i]) for i in batch])
+            mask = (torch.arange(longest) < torch.tensor([lengths[i] for i in batch])[:, None]).long()
+            if type_ids is None:
+                types = torch.zeros_like(word)
+            else:
+                types = torch.tensor([list(type_ids[i]) + [0] * (longest - lengths[i]) for i in batch])
             vectors = self.embed(word, mask, types, pooling=pooling).cpu()
-            if out is None:
-                out = torch.empty(len(token_ids), vectors.shape[1])
-            out[torch.as_tensor(batch)] = vectors
+            if len(batch) == len(token_ids) and batch == sorted(batch):  # all in one batch, in order
+                out = vectors
+            else:
+                if out is None:
+                    out = torch.empty(len(token_ids), vectors.shape[1])
+                out[torch.as_tensor(batch)] = vectors
             if progress is not None:
                 progress(len(batch))
         return out if out is not None else torch.empty(0, 0)

@@ -17,16 +17,17 @@ Measured on the 2-core AVX-512 (BF16, VNNI, no AMX) development machine with
 - bf16: oneDNN's avx512_core_bf16 kernel reaches only about half the fp32 rate on a CPU
   without AMX (`vdpbf16ps` issues on one port where fp32 FMAs issue on two). It pays on
   CPUs with AMX and on GPUs; here it is a memory saving, not a speed-up.
-- int8: dynamic quantisation through fbgemm's VNNI kernels (PyTorch's "x86" engine) -
-  symmetric per-output-channel int8 weights, activations quantised per call and per row:
-  each token row is divided by its own max |x| before the product and its result multiplied
-  back, so one per-tensor activation scale serves every row at full resolution (in BERT-family
-  models the [CLS] row carries activations ~10x the others, which would otherwise take most
-  of the range). On this machine fbgemm runs the int8 products 1.3-2x faster than oneDNN from
-  1 to 1536 rows (`benchmarks/int8_engines.py`); on a CPU without AVX512-VNNI, fbgemm's
-  kernels saturate at 16 bits unless activations keep 7 bits, so there oneDNN is used. A
-  product fed by a LayerNorm also takes `smoothing` (SmoothQuant, Xiao et al. 2023): a few
-  hidden channels of BERT-family activations are 10-100x the others, and one per-row scale
+- int8: dynamic quantisation - symmetric per-output-channel int8 weights, activations
+  quantised per call and per row: each token row is divided by its own max |x| before the
+  product and its result multiplied back, so one per-tensor activation scale serves every row
+  at full resolution (in BERT-family models the [CLS] row carries activations ~10x the others,
+  which would otherwise take most of the range). Products run on oneDNN's VNNI kernels, and
+  products of few rows on fbgemm's where the CPU has AVX512-VNNI (elsewhere fbgemm's kernels
+  saturate at 16 bits unless activations keep 7): `python benchmarks/int8_engines.py`, 6
+  MiniLM layers on 2 threads, ms fbgemm / oneDNN: 0.66 / 0.99 at 1 row, 1.00 / 1.29 at 16,
+  equal at 64, 40.0 / 35.9 at 1536; 12 bert-base layers: 3.9 / 4.8 at 8 rows, 10.4 / 10.2 at
+  32. A product fed by a LayerNorm also takes `smoothing` (SmoothQuant, Xiao et al. 2023): a
+  few hidden channels of BERT-family activations are 10-100x the others, and one per-row scale
   leaves the rest few bits, so input channel j is divided by s_j and weight column j
   multiplied by it (the product is unchanged), which moves the outliers into the weights,
   quantised per output channel.
@@ -49,6 +50,7 @@ PRECISIONS = ("fp32", "bf16", "int8")
 
 FEW_ROWS = 16  # fp32 products of at most this many rows use MKL on the (in, out) weight,
 FEW_ROWS_LARGEST_WEIGHT = 1 << 20  # if the weight has at most this many elements; else 1 row
+INT8_FEW_ROWS = 16  # int8 products of at most this many rows use fbgemm where it is exact
 
 # activation name (config.json's `hidden_act`) -> oneDNN post-op (attr, algorithm); the
 # others run after the product, as the model's own function.
@@ -73,14 +75,14 @@ def has_vnni() -> bool:
         return False
 
 
-def int8_engine() -> tuple[str, bool]:
-    """The quantized engine for dynamic int8 products, and whether it needs 7-bit activations."""
+def int8_engine(few_rows: bool = False) -> str | None:
+    """The quantized engine for dynamic int8 products (of at most `INT8_FEW_ROWS` rows if
+    `few_rows`), keeping 8-bit activations: oneDNN everywhere, fbgemm only on AVX512-VNNI.
+    None: no engine for that case (few rows then take the main engine)."""
     engines = torch.backends.quantized.supported_engines
-    preferred = ("x86", "fbgemm", "onednn") if has_vnni() else ("onednn", "x86", "fbgemm")
-    engine = next((e for e in preferred if e in engines), None)
-    if engine is None:
-        raise RuntimeError("this PyTorch build has no int8 CPU engine (x86/fbgemm/onednn)")
-    return engine, engine != "onednn" and not has_vnni()
+    if few_rows:
+        return next((e for e in ("fbgemm", "x86") if e in engines), None) if has_vnni() else None
+    return next((e for e in ("onednn", "x86", "fbgemm") if e in engines), None)
 
 
 def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
@@ -149,14 +151,24 @@ class PackedLinear:
         with warnings.catch_warnings():  # quantized tensors are deprecated in favour of torchao,
             warnings.simplefilter("ignore")  # which is not a dependency; these ops still ship in torch
             qweight = torch.quantize_per_channel(weight, scales, zero_points, 0, torch.qint8)
-        engine, self.reduce_range = int8_engine()
+        engine = int8_engine()
+        if engine is None:
+            raise RuntimeError("this PyTorch build has no int8 CPU engine (onednn/x86/fbgemm)")
+        # fbgemm without VNNI must keep 7-bit activations; it is used so only if nothing else is.
+        self.reduce_range = engine != "onednn" and not has_vnni()
+        self.packed = self._prepack(qweight, engine)
+        few_rows = int8_engine(few_rows=True)
+        self._few_rows_packed = None if few_rows in (None, engine) else self._prepack(qweight, few_rows)
+        self.bias = bias
+
+    @staticmethod
+    def _prepack(qweight: torch.Tensor, engine: str):
         previous = torch.backends.quantized.engine
         torch.backends.quantized.engine = engine
         try:
-            self.packed = torch.ops.quantized.linear_prepack(qweight, None)
+            return torch.ops.quantized.linear_prepack(qweight, None)
         finally:
             torch.backends.quantized.engine = previous
-        self.bias = bias
 
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         if x.shape[0] <= self._few_rows:
@@ -187,8 +199,16 @@ class PackedLinear:
     def _int8(self, x: torch.Tensor) -> torch.Tensor:  # per-row scales, see the module's docstring
         if self._unsmooth is not None:
             x = x * self._unsmooth
-        # max |x| of each row; amax and amin read x twice but are ~10x faster than a norm or
-        # aminmax and ~2x faster than abs().amax(), which writes a copy (measured, 1500 x 1536)
-        rows = torch.maximum(x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True).neg_()).clamp_min_(1e-12)
-        y = torch.ops.quantized.linear_dynamic(x / rows, self.packed, self.reduce_range)
+        # max |x| of each row. Many rows: amax and amin read x twice but are ~2x faster than
+        # abs().amax(), which writes a copy, and ~10x faster than a norm or aminmax (measured,
+        # 1500 x 1536); few rows: abs().amax(), fewer calls (4 against 7 us at 7 x 384).
+        if x.shape[0] <= INT8_FEW_ROWS:
+            rows = x.abs().amax(dim=1, keepdim=True)
+        else:
+            rows = torch.maximum(x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True).neg_())
+        rows.clamp_min_(1e-12)  # a row of zeros stays zero
+        packed = self.packed
+        if self._few_rows_packed is not None and x.shape[0] <= INT8_FEW_ROWS:
+            packed = self._few_rows_packed
+        y = torch.ops.quantized.linear_dynamic(x / rows, packed, self.reduce_range)
         return y.mul_(rows) if self.bias is None else torch.addcmul(self.bias, y, rows)

@@ -37,7 +37,7 @@ def _kernels(m: int, k: int, n: int) -> dict[str, Callable[[], object]]:
         "fp32 F.linear (MKL)": lambda: (lambda: F.linear(x, weight, bias)),
         "fp32 oneDNN packed": lambda: packed("fp32"),
         "bf16 oneDNN packed": lambda: packed("bf16"),
-        "int8 dynamic (oneDNN VNNI)": lambda: packed("int8"),
+        "int8 dynamic (engine)": lambda: packed("int8"),
     }
 
 

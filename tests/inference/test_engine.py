@@ -204,14 +204,21 @@ def test_int8_rows_keep_their_own_scale_beside_a_row_of_large_activations():
 
 
 @pytest.mark.parametrize("vnni", [True, False])
-def test_int8_engine_keeps_8_bit_activations_where_it_is_exact(monkeypatch, vnni):
+def test_int8_engines_keep_8_bit_activations_exactly(monkeypatch, vnni):
+    """oneDNN for every product; fbgemm for few rows only where VNNI makes it exact."""
     monkeypatch.setattr(kernels, "has_vnni", lambda: vnni)
-    engine_name, reduce_range = kernels.int8_engine()
-    assert engine_name in torch.backends.quantized.supported_engines
-    if vnni:  # fbgemm's VNNI kernels accumulate in 32 bits
-        assert engine_name in ("x86", "fbgemm") and not reduce_range
-    else:  # elsewhere fbgemm saturates at 16 bits unless activations keep 7: oneDNN first
-        assert engine_name == "onednn" and not reduce_range
+    engines = torch.backends.quantized.supported_engines
+    assert kernels.int8_engine() == "onednn" if "onednn" in engines else kernels.int8_engine() in engines
+    few_rows = kernels.int8_engine(few_rows=True)
+    assert few_rows in ("fbgemm", "x86") if vnni else few_rows is None
+    generator = torch.Generator().manual_seed(0)
+    weight, bias = torch.randn(48, 32, generator=generator) * 0.2, torch.randn(48, generator=generator)
+    linear = kernels.PackedLinear(weight, bias, "int8", torch.device("cpu"))
+    assert not linear.reduce_range and (linear._few_rows_packed is not None) == vnni
+    x = torch.randn(40, 32, generator=generator)
+    exact = torch.nn.functional.linear(x, weight, bias)
+    for rows in (1, kernels.INT8_FEW_ROWS, 40):  # the few-rows engine and the main one agree
+        torch.testing.assert_close(linear(x[:rows]), exact[:rows], atol=0.05, rtol=0.05)
 
 
 def test_int8_calibration_leaves_the_model_as_it_was():
