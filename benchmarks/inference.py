@@ -2,10 +2,11 @@
 
     python benchmarks/inference.py                 # both sizes, every system, ~10 minutes on 2 cores
     python benchmarks/inference.py --sizes minilm --texts 256 --systems "bertkit fp32,onnxruntime"
+    python benchmarks/inference.py --device cuda   # on a GPU: bertkit fp32/bf16, transformers fp32/bf16
 
 Same texts (`tests/corpora.py`'s realistic mix: UI strings in many languages, changelog and
 docstring sentences, license paragraphs, long documents cut at 128 tokens), same token ids, same model weights for
-every system; each system runs in a fresh process of its own (so its peak memory and load time
+every system (`--texts-file`: your own, one per line); each system runs in a fresh process of its own (so its peak memory and load time
 are its own) and embeds every text into a mean-pooled vector. Writes `inference.md`,
 `inference.json` and `inference.png` into `--out` and prints the table. `bertkit bench` runs
 this file. Ratios are against the references measured in the same run.
@@ -30,9 +31,17 @@ from pathlib import Path
 # import path for `import references`.
 sys.path.append(str(Path(__file__).resolve().parent))
 
-SYSTEMS = ("bertkit fp32", "bertkit bf16", "bertkit int8", "transformers", "onnxruntime")
+SYSTEMS = ("bertkit fp32", "bertkit bf16", "bertkit int8", "transformers", "transformers bf16", "onnxruntime")
+DEFAULT_SYSTEMS = {  # int8 and the ONNX Runtime reference run on the CPU only
+    "cpu": ("bertkit fp32", "bertkit bf16", "bertkit int8", "transformers", "onnxruntime"),
+    "cuda": ("bertkit fp32", "bertkit bf16", "transformers", "transformers bf16"),
+}
 SIZES = ("minilm", "base")
-ORACLE_MODULES = {"transformers": ["transformers"], "onnxruntime": ["transformers", "onnxruntime", "onnx", "onnxscript"]}
+ORACLE_MODULES = {
+    "transformers": ["transformers"],
+    "transformers bf16": ["transformers"],
+    "onnxruntime": ["transformers", "onnxruntime", "onnx", "onnxscript"],
+}
 INSTALL_HINT = "pip install 'bertkit[bench]'"
 SHORT_SENTENCE = "This is a spam mail"
 
@@ -52,10 +61,11 @@ def missing_oracles(systems: list[str]) -> dict[str, list[str]]:
 
 def model_dir(size: str, workdir: Path, minilm: str | None = None) -> Path:
     """The bundled MiniLM (or `minilm`), or a randomly initialised BERT-base with its vocabulary."""
-    from bertkit.bundled import default_model_dir, resolve_model_dir
+    from bertkit.bundled import resolve_model_dir
 
+    vocabulary = Path(resolve_model_dir(minilm))
     if size == "minilm":
-        return Path(resolve_model_dir(minilm))
+        return vocabulary
     import torch
 
     from bertkit.checkpoint import save
@@ -66,8 +76,16 @@ def model_dir(size: str, workdir: Path, minilm: str | None = None) -> Path:
     if not (directory / "config.json").exists():
         torch.manual_seed(0)
         config = BertConfig()  # BERT-base: 12 layers, hidden 768, 12 heads, intermediate 3072
-        save(BertModel(config).eval(), config, directory, source=Path(default_model_dir()))
+        save(BertModel(config).eval(), config, directory, source=vocabulary)
     return directory
+
+
+def read_texts(path: Path) -> list[str]:
+    """A file's texts, one per line (blank lines skipped), or a JSON list of strings."""
+    raw = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return [str(t) for t in json.loads(raw)]
+    return [line for line in raw.splitlines() if line.strip()]
 
 
 def token_ids(directory: Path, texts: list[str]) -> list[list[int]]:
@@ -110,20 +128,24 @@ def worker(job: dict) -> dict:
 
     import references
 
-    system, threads, batch_size = job["system"], job["threads"], job["batch_size"]
-    if system == "transformers":
+    system, threads, batch_size, device = job["system"], job["threads"], job["batch_size"], job["device"]
+    cuda = device == "cuda"
+    if system.startswith("transformers"):
         import transformers  # noqa: F401  (imported before the memory baseline)
     if system == "onnxruntime":
         import onnxruntime  # noqa: F401
     ids = json.loads(Path(job["ids"]).read_text())
     short = json.loads(Path(job["short"]).read_text())
+    if cuda:
+        torch.zeros(1, device=device)  # CUDA's context, outside the load time and the memory
     baseline_mb = memory_mb("VmRSS")
 
     start = time.perf_counter()
     if system.startswith("bertkit"):
-        runner = references.Bertkit(Path(job["model"]), system.split()[1], threads)
-    elif system == "transformers":
-        runner = references.Transformers(Path(job["model"]), threads)
+        runner = references.Bertkit(Path(job["model"]), system.split()[1], threads, device)
+    elif system.startswith("transformers"):
+        dtype = torch.bfloat16 if system.endswith("bf16") else torch.float32
+        runner = references.Transformers(Path(job["model"]), threads, device, dtype)
     else:
         runner = references.OnnxRuntime(Path(job["onnx"]), threads)
     load_s = time.perf_counter() - start
@@ -156,16 +178,17 @@ def worker(job: dict) -> dict:
         "latency_p99_ms": 1e3 * percentile(latencies, 99),
         "short_latency_p50_ms": 1e3 * percentile(short_latencies, 50),
         "load_s": load_s,
-        "peak_mb": memory_mb("VmHWM") - baseline_mb,  # model + activations, imports excluded
+        # model + activations, imports excluded; on a GPU, the device memory PyTorch allocated
+        "peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else memory_mb("VmHWM") - baseline_mb,
     }
     if system.startswith("bertkit"):
         from bertkit.inference.peak import fp32_peak, measure_matmul_peak
 
         # The peak again, right beside the dense timing: other processes share the cores, and
         # a fraction is only meaningful against a peak measured under the same load.
-        fp32_kernels = ["fp32 F.linear (MKL)", "fp32 oneDNN packed"]
+        fp32_kernels = ["fp32 cuBLAS (no TF32)"] if cuda else ["fp32 F.linear (MKL)", "fp32 oneDNN packed"]
         result["fp32_peak_beside_dense_gflops"] = fp32_peak(
-            measure_matmul_peak(m=job["peak_tokens"], seconds=job["peak_seconds"] / 2, kernels=fp32_kernels)
+            measure_matmul_peak(m=job["peak_tokens"], seconds=job["peak_seconds"] / 2, kernels=fp32_kernels, device=device)
         )
         result["dense_kernel_gflops"] = dense_kernel_rate(runner, ids, batch_size)
     return result
@@ -180,14 +203,15 @@ def dense_kernel_rate(runner, ids: list[list[int]], batch_size: int) -> float:
 
     lengths = [len(i) for i in ids]
     linears = runner.dense_linears()
-    dtype = runner.engine.dtype
+    dtype, device = runner.engine.dtype, runner.engine.device
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else None
     flops = seconds = 0.0
     with torch.inference_mode():
         for batch in length_batches(lengths, max_tokens=batch_size * 128, max_texts=batch_size)[::4]:
             tokens = sum(lengths[i] for i in batch)
             for n_in, n_out, linear in linears:
-                x = torch.randn(tokens, n_in).to(dtype)
-                seconds += time_best(lambda: linear(x), seconds=0.02, repeats=3)
+                x = torch.randn(tokens, n_in).to(device, dtype)
+                seconds += time_best(lambda: linear(x), seconds=0.02, repeats=3, synchronize=synchronize)
                 flops += 2.0 * tokens * n_in * n_out
     return flops / seconds / 1e9
 
@@ -200,10 +224,19 @@ def run(args) -> dict:
 
     from bertkit.inference.peak import fp32_peak, measure_matmul_peak
 
-    sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
-    from corpora import realistic_mix  # the project's shared real-text loader
+    systems = [s.strip() for s in (args.systems or ",".join(DEFAULT_SYSTEMS[args.device])).split(",")]
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        raise SystemExit(f"unknown system(s) {', '.join(map(repr, unknown))}; choose from: {', '.join(SYSTEMS)}")
+    if args.device == "cuda":
+        import torch
 
-    systems = [s.strip() for s in args.systems.split(",")]
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: PyTorch sees no CUDA device here")
+        cpu_only = [s for s in systems if s in ("bertkit int8", "onnxruntime")]
+        for system in cpu_only:
+            print(f"skipping {system}: it runs on the CPU only")
+        systems = [s for s in systems if s not in cpu_only]
     missing = missing_oracles(systems)
     for system, modules in missing.items():
         print(f"skipping {system}: {', '.join(modules)} not installed; {INSTALL_HINT}")
@@ -214,10 +247,11 @@ def run(args) -> dict:
     load_avg = os.getloadavg()[0]
 
     print(f"measuring the matmul peak ({args.peak_tokens}x768 . 768x3072) ...", flush=True)
-    peaks = measure_matmul_peak(m=args.peak_tokens, seconds=args.peak_seconds)
+    peaks = measure_matmul_peak(m=args.peak_tokens, seconds=args.peak_seconds, device=args.device)
     report = {
         "command": " ".join(["bertkit bench" if args.from_cli else "python benchmarks/inference.py", *args.argv]),
-        "machine": machine_description(),
+        "machine": machine_description(args.device),
+        "device": args.device,
         "threads": args.threads,
         "load_average_at_start": load_avg,
         "matmul_peak_gflops": peaks,
@@ -225,7 +259,15 @@ def run(args) -> dict:
         "batch_size": args.batch_size,
         "sizes": {},
     }
-    texts = realistic_mix(args.texts)
+    if args.texts_file:
+        texts = read_texts(Path(args.texts_file))[: args.texts]
+    else:
+        sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+        from corpora import realistic_mix  # the project's shared real-text loader
+
+        texts = realistic_mix(args.texts)
+    if not texts:
+        raise SystemExit(f"{args.texts_file}: no texts")
     try:
         for size in args.sizes.split(","):
             directory = model_dir(size, workdir, args.model)
@@ -243,6 +285,7 @@ def run(args) -> dict:
             for system in tqdm(systems, desc=f"{size}", unit="system"):
                 job = {
                     "system": system,
+                    "device": args.device,
                     "model": str(directory),
                     "onnx": str(onnx_path),
                     "ids": str(workdir / "ids.json"),
@@ -263,7 +306,7 @@ def run(args) -> dict:
                     continue
                 results[system] = json.loads(proc.stdout.strip().splitlines()[-1])
                 results[system]["vectors"] = job["vectors"]
-            add_derived(results, dense_flops_per_token(directory), report["fp32_peak_gflops"], sum(map(len, ids)))
+            add_derived(results, dense_flops_per_token(directory), peaks, sum(map(len, ids)))
             entry["results"] = results
             report["sizes"][size] = entry
     finally:
@@ -279,18 +322,22 @@ def export_onnx(directory: Path, path: Path) -> None:
     references.export_onnx(directory, path)
 
 
-def add_derived(results: dict, flops_per_token: float, peak: float, tokens: int) -> None:
+def add_derived(results: dict, flops_per_token: float, peaks: dict[str, float], tokens: int) -> None:
     """Ratios, fraction of peak and accuracy against the references of the same run."""
     import numpy as np
+
+    from bertkit.inference.peak import precision_peak
 
     reference = results.get("transformers") or results.get("bertkit fp32")
     ref_vectors = np.load(reference["vectors"]) if reference else None
     for system, r in results.items():
-        for name in ("transformers", "onnxruntime"):
+        for name in ("transformers", "transformers bf16", "onnxruntime"):
             if name in results:
-                r[f"x_{name}"] = r["texts_per_s"] / results[name]["texts_per_s"]
+                r[f"x_{name.replace(' ', '_')}"] = r["texts_per_s"] / results[name]["texts_per_s"]
         r["dense_gflops_end_to_end"] = flops_per_token * tokens / r["seconds"] / 1e9
-        r["fraction_of_fp32_peak"] = r["dense_gflops_end_to_end"] / peak
+        r["fraction_of_fp32_peak"] = r["dense_gflops_end_to_end"] / precision_peak(peaks, "fp32")
+        if system.endswith("bf16") and precision_peak(peaks, "bf16"):
+            r["fraction_of_bf16_peak"] = r["dense_gflops_end_to_end"] / precision_peak(peaks, "bf16")
         if "dense_kernel_gflops" in r:
             r["dense_kernel_fraction_of_fp32_peak"] = r["dense_kernel_gflops"] / r["fp32_peak_beside_dense_gflops"]
         vectors = np.load(r.pop("vectors"))
@@ -300,11 +347,13 @@ def add_derived(results: dict, flops_per_token: float, peak: float, tokens: int)
             r["min_cosine_vs_reference"] = float(cos.min())
 
 
-def machine_description() -> str:
+def machine_description(device: str = "cpu") -> str:
     import platform
 
     import torch
 
+    if device == "cuda":
+        return f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}, torch {torch.__version__}"
     cpu = platform.processor() or "cpu"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -321,6 +370,7 @@ COLUMNS = [
     ("texts/s", "texts_per_s", "{:.1f}"),
     ("tokens/s", "tokens_per_s", "{:.0f}"),
     ("x transformers", "x_transformers", "{:.2f}"),
+    ("x transformers bf16", "x_transformers_bf16", "{:.2f}"),
     ("x ORT", "x_onnxruntime", "{:.2f}"),
     ("b=1 p50 ms", "latency_p50_ms", "{:.1f}"),
     ("b=1 p99 ms", "latency_p99_ms", "{:.1f}"),
@@ -328,6 +378,7 @@ COLUMNS = [
     ("peak MB", "peak_mb", "{:.0f}"),
     ("load s", "load_s", "{:.2f}"),
     ("% fp32 peak (end to end)", "fraction_of_fp32_peak", "{:.0%}"),
+    ("% bf16 peak (end to end)", "fraction_of_bf16_peak", "{:.1%}"),
     ("% fp32 peak (dense kernels)", "dense_kernel_fraction_of_fp32_peak", "{:.0%}"),
     ("min cos vs ref", "min_cosine_vs_reference", "{:.5f}"),
     ("max abs diff vs ref", "max_abs_diff_vs_reference", "{:.1e}"),
@@ -345,14 +396,16 @@ def markdown(report: dict) -> str:
         "",
     ]
     for size, entry in report["sizes"].items():
+        # only the columns some system of this run has (no "x ORT" in a GPU run, say)
+        columns = [c for c in COLUMNS if any(c[1] in r for r in entry["results"].values())]
         lines += [
             f"### {size}: {entry['texts']} texts, mean {entry['mean_tokens']:.1f} tokens",
             "",
-            "| " + " | ".join(c[0] for c in COLUMNS) + " |",
-            "|" + "---|" * len(COLUMNS),
+            "| " + " | ".join(c[0] for c in columns) + " |",
+            "|" + "---|" * len(columns),
         ]
         for r in entry["results"].values():
-            cells = [fmt.format(r[key]) if key in r else "" for _, key, fmt in COLUMNS]
+            cells = [fmt.format(r[key]) if key in r else "" for _, key, fmt in columns]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -384,7 +437,8 @@ def chart(report: dict, path: Path) -> None:
         for y, rate in enumerate(rates):
             ax.text(rate, y, f" {rate:.0f}", va="center")
         ax.set_xlabel("texts / s (higher is better)")
-        ax.set_title(f"{size}: mean {report['sizes'][size]['mean_tokens']:.0f} tokens, batches of {report['batch_size']}")
+        device = "GPU" if report.get("device") == "cuda" else "CPU"
+        ax.set_title(f"{size} on {device}: mean {report['sizes'][size]['mean_tokens']:.0f} tokens, batches of {report['batch_size']}")
         ax.invert_yaxis()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -394,8 +448,14 @@ def chart(report: dict, path: Path) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of this harness (`bertkit bench` adds `--model` itself)."""
     parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated: minilm, base")
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated, from: " + ", ".join(SYSTEMS))
+    parser.add_argument(
+        "--systems",
+        default=None,
+        help="comma-separated, from: " + ", ".join(SYSTEMS) + " (default: all that run on --device)",
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where every system runs")
     parser.add_argument("--texts", type=int, default=512, help="texts per measurement (default 512)")
+    parser.add_argument("--texts-file", default=None, help="your texts instead of the built-in real-text mix: one per line, or a .json list")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=1, help="timed passes per system; the best counts")
     parser.add_argument("--latency-texts", type=int, default=50, help="texts timed one at a time")

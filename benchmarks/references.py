@@ -5,8 +5,9 @@ preprocessor, which matches HuggingFace's tokenizer id for id) into mean-pooled 
 vectors, so tokenisation is outside every measurement and every system does the same work:
 
 - `bertkit <precision>`: `FastEncoder`, texts batched by length, no compute on padding;
-- `transformers`: `BertModel` in PyTorch with SDPA attention, batches of `batch_size` texts in
-  input order, padded to each batch's longest text (dynamic padding);
+- `transformers` (and `transformers bf16`): `BertModel` in PyTorch with SDPA attention, batches
+  of `batch_size` texts in input order, padded to each batch's longest text (dynamic padding),
+  mean-pooled where the model runs (on a GPU, only the vectors come back);
 - `onnxruntime`: the same `transformers` model exported with `torch.onnx.export` (dynamo
   exporter, dynamic batch and length), fused by ONNX Runtime's transformer optimizer
   (SkipLayerNorm, BiasGelu), run with all graph optimisations on the same batches as
@@ -40,13 +41,13 @@ def mean_pool(sequence: np.ndarray, mask: np.ndarray) -> np.ndarray:  # (B, S, H
 
 
 class Bertkit:
-    def __init__(self, model_dir: Path, precision: str, threads: int):
+    def __init__(self, model_dir: Path, precision: str, threads: int, device: str = "cpu"):
         from bertkit.checkpoint import load_backbone
         from bertkit.inference import FastEncoder
 
         torch.set_num_threads(threads)
         backbone, _, _ = load_backbone(model_dir)
-        self.engine = FastEncoder(backbone, precision=precision, device="cpu")
+        self.engine = FastEncoder(backbone, precision=precision, device=device)
 
     def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
         return self.engine.embed_many(token_ids, pooling="mean", batch_size=batch_size).numpy()
@@ -58,19 +59,23 @@ class Bertkit:
 
 
 class Transformers:
-    def __init__(self, model_dir: Path, threads: int):
+    def __init__(self, model_dir: Path, threads: int, device: str = "cpu", dtype: torch.dtype = torch.float32):
         from transformers import AutoModel
 
         torch.set_num_threads(threads)
-        self.model = AutoModel.from_pretrained(model_dir, attn_implementation="sdpa").eval()
+        self.device = torch.device(device)
+        model = AutoModel.from_pretrained(model_dir, attn_implementation="sdpa")
+        self.model = model.to(self.device, dtype).eval()
 
     @torch.inference_mode()
     def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
         out = []
         for start in range(0, len(token_ids), batch_size):
             word, mask = padded(token_ids[start : start + batch_size])
-            sequence = self.model(input_ids=torch.from_numpy(word), attention_mask=torch.from_numpy(mask)).last_hidden_state
-            out.append(mean_pool(sequence.numpy(), mask))
+            word, mask = torch.from_numpy(word).to(self.device), torch.from_numpy(mask).to(self.device)
+            sequence = self.model(input_ids=word, attention_mask=mask).last_hidden_state.float()
+            weights = mask[..., None].float()
+            out.append(((sequence * weights).sum(1) / weights.sum(1)).cpu().numpy())  # mean over real tokens
         return np.concatenate(out)
 
 

@@ -10,14 +10,15 @@ family member) and computes the same outputs, faster:
 - Q, K and V are one product with a (3H, H) weight; bias, GELU and the residual add are fused
   into the products' epilogues (`kernels.py`), whose weights are packed once;
 - `precision` picks fp32, bf16 or int8 (dynamic) kernels; `device="cuda"` runs the same code
-  with cuBLAS and the flash / memory-efficient SDPA kernels in bf16.
+  with cuBLAS, and in bf16 attention too runs on the packed tokens: flash attention over texts
+  of different lengths (`varlen_attn`), so nothing at all is computed on padding.
 
     >>> import torch
     >>> from bertkit.config import BertConfig
     >>> from bertkit.modeling.bert import BertModel
     >>> model = BertModel(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
     ...                              intermediate_size=128)).eval()
-    >>> fast = FastEncoder(model, precision="fp32")
+    >>> fast = FastEncoder(model, precision="fp32", device="cpu")
     >>> ids = torch.tensor([[101, 2023, 102, 0], [101, 7, 8, 102]])
     >>> mask = (ids != 0).long()
     >>> out = fast(ids, mask, torch.zeros_like(ids))
@@ -49,7 +50,11 @@ class EncoderOutput(NamedTuple):
 
 @dataclass
 class _Layout:
-    """Where the real tokens of a (B, S) batch sit once gathered into (T, H)."""
+    """Where the real tokens of a (B, S) batch sit once gathered into (T, H).
+
+    Worked out on the host from the mask (a few small tensors), then moved to the device
+    once, so a GPU pass never waits on the device for its own bookkeeping.
+    """
 
     batch: int
     length: int
@@ -57,16 +62,24 @@ class _Layout:
     tokens: int  # T, the real tokens of the batch
     token_index: torch.Tensor | None  # (T,) positions in the flattened (B*S); None: no padding
     attend: torch.Tensor | None  # (B, 1, 1, S) bool; None: no padding
+    offsets: torch.Tensor  # (B + 1,) int32: where each text's rows start in (T, H), then T
+    longest: int  # the longest text's length
 
     @classmethod
-    def from_mask(cls, mask: torch.Tensor) -> _Layout:  # mask (B, S)
+    def from_mask(cls, mask: torch.Tensor, device: torch.device | None = None) -> _Layout:  # mask (B, S)
+        mask = mask.cpu()
         batch, length = mask.shape
         lengths = mask.sum(dim=1)
-        tokens = int(lengths.sum())  # one sync; unpadded exactly when every position is real
+        tokens = int(lengths.sum())  # unpadded exactly when every position is real
+        offsets = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32)
+        longest = int(lengths.max()) if batch else 0
+        device = device or mask.device
+        lengths, offsets = lengths.to(device), offsets.to(device)
         if tokens == batch * length:
-            return cls(batch, length, lengths, tokens, None, None)
-        token_index = mask.reshape(-1).nonzero().squeeze(1)
-        return cls(batch, length, lengths, tokens, token_index, mask.bool()[:, None, None, :])
+            return cls(batch, length, lengths, tokens, None, None, offsets, longest)
+        token_index = mask.reshape(-1).nonzero().squeeze(1).to(device)
+        attend = mask.bool()[:, None, None, :].to(device)
+        return cls(batch, length, lengths, tokens, token_index, attend, offsets, longest)
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, C) -> (T, C)
         x = x.reshape(self.batch * self.length, -1)
@@ -80,8 +93,7 @@ class _Layout:
     def first_tokens(self, x: torch.Tensor) -> torch.Tensor:  # (T, C) -> (B, C), each text's [CLS]
         if self.token_index is None:
             return x.view(self.batch, self.length, -1)[:, 0]
-        starts = torch.cumsum(self.lengths, 0) - self.lengths
-        return x.index_select(0, starts)
+        return x.index_select(0, self.offsets[:-1])
 
     def means(self, x: torch.Tensor) -> torch.Tensor:  # (T, C) -> (B, C), mean over each text
         if self.token_index is None:
@@ -89,6 +101,27 @@ class _Layout:
         owner = torch.div(self.token_index, self.length, rounding_mode="floor")  # text of each row
         sums = x.new_zeros(self.batch, x.shape[1]).index_add_(0, owner, x)
         return sums / self.lengths.to(x.dtype)[:, None]
+
+
+try:  # PyTorch >= 2.10: flash attention over texts of different lengths, packed into (T, heads, d)
+    from torch.nn.attention.varlen import varlen_attn
+except ImportError:
+    varlen_attn = None
+
+
+def uses_varlen_attention(device: torch.device, dtype: torch.dtype, head_size: int) -> bool:
+    """Whether attention runs on the packed tokens with no padding at all (CUDA, bf16/fp16).
+
+    Elsewhere it runs on (B, heads, S, d) with the padding masked: SDPA (oneDNN's flash
+    kernel on CPU, the memory-efficient one for fp32 on CUDA).
+    """
+    return (
+        varlen_attn is not None
+        and device.type == "cuda"
+        and dtype in (torch.bfloat16, torch.float16)
+        and head_size % 8 == 0
+        and head_size <= 256
+    )
 
 
 class _PositionNumbering:
@@ -151,6 +184,7 @@ class _FastLayer:
     def __init__(self, layer, heads: int, activation: str, precision: str, device: torch.device, input_max=None):
         attention, feed_forward = layer.attention, layer.feed_forward
         self.heads = heads
+        self.varlen = uses_varlen_attention(device, compute_dtype(precision, device), attention.query.weight.shape[0] // heads)
         qkv_weight = torch.cat([attention.query.weight, attention.key.weight, attention.value.weight])
         qkv_bias = torch.cat([attention.query.bias, attention.key.bias, attention.value.bias])
         qkv_smoothing = inner_smoothing = None
@@ -171,8 +205,12 @@ class _FastLayer:
         ]
 
     def attention(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:  # (T, H) -> (T, H)
-        hidden = x.shape[1]
+        tokens, hidden = x.shape
         head_size = hidden // self.heads
+        if self.varlen:  # no scatter to (B, S): each text attends within its own rows
+            q, k, v = self.qkv(x).view(tokens, 3, self.heads, head_size).unbind(1)  # each (T, heads, d)
+            context = varlen_attn(q, k, v, layout.offsets, layout.offsets, layout.longest, layout.longest)
+            return context.reshape(tokens, hidden)
         qkv = layout.scatter(self.qkv(x))  # (B, S, 3H)
         qkv = qkv.view(layout.batch, layout.length, 3, self.heads, head_size).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each (B, heads, S, d)
@@ -226,10 +264,10 @@ class FastEncoder:
 
         The cheapest form for pooling: nothing is scattered back to (B, S, H).
         """
+        layout = _Layout.from_mask(mask, self.device)
         word_ids, mask = word_ids.to(self.device, torch.long), mask.to(self.device, torch.long)
         if type_ids is not None:
             type_ids = type_ids.to(self.device, torch.long)
-        layout = _Layout.from_mask(mask)
         rows = layout.tokens if self.device.type == "cpu" else SINGLE_THREAD_ROWS
         with threads_for(rows, self.small_passes):
             x = self.embeddings(word_ids, self.position_ids(mask), type_ids)  # (B, S, H)

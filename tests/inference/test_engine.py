@@ -221,6 +221,58 @@ def test_int8_engines_keep_8_bit_activations_exactly(monkeypatch, vnni):
         torch.testing.assert_close(linear(x[:rows]), exact[:rows], atol=0.05, rtol=0.05)
 
 
+def _stand_in_varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k):
+    """What flash attention over packed texts computes, text by text (the kernel is CUDA-only)."""
+    assert cu_q.dtype == torch.int32 and cu_q.tolist() == cu_k.tolist() and max_q == max_k
+    assert max_q == max(b - a for a, b in zip(cu_q.tolist(), cu_q.tolist()[1:]))
+    out = torch.empty_like(q)
+    for start, end in zip(cu_q.tolist(), cu_q.tolist()[1:]):
+        part = [t[start:end].transpose(0, 1) for t in (q, k, v)]  # (heads, n, d)
+        out[start:end] = torch.nn.functional.scaled_dot_product_attention(*part).transpose(0, 1)
+    return out
+
+
+@pytest.mark.parametrize("name", ["bert", "distilbert"])
+@pytest.mark.parametrize("lengths", [[7, 3, 12, 1], [9, 9, 9]], ids=["padded", "unpadded"])
+def test_packed_attention_path_matches_the_backbone(monkeypatch, name, lengths):
+    """The GPU's varlen attention path (offsets, packing, head split) with a stand-in kernel."""
+    monkeypatch.setattr(engine, "varlen_attn", _stand_in_varlen_attn)
+    torch.manual_seed(0)
+    model = MODELS[name]()
+    ids, mask, types = batch(lengths, pad_id=model.config.pad_token_id)
+    if model.config.type_vocab_size < 2:
+        types = torch.zeros_like(ids)
+    ref = reference(model, ids, mask, types)
+    fast = FastEncoder(model, precision="fp32", device="cpu")
+    for layer in fast.layers:
+        layer.varlen = True
+    out = fast(ids, mask, types)
+    real = mask.bool()
+    torch.testing.assert_close(out.sequence[real], ref.sequence[real], atol=1e-5, rtol=1e-5)
+    if ref.pooled is not None:
+        torch.testing.assert_close(out.pooled, ref.pooled, atol=1e-5, rtol=1e-5)
+
+
+def test_packed_attention_is_chosen_for_cuda_half_precision_only(monkeypatch):
+    monkeypatch.setattr(engine, "varlen_attn", _stand_in_varlen_attn)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert engine.uses_varlen_attention(cuda, torch.bfloat16, 64)
+    assert engine.uses_varlen_attention(cuda, torch.float16, 32)
+    assert not engine.uses_varlen_attention(cuda, torch.float32, 64)  # fp32: SDPA over (B, S)
+    assert not engine.uses_varlen_attention(cpu, torch.bfloat16, 64)
+    assert not engine.uses_varlen_attention(cuda, torch.bfloat16, 12)  # flash needs d % 8 == 0
+    monkeypatch.setattr(engine, "varlen_attn", None)  # an older PyTorch
+    assert not engine.uses_varlen_attention(cuda, torch.bfloat16, 64)
+
+
+def test_layout_offsets_and_first_tokens():
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]])
+    layout = _Layout.from_mask(mask)
+    assert layout.offsets.tolist() == [0, 3, 4, 8] and layout.longest == 4 and layout.tokens == 8
+    x = torch.arange(8.0)[:, None]
+    assert layout.first_tokens(x).squeeze(1).tolist() == [0.0, 3.0, 4.0]
+
+
 def test_int8_calibration_leaves_the_model_as_it_was():
     model = MODELS["bert"]().train()
     before = {name: p.clone() for name, p in model.state_dict().items()}
