@@ -107,6 +107,12 @@ def dense_flops_per_token(directory: Path) -> float:
 
 # --- one system in its own process ---------------------------------------------------------
 
+# Every system's process gets the OpenMP spin count that `import bertkit` sets for its own
+# processes (see bertkit/__init__.py): transformers runs on the same PyTorch threads, and ONNX
+# Runtime's own thread pool spins by default.
+WORKER_ENV = {**os.environ, "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "300000")}
+
+
 
 def memory_mb(field: str) -> float:
     """VmRSS (now) or VmHWM (peak) of this process. Not `ru_maxrss`: Linux carries that one
@@ -299,7 +305,7 @@ def run(args) -> dict:
                     "peak_tokens": args.peak_tokens,
                 }
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True
+                    [sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True, env=WORKER_ENV
                 )
                 if proc.returncode != 0:
                     print(f"{size} / {system} failed:\n{proc.stderr[-2000:]}")

@@ -29,10 +29,11 @@ family member) and computes the same outputs, faster:
 
 from __future__ import annotations
 
-import copy
+import itertools
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -81,8 +82,8 @@ class _Layout:
         attend = mask.bool()[:, None, None, :].to(device)
         return cls(batch, length, lengths, tokens, token_index, attend, offsets, longest)
 
-    def gather(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, C) -> (T, C)
-        x = x.reshape(self.batch * self.length, -1)
+    def gather(self, x: torch.Tensor) -> torch.Tensor:  # (B, S, C) -> (T, C); (B, S) -> (T,)
+        x = x.reshape(self.batch * self.length, *x.shape[2:])
         return x if self.token_index is None else x.index_select(0, self.token_index)
 
     def scatter(self, x: torch.Tensor) -> torch.Tensor:  # (T, C) -> (B, S, C), zeros at padding
@@ -122,6 +123,27 @@ def uses_varlen_attention(device: torch.device, dtype: torch.dtype, head_size: i
         and head_size % 8 == 0
         and head_size <= 256
     )
+
+
+class _RealTokenEmbeddings:
+    """A model's input embeddings (word + position + type, LayerNorm), from its own tables,
+    computed for the real tokens only: (T,) ids in, (T, H) out."""
+
+    def __init__(self, embeddings, device: torch.device):
+        def table(module):
+            return None if module is None else module.weight.detach().to(device)
+
+        self.word, self.position = table(embeddings.word), table(embeddings.position)
+        self.token_type = table(embeddings.token_type)
+        norm = embeddings.norm
+        self.norm = (norm.weight.detach().to(device), norm.bias.detach().to(device), norm.eps)
+
+    def __call__(self, word_ids: torch.Tensor, positions: torch.Tensor, type_ids: torch.Tensor | None) -> torch.Tensor:
+        x = F.embedding(word_ids, self.word) + F.embedding(positions, self.position)
+        if self.token_type is not None:  # no type ids: every token is segment A (type 0)
+            x = x + (self.token_type[0] if type_ids is None else F.embedding(type_ids, self.token_type))
+        weight, bias, eps = self.norm
+        return F.layer_norm(x, weight.shape, weight, bias, eps)
 
 
 class _PositionNumbering:
@@ -244,8 +266,8 @@ class FastEncoder:
         if self.device.type == "cpu":
             set_threads(threads)  # intra-op threads: all the cores this process may use, no more
         self.small_passes = SmallPassThreads()  # one thread or all for passes of few rows, as measured
-        # Embeddings (and how a model numbers positions) stay the model's own code.
-        self.embeddings = copy.deepcopy(model.embeddings).eval().to(self.device)
+        # The model's own embedding tables, and its own numbering of positions.
+        self.embeddings = _RealTokenEmbeddings(model.embeddings, self.device)
         self.position_ids = _PositionNumbering(model)
         config = model.config
         maxima = input_maxima(model) if precision == "int8" else [None] * config.num_hidden_layers
@@ -270,8 +292,10 @@ class FastEncoder:
             type_ids = type_ids.to(self.device, torch.long)
         rows = layout.tokens if self.device.type == "cpu" else SINGLE_THREAD_ROWS
         with threads_for(rows, self.small_passes):
-            x = self.embeddings(word_ids, self.position_ids(mask), type_ids)  # (B, S, H)
-            x = layout.gather(x).to(self.dtype)  # (T, H)
+            positions = self.position_ids(mask).expand(word_ids.shape)  # (B, S)
+            types = None if type_ids is None else layout.gather(type_ids)
+            x = self.embeddings(layout.gather(word_ids), layout.gather(positions), types)  # (T, H)
+            x = x.to(self.dtype)
             states = []
             for layer in self.layers:
                 x = layer(x, layout)
@@ -307,6 +331,7 @@ class FastEncoder:
             return self.pool(x, layout)
         raise InputError(f"pooling must be 'cls', 'mean' or 'pooled', not {pooling!r}")
 
+    @torch.inference_mode()
     def embed_many(
         self,
         token_ids: list[list[int]],
@@ -319,27 +344,38 @@ class FastEncoder:
         """(N, H) float32 vectors for N packed texts (ids with their special tokens), in input order.
 
         Texts are batched by length (`batching.length_batches`): at most `batch_size` texts and
-        `max_tokens` padded positions per batch. `progress(n)` is called after each batch.
+        `max_tokens` padded positions per batch. `progress(n)` is called after each batch. On a
+        GPU the vectors stay there until the last batch is queued: the host prepares the next
+        batch while the device computes, and waits once.
         """
         lengths = [len(ids) for ids in token_ids]
         budget = max_tokens or batch_size * max(lengths, default=1)
         out = None
         for batch in length_batches(lengths, max_tokens=budget, max_texts=batch_size):
-            longest = lengths[batch[-1]]  # batches are sorted by length
-            # one tensor per input from padded lists: a few calls, whatever the batch size
-            word = torch.tensor([list(token_ids[i]) + [0] * (longest - lengths[i]) for i in batch])
-            mask = (torch.arange(longest) < torch.tensor([lengths[i] for i in batch])[:, None]).long()
-            if type_ids is None:
-                types = torch.zeros_like(word)
-            else:
-                types = torch.tensor([list(type_ids[i]) + [0] * (longest - lengths[i]) for i in batch])
-            vectors = self.embed(word, mask, types, pooling=pooling).cpu()
+            mask = _padding_mask([lengths[i] for i in batch])
+            word = _padded(token_ids, batch, mask)
+            types = None if type_ids is None else _padded(type_ids, batch, mask)
+            vectors = self.embed(word, torch.from_numpy(mask), types, pooling=pooling)
             if len(batch) == len(token_ids) and batch == sorted(batch):  # all in one batch, in order
                 out = vectors
             else:
                 if out is None:
-                    out = torch.empty(len(token_ids), vectors.shape[1])
-                out[torch.as_tensor(batch)] = vectors
+                    out = vectors.new_empty(len(token_ids), vectors.shape[1])
+                out[torch.as_tensor(batch).to(out.device)] = vectors
             if progress is not None:
                 progress(len(batch))
-        return out if out is not None else torch.empty(0, 0)
+        return out.cpu() if out is not None else torch.empty(0, 0)
+
+
+def _padding_mask(lengths: list[int]) -> np.ndarray:  # (B, longest) int64, 1 on real tokens
+    lengths = np.asarray(lengths)
+    return (np.arange(lengths.max()) < lengths[:, None]).astype(np.int64)
+
+
+def _padded(rows, batch: list[int], mask: np.ndarray) -> torch.Tensor:
+    """The rows `batch` of `rows` (lists or arrays of ids) as one (B, longest) int64 tensor,
+    zeros after each row's end: one pass over the ids, whatever the batch size."""
+    flat = np.fromiter(itertools.chain.from_iterable(rows[i] for i in batch), dtype=np.int64, count=int(mask.sum()))
+    padded = np.zeros(mask.shape, dtype=np.int64)
+    padded[mask.astype(bool)] = flat  # row-major: each row's ids in order, then its padding
+    return torch.from_numpy(padded)
