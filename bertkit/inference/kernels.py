@@ -48,7 +48,7 @@ from bertkit.modeling.feed_forward import ACTIVATIONS
 
 PRECISIONS = ("fp32", "bf16", "int8")
 
-FEW_ROWS = 16  # fp32 products of at most this many rows use MKL on the (in, out) weight,
+FEW_ROWS = 64  # fp32 products of at most this many rows use MKL on the (in, out) weight,
 FEW_ROWS_LARGEST_WEIGHT = 1 << 20  # if the weight has at most this many elements; else 1 row
 INT8_FEW_ROWS = 16  # int8 products of at most this many rows use fbgemm where it is exact
 

@@ -50,6 +50,7 @@ def set_threads(threads: int | None = None) -> int:
 # on one thread against 1070 ms on two under load; on the idle machine two threads are ~1.4x
 # faster (2.9 ms against 4.1 ms). So small passes choose their thread count by measurement.
 SINGLE_THREAD_ROWS = 64
+FIRST_TRY = 2  # counted small passes on one thread before all threads are first tried
 
 
 class SmallPassThreads:
@@ -57,16 +58,22 @@ class SmallPassThreads:
 
     Each choice keeps a moving average of its cost per call, scaled by the rows computed
     (`seconds / (rows + 8)`: a fixed part and a part per row). One thread is the safe start;
-    the other choice is tried again after `explore` calls, an interval that doubles (up to
+    all threads are first tried after 2 counted calls (an idle machine should not wait long
+    for its faster count: the first 50 texts of `bertkit bench` at batch 1 took 8.8 ms at p50
+    when the first try came after 8), then the other choice after `explore` calls, an interval
+    that doubles (up to
     1024 calls) each time the try loses and falls back to 8 when it wins, so a loaded machine
     pays for a slow two-thread call rarely, and an idle one finds the faster count quickly.
+    The first pass of each size is not counted: it pays one-off costs (oneDNN creates a kernel
+    for each new shape) that say nothing about the thread count.
 
         >>> policy = SmallPassThreads()
         >>> policy.choose(all_threads=2)
         1
-        >>> for _ in range(8):
+        >>> policy.record(1, rows=8, seconds=0.050)  # the first 8-row pass: not counted
+        >>> for _ in range(2):
         ...     policy.record(1, rows=8, seconds=0.004)
-        >>> policy.choose(all_threads=2)  # time to try two threads again
+        >>> policy.choose(all_threads=2)  # time to try two threads
         2
         >>> policy.record(2, rows=8, seconds=0.003)
         >>> policy.choose(all_threads=2)  # faster: kept
@@ -75,8 +82,9 @@ class SmallPassThreads:
 
     def __init__(self):
         self.cost: dict[int, float] = {}  # threads -> moving average of seconds / (rows + 8)
-        self.explore = 8
+        self.explore = FIRST_TRY
         self.calls_since_try = 0
+        self.sizes_seen: set[int] = set()
 
     def choose(self, all_threads: int) -> int:
         best = self._best()
@@ -87,6 +95,9 @@ class SmallPassThreads:
         return min(self.cost, key=self.cost.get) if self.cost else 1
 
     def record(self, threads: int, rows: int, seconds: float) -> None:
+        if rows not in self.sizes_seen:  # a first pass of this size: one-off costs, not counted
+            self.sizes_seen.add(rows)
+            return
         cost = seconds / (rows + 8)
         was_best = self._best()
         if threads == was_best:
