@@ -128,7 +128,8 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
 
 
-def worker(job: dict) -> dict:
+def worker(job: dict) -> tuple[dict, object, list[int]]:
+    """One system's measurements; then its runner and the short sentence, for `answer_rounds`."""
     import numpy as np
     import torch  # noqa: F401  (imported before the memory baseline, like the references below)
 
@@ -169,12 +170,6 @@ def worker(job: dict) -> dict:
         start = time.perf_counter()
         runner.embed([text_ids], 1)
         latencies.append(time.perf_counter() - start)
-    short_latencies = []
-    for _ in range(30):
-        start = time.perf_counter()
-        runner.embed([short], 1)
-        short_latencies.append(time.perf_counter() - start)
-
     result = {
         "system": system,
         "seconds": best,
@@ -182,7 +177,6 @@ def worker(job: dict) -> dict:
         "tokens_per_s": sum(map(len, ids)) / best,
         "latency_p50_ms": 1e3 * percentile(latencies, 50),
         "latency_p99_ms": 1e3 * percentile(latencies, 99),
-        "short_latency_p50_ms": 1e3 * percentile(short_latencies, 50),
         "load_s": load_s,
         # model + activations, imports excluded; on a GPU, the device memory PyTorch allocated
         "peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else memory_mb("VmHWM") - baseline_mb,
@@ -197,7 +191,39 @@ def worker(job: dict) -> dict:
             measure_matmul_peak(m=job["peak_tokens"], seconds=job["peak_seconds"] / 2, kernels=fp32_kernels, device=device)
         )
         result["dense_kernel_gflops"] = dense_kernel_rate(runner, ids, batch_size)
-    return result
+    return result, runner, short
+
+
+def answer_rounds(runner, short: list[int]) -> None:
+    """The short sentence at batch 1, `calls` times per request, until the parent says stop.
+
+    Each request is one round of `short_sentence_rounds`: the systems' processes take turns,
+    so a machine whose speed drifts (other tenants, clocks) weighs on every system alike.
+    """
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        warm, calls = map(int, line.split())
+        for _ in range(warm):  # the other systems' turns have cooled the caches
+            runner.embed([short], 1)
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            runner.embed([short], 1)
+            times.append(time.perf_counter() - start)
+        print(json.dumps(times), flush=True)
+
+
+def short_sentence_rounds(workers: dict[str, subprocess.Popen], rounds: int, calls: int = 10) -> dict[str, float]:
+    """p50 ms of the short sentence per system, over `rounds` turns taken in rotation."""
+    times: dict[str, list[float]] = {system: [] for system in workers}
+    for _ in range(rounds):
+        for system, proc in workers.items():
+            time.sleep(0.05)  # the previous system's threads stop spinning and sleep
+            proc.stdin.write(f"10 {calls}\n")
+            proc.stdin.flush()
+            times[system] += json.loads(proc.stdout.readline())
+    return {system: 1e3 * percentile(t, 50) for system, t in times.items()}
 
 
 def dense_kernel_rate(runner, ids: list[list[int]], batch_size: int) -> float:
@@ -287,7 +313,7 @@ def run(args) -> dict:
                 start = time.perf_counter()
                 export_onnx(directory, onnx_path)
                 entry["onnx_export_s"] = time.perf_counter() - start
-            results = {}
+            results, workers = {}, {}
             for system in tqdm(systems, desc=f"{size}", unit="system"):
                 job = {
                     "system": system,
@@ -304,14 +330,30 @@ def run(args) -> dict:
                     "peak_seconds": args.peak_seconds,
                     "peak_tokens": args.peak_tokens,
                 }
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True, env=WORKER_ENV
-                )
-                if proc.returncode != 0:
-                    print(f"{size} / {system} failed:\n{proc.stderr[-2000:]}")
+                # the process stays, idle, for the short-sentence rounds after the last system
+                log = open(workdir / f"{size}-{system.replace(' ', '-')}.log", "w+")
+                proc = subprocess.Popen(
+                    [sys.executable, __file__, "--worker", json.dumps(job)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=WORKER_ENV,
+                )  # fmt: skip
+                line = proc.stdout.readline()
+                while line and not line.startswith(RESULT):  # whatever a library printed first
+                    line = proc.stdout.readline()
+                if not line:
+                    proc.wait()
+                    log.seek(0)
+                    print(f"{size} / {system} failed:\n{log.read()[-2000:]}")
                     continue
-                results[system] = json.loads(proc.stdout.strip().splitlines()[-1])
+                results[system] = json.loads(line[len(RESULT) :])
                 results[system]["vectors"] = job["vectors"]
+                workers[system] = proc
+            try:
+                for system, p50 in short_sentence_rounds(workers, args.short_rounds).items():
+                    results[system]["short_latency_p50_ms"] = p50
+            finally:
+                for proc in workers.values():
+                    proc.stdin.close()
+                    proc.wait()
             add_derived(results, dense_flops_per_token(directory), peaks, sum(map(len, ids)))
             entry["results"] = results
             report["sizes"][size] = entry
@@ -344,7 +386,7 @@ def add_derived(results: dict, flops_per_token: float, peaks: dict[str, float], 
         r["fraction_of_fp32_peak"] = r["dense_gflops_end_to_end"] / precision_peak(peaks, "fp32")
         if system.endswith("bf16") and precision_peak(peaks, "bf16"):
             r["fraction_of_bf16_peak"] = r["dense_gflops_end_to_end"] / precision_peak(peaks, "bf16")
-        if "dense_kernel_gflops" in r:
+        if "dense_kernel_gflops" in r and system.endswith("fp32"):  # other precisions: GFLOP/s only
             r["dense_kernel_fraction_of_fp32_peak"] = r["dense_kernel_gflops"] / r["fp32_peak_beside_dense_gflops"]
         vectors = np.load(r.pop("vectors"))
         if ref_vectors is not None:
@@ -386,6 +428,7 @@ COLUMNS = [
     ("% fp32 peak (end to end)", "fraction_of_fp32_peak", "{:.0%}"),
     ("% bf16 peak (end to end)", "fraction_of_bf16_peak", "{:.1%}"),
     ("% fp32 peak (dense kernels)", "dense_kernel_fraction_of_fp32_peak", "{:.0%}"),
+    ("dense kernels GFLOP/s", "dense_kernel_gflops", "{:.0f}"),
     ("min cos vs ref", "min_cosine_vs_reference", "{:.5f}"),
     ("max abs diff vs ref", "max_abs_diff_vs_reference", "{:.1e}"),
 ]
@@ -465,6 +508,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=1, help="timed passes per system; the best counts")
     parser.add_argument("--latency-texts", type=int, default=50, help="texts timed one at a time")
+    parser.add_argument(
+        "--short-rounds", type=int, default=10, help="turns of 10 timed calls each system takes with the short sentence"
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--peak-seconds", type=float, default=1.0, help="time per kernel for the matmul peak")
     parser.add_argument("--peak-tokens", type=int, default=4096, help="rows of the peak's 768x3072 product")
@@ -481,8 +527,12 @@ def main(argv: list[str] | None = None, from_cli: bool = False) -> dict:
     return run(args)
 
 
+RESULT = "RESULT "  # marks the worker's result line on its standard output
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        print(json.dumps(worker(json.loads(sys.argv[2]))))
+        result, runner, short = worker(json.loads(sys.argv[2]))
+        print(RESULT + json.dumps(result), flush=True)
+        answer_rounds(runner, short)
     else:
         main()

@@ -1,5 +1,6 @@
 """bertkit/inference/batching.py and threads.py: length batches under a token budget; thread cap."""
 
+import pytest
 import torch
 
 from bertkit.inference import length_batches
@@ -80,3 +81,18 @@ def test_the_first_pass_of_each_size_does_not_count():
     policy.record(2, rows=20, seconds=0.002)
     policy.record(1, rows=8, seconds=0.004)
     assert policy.choose(all_threads=2) == 2 and set(policy.cost) == {1, 2}
+
+
+@pytest.mark.parametrize("preset", [None, "1000"])
+def test_import_bertkit_sets_the_openmp_spin_count_unless_one_is_set(preset):
+    """Set before PyTorch loads its OpenMP runtime; a value in the environment wins."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    if preset is not None:
+        env["GOMP_SPINCOUNT"] = preset
+    code = "import bertkit, os, sys; assert 'torch' not in sys.modules; print(os.environ['GOMP_SPINCOUNT'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == (preset or "300000")
