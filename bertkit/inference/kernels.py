@@ -1,7 +1,7 @@
 """Dense layers with weights packed once, for the fastest kernel of each precision and device.
 
-Measured on the 2-core AVX-512 (BF16, VNNI, no AMX) development machine with
-`python benchmarks/peak.py` (see docs/inference.md):
+Measured on the 2-core AVX-512 (BF16, VNNI) development machines, one without AMX and one
+with, with `python benchmarks/peak.py` (see docs/inference.md):
 
 - fp32: MKL's `F.linear` and oneDNN with a pre-packed weight both reach the machine's fp32
   peak (~340 GFLOP/s) on BERT-sized products; oneDNN also fuses the bias, the GELU and the
@@ -11,12 +11,17 @@ Measured on the 2-core AVX-512 (BF16, VNNI, no AMX) development machine with
   the weight stored transposed, (in, out), is faster than oneDNN's packed layout - for
   weights of up to ~1M elements (time packed / addmm at 8 rows, one thread: 1.2-1.8 for
   MiniLM's four products and bert-base's 768x768), and for a single row whatever the size
-  (1.16-1.79), but not for bert-base's larger products from 4 rows on (0.58-0.87). Such
-  products take that path, from a second copy of the weight made the first time one is
-  seen.
-- bf16: oneDNN's avx512_core_bf16 kernel reaches only about half the fp32 rate on a CPU
-  without AMX (`vdpbf16ps` issues on one port where fp32 FMAs issue on two). It pays on
-  CPUs with AMX and on GPUs; here it is a memory saving, not a speed-up.
+  (1.16-1.79), but not for bert-base's larger products from 4 rows on (0.58-0.87). From 16
+  to 64 rows the bare products are even on MiniLM (packed / addmm 0.89-1.21, warm, AMX
+  machine), but oneDNN's fused GELU makes the feed-forward's first product 1.2x faster at 32
+  rows; `addmm` would save only oneDNN's one-off kernel for each new row count (~70 us a
+  product; 64 rows through addmm left `bertkit bench`'s cold batch-1 p50 unchanged, 9.1 ms).
+  Products of up to `FEW_ROWS` rows take that path (one row for larger weights), from a
+  second copy of the weight made the first time one is seen.
+- bf16: on a CPU with AMX oneDNN runs bf16 products on the tile units, 4-8x its fp32 rate
+  (800-1700 against 190-250 GFLOP/s). Without AMX its avx512_core_bf16 kernel reaches only
+  about half the fp32 rate (`vdpbf16ps` issues on one port where fp32 FMAs issue on two):
+  there bf16 is a memory saving, not a speed-up.
 - int8: dynamic quantisation - symmetric per-output-channel int8 weights, activations
   quantised per call and per row: each token row is divided by its own max |x| before the
   product and its result multiplied back, so one per-tensor activation scale serves every row
@@ -48,7 +53,7 @@ from bertkit.modeling.feed_forward import ACTIVATIONS
 
 PRECISIONS = ("fp32", "bf16", "int8")
 
-FEW_ROWS = 64  # fp32 products of at most this many rows use MKL on the (in, out) weight,
+FEW_ROWS = 16  # fp32 products of at most this many rows use MKL on the (in, out) weight,
 FEW_ROWS_LARGEST_WEIGHT = 1 << 20  # if the weight has at most this many elements; else 1 row
 INT8_FEW_ROWS = 16  # int8 products of at most this many rows use fbgemm where it is exact
 

@@ -37,3 +37,39 @@ def test_missing_references_are_named_with_the_install_hint(monkeypatch):
     monkeypatch.setattr(harness.importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else object())
     assert harness.missing_oracles(["bertkit fp32", "transformers", "onnxruntime"]) == {"onnxruntime": ["onnxruntime"]}
     assert harness.INSTALL_HINT == "pip install 'bertkit[bench]'"
+
+
+def test_a_run_on_your_own_texts_times_the_short_sentence_in_interleaved_rounds(tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("A man is eating food.\n\nSomeone eats.\nThe weather is cold today, bring a coat.\n")
+    code = main([
+        "bench", "--sizes", "minilm", "--systems", "bertkit fp32,bertkit bf16", "--texts-file", str(texts),
+        "--latency-texts", "1", "--short-rounds", "2", "--peak-seconds", "0.02", "--peak-tokens", "64",
+        "--out", str(tmp_path / "out"),
+    ])  # fmt: skip
+    assert code == 0
+    entry = json.loads((tmp_path / "out" / "inference.json").read_text())["sizes"]["minilm"]
+    assert entry["texts"] == 3  # the blank line is skipped
+    for result in entry["results"].values():
+        assert result["short_latency_p50_ms"] > 0
+    assert "dense_kernel_fraction_of_fp32_peak" not in entry["results"]["bertkit bf16"]  # fp32 only
+    assert entry["results"]["bertkit bf16"]["dense_kernel_gflops"] > 0
+
+
+def test_texts_files_are_lines_or_a_json_list(tmp_path):
+    harness = _harness()
+    (tmp_path / "t.json").write_text(json.dumps(["one", "two\nlines"]))
+    assert harness.read_texts(tmp_path / "t.json") == ["one", "two\nlines"]
+    (tmp_path / "t.txt").write_text("one\n  \ntwo\n")
+    assert harness.read_texts(tmp_path / "t.txt") == ["one", "two"]
+
+
+def test_bad_choices_end_with_one_line(tmp_path, monkeypatch):
+    import pytest
+    import torch
+
+    with pytest.raises(SystemExit, match="unknown system.*'bertkit fp64'"):
+        main(["bench", "--systems", "bertkit fp64", "--out", str(tmp_path)])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match="--device cuda: PyTorch sees no CUDA device"):
+        main(["bench", "--device", "cuda", "--out", str(tmp_path)])

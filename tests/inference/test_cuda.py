@@ -12,7 +12,7 @@ from bertkit.inference import FastEncoder
 from bertkit.inference import engine
 from bertkit.modeling.bert import BertModel
 from bertkit.config import BertConfig
-from test_engine import MODELS, batch, reference
+from test_engine import MODELS, batch, model_and_batch, reference
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -25,11 +25,7 @@ def cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_fp32_on_cuda_matches_the_backbone_on_cpu(name):
-    torch.manual_seed(0)
-    model = MODELS[name]()
-    ids, mask, types = batch(LENGTHS, pad_id=model.config.pad_token_id)
-    if model.config.type_vocab_size < 2:
-        types = torch.zeros_like(ids)
+    model, ids, mask, types = model_and_batch(name, LENGTHS)
     ref = reference(model, ids, mask, types)
     out = FastEncoder(model, precision="fp32", device="cuda")(ids, mask, types, all_layers=True)
     real = mask.bool()
@@ -43,11 +39,7 @@ def test_fp32_on_cuda_matches_the_backbone_on_cpu(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_bf16_on_cuda_runs_packed_attention_within_the_guard(name):
-    torch.manual_seed(0)
-    model = MODELS[name]()
-    ids, mask, types = batch(LENGTHS, pad_id=model.config.pad_token_id)
-    if model.config.type_vocab_size < 2:
-        types = torch.zeros_like(ids)
+    model, ids, mask, types = model_and_batch(name, LENGTHS)
     ref = reference(model, ids, mask, types)
     fast = FastEncoder(model, precision="bf16", device="cuda")
     assert all(layer.varlen for layer in fast.layers) == (engine.varlen_attn is not None)

@@ -41,6 +41,16 @@ def batch(lengths, seed=0, pad_id=0):
     return ids, mask, types
 
 
+def model_and_batch(name, lengths):
+    """A seeded tiny model of family `name` and a batch of `lengths` (no type ids where it has none)."""
+    torch.manual_seed(0)
+    model = MODELS[name]()
+    ids, mask, types = batch(lengths, pad_id=model.config.pad_token_id)
+    if model.config.type_vocab_size < 2:
+        types = torch.zeros_like(ids)
+    return model, ids, mask, types
+
+
 def reference(model, ids, mask, types):
     with torch.no_grad():
         return model.eval()(ids, mask, types)
@@ -51,12 +61,7 @@ def reference(model, ids, mask, types):
     "lengths", [[7, 3, 12, 1], [9, 9, 9], [5, 2], [6]], ids=["padded", "unpadded", "few-rows-padded", "one-short-text"]
 )
 def test_fp32_outputs_match_the_backbone(name, lengths):
-    torch.manual_seed(0)
-    model = MODELS[name]()
-    pad_id = model.config.pad_token_id
-    ids, mask, types = batch(lengths, pad_id=pad_id)
-    if model.config.type_vocab_size < 2:
-        types = torch.zeros_like(ids)
+    model, ids, mask, types = model_and_batch(name, lengths)
     ref = reference(model, ids, mask, types)
     out = FastEncoder(model, precision="fp32", device="cpu")(ids, mask, types, all_layers=True)
     real = mask.bool()
@@ -237,11 +242,7 @@ def _stand_in_varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k):
 def test_packed_attention_path_matches_the_backbone(monkeypatch, name, lengths):
     """The GPU's varlen attention path (offsets, packing, head split) with a stand-in kernel."""
     monkeypatch.setattr(engine, "varlen_attn", _stand_in_varlen_attn)
-    torch.manual_seed(0)
-    model = MODELS[name]()
-    ids, mask, types = batch(lengths, pad_id=model.config.pad_token_id)
-    if model.config.type_vocab_size < 2:
-        types = torch.zeros_like(ids)
+    model, ids, mask, types = model_and_batch(name, lengths)
     ref = reference(model, ids, mask, types)
     fast = FastEncoder(model, precision="fp32", device="cpu")
     for layer in fast.layers:
