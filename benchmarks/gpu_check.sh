@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, in one go: the CUDA tests, then `benchmarks/inference.py --device cuda` at
 # batches of 32 (the CPU benchmark's setting) and 256, bertkit fp32/bf16 against transformers
-# (SDPA) fp32/bf16 on the same texts and weights.
+# (SDPA) fp32/bf16 on the same texts and weights. BATCHES="32" runs the first only.
 #
 #   benchmarks/gpu_check.sh [MODEL_DIR] [TEXTS_FILE] [OUT_DIR]
 #
@@ -40,7 +40,7 @@ TEXT_ARGS=(--texts 2048); [ -n "$TEXTS" ] && TEXT_ARGS+=(--texts-file "$TEXTS")
 echo "== CUDA tests"
 $PYTHON -m pytest -q -p no:cacheprovider tests/inference/test_cuda.py tests/inference/test_engine.py 2>&1 | tail -15
 
-for BATCH in 32 256; do
+for BATCH in ${BATCHES:-32 256}; do
     echo "== benchmark, batches of $BATCH"
     $PYTHON benchmarks/inference.py --device cuda "${MODEL_ARGS[@]}" "${TEXT_ARGS[@]}" --batch-size "$BATCH" \
         --repeats 3 --peak-tokens 16384 --threads 4 --out "$OUT_DIR/batch$BATCH" 2>&1 | grep -v -E "Loading weights|it/s\]"
