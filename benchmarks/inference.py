@@ -217,13 +217,24 @@ def answer_rounds(runner, short: list[int]) -> None:
 def short_sentence_rounds(workers: dict[str, subprocess.Popen], rounds: int, calls: int = 10) -> dict[str, float]:
     """p50 ms of the short sentence per system, over `rounds` turns taken in rotation."""
     times: dict[str, list[float]] = {system: [] for system in workers}
+    ended: set[str] = set()
     for _ in range(rounds):
         for system, proc in workers.items():
+            if system in ended:
+                continue
             time.sleep(0.05)  # the previous system's threads stop spinning and sleep
-            proc.stdin.write(f"10 {calls}\n")
-            proc.stdin.flush()
-            times[system] += json.loads(proc.stdout.readline())
-    return {system: 1e3 * percentile(t, 50) for system, t in times.items()}
+            try:
+                proc.stdin.write(f"10 {calls}\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+            except BrokenPipeError:
+                line = ""
+            if not line:
+                ended.add(system)
+                print(f"{system}: its process ended before the short-sentence rounds did (exit {proc.wait()})")
+                continue
+            times[system] += json.loads(line)
+    return {system: 1e3 * percentile(t, 50) for system, t in times.items() if t}
 
 
 def dense_kernel_rate(runner, ids: list[list[int]], batch_size: int) -> float:
@@ -313,7 +324,7 @@ def run(args) -> dict:
                 start = time.perf_counter()
                 export_onnx(directory, onnx_path)
                 entry["onnx_export_s"] = time.perf_counter() - start
-            results, workers = {}, {}
+            results, workers, logs = {}, {}, []
             for system in tqdm(systems, desc=f"{size}", unit="system"):
                 job = {
                     "system": system,
@@ -332,6 +343,7 @@ def run(args) -> dict:
                 }
                 # the process stays, idle, for the short-sentence rounds after the last system
                 log = open(workdir / f"{size}-{system.replace(' ', '-')}.log", "w+")
+                logs.append(log)
                 proc = subprocess.Popen(
                     [sys.executable, __file__, "--worker", json.dumps(job)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=WORKER_ENV,
@@ -352,8 +364,11 @@ def run(args) -> dict:
                     results[system]["short_latency_p50_ms"] = p50
             finally:
                 for proc in workers.values():
-                    proc.stdin.close()
-                    proc.wait()
+                    if proc.poll() is None:
+                        proc.stdin.close()
+                        proc.wait()
+                for log in logs:
+                    log.close()
             add_derived(results, dense_flops_per_token(directory), peaks, sum(map(len, ids)))
             entry["results"] = results
             report["sizes"][size] = entry

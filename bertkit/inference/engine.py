@@ -68,13 +68,14 @@ class _Layout:
 
     @classmethod
     def from_mask(cls, mask: torch.Tensor, device: torch.device | None = None) -> _Layout:  # mask (B, S)
+        """The layout of `mask`, its tensors on `device` (default: the mask's own)."""
+        device = device or mask.device
         mask = mask.cpu()
         batch, length = mask.shape
         lengths = mask.sum(dim=1)
         tokens = int(lengths.sum())  # unpadded exactly when every position is real
         offsets = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32)
         longest = int(lengths.max()) if batch else 0
-        device = device or mask.device
         lengths, offsets = lengths.to(device), offsets.to(device)
         if tokens == batch * length:
             return cls(batch, length, lengths, tokens, None, None, offsets, longest)

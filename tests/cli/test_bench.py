@@ -73,3 +73,21 @@ def test_bad_choices_end_with_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit, match="--device cuda: PyTorch sees no CUDA device"):
         main(["bench", "--device", "cuda", "--out", str(tmp_path)])
+
+
+def test_a_worker_that_dies_in_the_rounds_is_reported_and_left_out(capsys):
+    import subprocess
+    import sys
+
+    harness = _harness()
+    answers = "import sys; [print('[0.001, 0.002]', flush=True) for line in sys.stdin]"
+    alive = subprocess.Popen([sys.executable, "-c", answers], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    dead.wait()
+    try:
+        p50 = harness.short_sentence_rounds({"alive": alive, "dead": dead}, rounds=3)
+    finally:
+        alive.stdin.close()
+        alive.wait()
+    assert p50 == {"alive": 1.0}  # ms, the p50 of three rounds of [0.001, 0.002] s
+    assert "dead: its process ended" in capsys.readouterr().out
