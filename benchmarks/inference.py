@@ -84,7 +84,10 @@ def read_texts(path: Path) -> list[str]:
     """A file's texts, one per line (blank lines skipped), or a JSON list of strings."""
     raw = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
-        return [str(t) for t in json.loads(raw)]
+        data = json.loads(raw)
+        if not isinstance(data, list):
+            raise ValueError("a .json texts file holds one list of strings")
+        return [str(t) for t in data]
     return [line for line in raw.splitlines() if line.strip()]
 
 
@@ -265,21 +268,34 @@ def dense_kernel_rate(runner, ids: list[list[int]], batch_size: int) -> float:
 def run(args) -> dict:
     from tqdm import tqdm
 
+    from bertkit.errors import InputError
     from bertkit.inference.peak import fp32_peak, measure_matmul_peak
 
     systems = [s.strip() for s in (args.systems or ",".join(DEFAULT_SYSTEMS[args.device])).split(",")]
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
-        raise SystemExit(f"unknown system(s) {', '.join(map(repr, unknown))}; choose from: {', '.join(SYSTEMS)}")
+        raise InputError(f"unknown system(s) {', '.join(map(repr, unknown))}; choose from: {', '.join(SYSTEMS)}")
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
-            raise SystemExit("--device cuda: PyTorch sees no CUDA device here")
+            raise InputError("--device cuda: PyTorch sees no CUDA device here")
         cpu_only = [s for s in systems if s in ("bertkit int8", "onnxruntime")]
         for system in cpu_only:
             print(f"skipping {system}: it runs on the CPU only")
         systems = [s for s in systems if s not in cpu_only]
+    if args.texts_file:
+        try:
+            texts = read_texts(Path(args.texts_file))[: args.texts]
+        except (OSError, ValueError) as e:  # unreadable, not UTF-8, not a JSON list
+            raise InputError(f"{args.texts_file}: cannot read texts ({e})") from None
+    else:
+        sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+        from corpora import realistic_mix  # the project's shared real-text loader
+
+        texts = realistic_mix(args.texts)
+    if not texts:
+        raise InputError(f"{args.texts_file}: no texts")
     missing = missing_oracles(systems)
     for system, modules in missing.items():
         print(f"skipping {system}: {', '.join(modules)} not installed; {INSTALL_HINT}")
@@ -302,15 +318,6 @@ def run(args) -> dict:
         "batch_size": args.batch_size,
         "sizes": {},
     }
-    if args.texts_file:
-        texts = read_texts(Path(args.texts_file))[: args.texts]
-    else:
-        sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
-        from corpora import realistic_mix  # the project's shared real-text loader
-
-        texts = realistic_mix(args.texts)
-    if not texts:
-        raise SystemExit(f"{args.texts_file}: no texts")
     try:
         for size in args.sizes.split(","):
             directory = model_dir(size, workdir, args.model)
@@ -550,4 +557,9 @@ if __name__ == "__main__":
         print(RESULT + json.dumps(result), flush=True)
         answer_rounds(runner, short)
     else:
-        main()
+        from bertkit.errors import BertkitError
+
+        try:
+            main()
+        except BertkitError as e:  # as `bertkit bench` does: one line, exit 1
+            sys.exit(f"error: {e}")

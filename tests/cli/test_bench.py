@@ -64,15 +64,22 @@ def test_texts_files_are_lines_or_a_json_list(tmp_path):
     assert harness.read_texts(tmp_path / "t.txt") == ["one", "two"]
 
 
-def test_bad_choices_end_with_one_line(tmp_path, monkeypatch):
-    import pytest
+def test_bad_choices_end_with_one_line(tmp_path, monkeypatch, capsys):
     import torch
 
-    with pytest.raises(SystemExit, match="unknown system.*'bertkit fp64'"):
-        main(["bench", "--systems", "bertkit fp64", "--out", str(tmp_path)])
+    assert main(["bench", "--systems", "bertkit fp64", "--out", str(tmp_path)]) == 1
+    assert "unknown system(s) 'bertkit fp64'" in capsys.readouterr().err
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    assert main(["bench", "--texts-file", str(tmp_path / "empty.txt"), "--out", str(tmp_path)]) == 1
+    assert "empty.txt: no texts" in capsys.readouterr().err
+    assert main(["bench", "--texts-file", str(tmp_path / "absent.txt"), "--out", str(tmp_path)]) == 1
+    assert "absent.txt: cannot read texts" in capsys.readouterr().err
+    (tmp_path / "dict.json").write_text('{"text": "one"}')
+    assert main(["bench", "--texts-file", str(tmp_path / "dict.json"), "--out", str(tmp_path)]) == 1
+    assert "holds one list of strings" in capsys.readouterr().err
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(SystemExit, match="--device cuda: PyTorch sees no CUDA device"):
-        main(["bench", "--device", "cuda", "--out", str(tmp_path)])
+    assert main(["bench", "--device", "cuda", "--out", str(tmp_path)]) == 1
+    assert "--device cuda: PyTorch sees no CUDA device" in capsys.readouterr().err
 
 
 def test_a_worker_that_dies_in_the_rounds_is_reported_and_left_out(capsys):
