@@ -496,6 +496,7 @@ def chart(report: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
     sizes = list(report["sizes"])
     fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4), squeeze=False)
@@ -506,7 +507,10 @@ def chart(report: dict, path: Path) -> None:
         colors = ["tab:blue" if n.startswith("bertkit") else "tab:gray" for n in names]
         ax.barh(names, rates, color=colors)
         for y, rate in enumerate(rates):
-            ax.text(rate, y, f" {rate:.0f}", va="center")
+            ax.text(rate, y, f" {rate:,.0f}", va="center")
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # GPU rates run to tens of thousands
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        ax.set_xlim(0, 1.15 * max(rates))  # room for the labels
         ax.set_xlabel("texts / s (higher is better)")
         device = "GPU" if report.get("device") == "cuda" else "CPU"
         ax.set_title(f"{size} on {device}: mean {report['sizes'][size]['mean_tokens']:.0f} tokens, batches of {report['batch_size']}")
