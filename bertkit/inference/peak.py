@@ -95,7 +95,7 @@ def measure_matmul_peak(
     available = _cuda_kernels(m, k, n) if cuda else _kernels(m, k, n)
     rates = {}
     tf32 = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False  # strict fp32 on a GPU, as the engine's fp32
     try:
         for name in kernels or list(available):
             seconds_per_call = time_best(available[name](), seconds, synchronize=torch.cuda.synchronize if cuda else None)

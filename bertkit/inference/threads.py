@@ -58,12 +58,12 @@ class SmallPassThreads:
 
     Each choice keeps a moving average of its cost per call, scaled by the rows computed
     (`seconds / (rows + 8)`: a fixed part and a part per row). One thread is the safe start;
-    all threads are first tried after 2 counted calls (an idle machine should not wait long
-    for its faster count: the first 50 texts of `bertkit bench` at batch 1 took 8.8 ms at p50
-    when the first try came after 8), then the other choice after `explore` calls, an interval
-    that doubles (up to
-    1024 calls) each time the try loses and falls back to 8 when it wins, so a loaded machine
-    pays for a slow two-thread call rarely, and an idle one finds the faster count quickly.
+    all threads are first tried after `FIRST_TRY` counted calls (an idle machine should not
+    wait long for its faster count: the first 50 texts of `bertkit bench` at batch 1 took
+    8.8 ms at p50 when the first try came after 8), then the other choice after `explore`
+    calls, an interval that doubles (up to 1024 calls) each time the try loses and falls back
+    to 8 when it wins, so a loaded machine pays for a slow two-thread call rarely, and an idle
+    one finds the faster count quickly.
     The first pass of each size is not counted: it pays one-off costs (oneDNN creates a kernel
     for each new shape) that say nothing about the thread count.
 
