@@ -27,6 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
+# Before PyTorch loads: sets the OpenMP spin count (bertkit/__init__.py) in this process's
+# environment, which every system's worker process inherits - transformers runs on the same
+# PyTorch threads, and ONNX Runtime's own thread pool spins by default.
+import bertkit  # noqa: F401
+
 # `bertkit bench` loads this file as a module, not as a script: its folder must still be on the
 # import path for `import references`.
 sys.path.append(str(Path(__file__).resolve().parent))
@@ -109,12 +114,6 @@ def dense_flops_per_token(directory: Path) -> float:
 
 
 # --- one system in its own process ---------------------------------------------------------
-
-# Every system's process gets the OpenMP spin count that `import bertkit` sets for its own
-# processes (see bertkit/__init__.py): transformers runs on the same PyTorch threads, and ONNX
-# Runtime's own thread pool spins by default.
-WORKER_ENV = {**os.environ, "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "300000")}
-
 
 
 def memory_mb(field: str) -> float:
@@ -353,7 +352,7 @@ def run(args) -> dict:
                 logs.append(log)
                 proc = subprocess.Popen(
                     [sys.executable, __file__, "--worker", json.dumps(job)],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=WORKER_ENV,
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
                 )  # fmt: skip
                 line = proc.stdout.readline()
                 while line and not line.startswith(RESULT):  # whatever a library printed first

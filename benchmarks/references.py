@@ -35,9 +35,10 @@ def padded(token_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     return word, mask
 
 
-def mean_pool(sequence: np.ndarray, mask: np.ndarray) -> np.ndarray:  # (B, S, H), (B, S) -> (B, H)
-    weights = mask[..., None].astype(np.float32)
-    return (sequence * weights).sum(axis=1) / weights.sum(axis=1)
+def mean_pool(sequence: torch.Tensor, mask: torch.Tensor) -> np.ndarray:  # (B, S, H), (B, S) -> (B, H)
+    """Mean over the real tokens, computed where `sequence` is (on a GPU, only (B, H) comes back)."""
+    weights = mask[..., None].float()
+    return ((sequence.float() * weights).sum(1) / weights.sum(1)).cpu().numpy()
 
 
 class Bertkit:
@@ -73,9 +74,7 @@ class Transformers:
         for start in range(0, len(token_ids), batch_size):
             word, mask = padded(token_ids[start : start + batch_size])
             word, mask = torch.from_numpy(word).to(self.device), torch.from_numpy(mask).to(self.device)
-            sequence = self.model(input_ids=word, attention_mask=mask).last_hidden_state.float()
-            weights = mask[..., None].float()
-            out.append(((sequence * weights).sum(1) / weights.sum(1)).cpu().numpy())  # mean over real tokens
+            out.append(mean_pool(self.model(input_ids=word, attention_mask=mask).last_hidden_state, mask))
         return np.concatenate(out)
 
 
@@ -135,5 +134,5 @@ class OnnxRuntime:
         for start in range(0, len(token_ids), batch_size):
             word, mask = padded(token_ids[start : start + batch_size])
             feed = {"input_ids": word, "attention_mask": mask, "token_type_ids": np.zeros_like(word)}
-            out.append(mean_pool(self.session.run(None, feed)[0], mask))
+            out.append(mean_pool(torch.from_numpy(self.session.run(None, feed)[0]), torch.from_numpy(mask)))
         return np.concatenate(out)

