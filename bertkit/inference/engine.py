@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from bertkit.errors import InputError
+from bertkit.inference import few_rows
 from bertkit.inference.batching import length_batches
 from bertkit.inference.kernels import PRECISIONS, PackedLinear, compute_dtype
 from bertkit.inference.threads import SINGLE_THREAD_ROWS, SmallPassThreads, set_threads, threads_for
@@ -230,6 +231,33 @@ class _FastLayer:
             (norm.weight.detach().to(device, dtype), norm.bias.detach().to(device, dtype), norm.eps)
             for norm in (layer.attention_norm, layer.output_norm)
         ]
+        # Passes of few tokens on CPU: the whole layer as one C call (few_rows.py), its weights
+        # packed from these (the model's own, unsmoothed) the first time such a pass comes.
+        linears = [
+            (qkv_weight, qkv_bias),
+            (attention.output.weight, attention.output.bias),
+            (feed_forward.inner.weight, feed_forward.inner.bias),
+            (feed_forward.outer.weight, feed_forward.outer.bias),
+        ]
+        norms = [(norm.weight, norm.bias, norm.eps) for norm in (layer.attention_norm, layer.output_norm)]
+        self.precision, self.activation = precision, activation
+        self._few_rows = None
+        self._few_rows_source = None
+        if device.type == "cpu" and few_rows.library() is not None and few_rows.FewRowsLayer.supports(linears, heads, activation):
+            self._few_rows_source = (linears, norms)
+
+    @property
+    def has_few_rows(self) -> bool:
+        """Whether passes of at most `few_rows.MAX_ROWS` tokens can take the C layer."""
+        return self._few_rows is not None or self._few_rows_source is not None
+
+    def few_rows_layer(self) -> few_rows.FewRowsLayer:
+        """This layer as one C call for T <= few_rows.MAX_ROWS float32 rows (packed when first asked)."""
+        if self._few_rows is None:
+            linears, norms = self._few_rows_source
+            self._few_rows = few_rows.FewRowsLayer(linears, norms, self.heads, self.activation, self.precision)
+            self._few_rows_source = None
+        return self._few_rows
 
     def attention(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:  # (T, H) -> (T, H)
         tokens, hidden = x.shape
@@ -280,6 +308,8 @@ class FastEncoder:
             _FastLayer(layer, config.num_attention_heads, config.hidden_act, precision, self.device, input_max)
             for layer, input_max in zip(model.transformer.layers, maxima)
         ]
+        # Passes of few tokens take the C layer (few_rows.py) where every layer can.
+        self.few_rows = bool(self.layers) and all(layer.has_few_rows for layer in self.layers)
         pooler = getattr(model, "pooler", None)
         dense = getattr(pooler, "dense", None)  # None: DistilBERT's pooled output is the [CLS] state itself
         self.has_pooler = pooler is not None
@@ -287,7 +317,8 @@ class FastEncoder:
 
     @torch.inference_mode()
     def encode_tokens(self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, all_layers: bool = False):
-        """Final states of the real tokens, (T, H) in `self.dtype`, and their layout.
+        """Final states of the real tokens, (T, H), and their layout: in `self.dtype`, or float32
+        for passes of few tokens through the C layer (`few_rows.py`), in every precision.
 
         The cheapest form for pooling: nothing is scattered back to (B, S, H).
         """
@@ -300,8 +331,18 @@ class FastEncoder:
             positions = self.position_ids(mask).expand(word_ids.shape)  # (B, S)
             types = None if type_ids is None else layout.gather(type_ids)
             x = self.embeddings(layout.gather(word_ids), layout.gather(positions), types)  # (T, H)
-            x = x.to(self.dtype)
             states = []
+            if self.few_rows and 0 < layout.tokens <= few_rows.MAX_ROWS:
+                x = x.float().contiguous()  # float32 activations in every precision
+                layers = [layer.few_rows_layer() for layer in self.layers]
+                workspace = torch.empty(layers[0].workspace(layout.tokens))  # the same for every layer
+                threads = torch.get_num_threads()
+                for layer in layers:
+                    x = layer(x, layout.offsets, workspace, threads)
+                    if all_layers:
+                        states.append(x)
+                return x, layout, states
+            x = x.to(self.dtype)
             for layer in self.layers:
                 x = layer(x, layout)
                 if all_layers:

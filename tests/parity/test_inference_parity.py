@@ -17,7 +17,7 @@ from bertkit.bundled import default_model_dir
 from bertkit.checkpoint import load_backbone
 from bertkit.inference import FastEncoder
 
-from corpora import realistic_mix
+from corpora import po_strings, realistic_mix
 
 N_TEXTS = 64
 
@@ -54,3 +54,45 @@ def test_low_precision_vectors_keep_their_direction(setup, precision, threshold)
     cosine = torch.nn.functional.cosine_similarity(vectors, ref_means)
     assert cosine.shape == (N_TEXTS,)
     assert cosine.min() >= threshold, f"{precision}: worst vector cosine {cosine.min():.5f}"
+
+
+SHORT_TEXTS = 48
+
+
+@pytest.fixture(scope="module")
+def short_texts():
+    """Real texts of at most 16 tokens, each with transformers' output for it alone."""
+    preprocessor = Preprocessor.from_pretrained()
+    token_ids = []
+    for text in po_strings():
+        batch = preprocessor([text], padding="longest")
+        n = int(batch["input_mask"].sum())
+        if 3 <= n <= 16:
+            token_ids.append(batch["input_word_ids"][0, :n].long().tolist())
+        if len(token_ids) == SHORT_TEXTS:
+            break
+    reference = transformers.AutoModel.from_pretrained(default_model_dir(), attn_implementation="sdpa").eval()
+    states = []
+    with torch.inference_mode():
+        for ids in token_ids:
+            ids = torch.tensor([ids])
+            states.append(reference(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state[0])
+    return token_ids, states
+
+
+@pytest.mark.parametrize("precision, threshold", [("fp32", None), ("bf16", 0.999), ("int8", 0.99)])
+def test_short_texts_alone_take_the_few_rows_layer_and_match_transformers(short_texts, precision, threshold):
+    """One text per pass, as a service answers a request: the few-rows C layer on CPUs that
+    build it (tests/inference/test_few_rows.py checks that it is used), the PyTorch path elsewhere."""
+    token_ids, states = short_texts
+    assert len(token_ids) == SHORT_TEXTS and len({len(ids) for ids in token_ids}) > 5
+    backbone, _, _ = load_backbone(None)
+    fast = FastEncoder(backbone, precision=precision, device="cpu")
+    for ids, state in zip(token_ids, states):
+        ids = torch.tensor([ids])
+        out = fast(ids, torch.ones_like(ids), torch.zeros_like(ids)).sequence[0]
+        if threshold is None:
+            assert (out - state).abs().max() < 1e-4
+        else:
+            cosine = torch.nn.functional.cosine_similarity(out.mean(0), state.mean(0), dim=0)
+            assert cosine >= threshold, f"{precision}: cosine {cosine:.5f} for {len(ids[0])} tokens"

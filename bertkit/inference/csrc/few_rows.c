@@ -1,0 +1,264 @@
+/* One transformer layer for a pass of few tokens (one or a few short texts), in one call.
+ *
+ * A pass of T <= MAX_ROWS tokens reads every weight once for T multiply-adds: it is bound by
+ * memory bandwidth and by the cost of each call, not by arithmetic. This file computes a whole
+ * post-LN layer (QKV product, attention, output product + residual + LayerNorm, feed-forward
+ * with its activation, product + residual + LayerNorm) inside one OpenMP region, with the
+ * weights in the layout the loop streams: [out / 16][in][16], 16 output columns side by side,
+ * stored as float32, bfloat16 or int8 (with one scale per output column). Activations are
+ * float32 throughout; bf16 and int8 weights are widened to float32 in registers, so the only
+ * rounding is the weights' own. See few_rows.py for how it is built, loaded and called.
+ *
+ * Compiled with -O3 -mavx512f -mfma -fopenmp; loaded only on CPUs with AVX-512F.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MAX_ROWS 16
+#define LANES 16
+
+enum { WEIGHT_F32 = 0, WEIGHT_BF16 = 1, WEIGHT_I8 = 2 };
+enum { ACT_NONE = 0, ACT_GELU = 1, ACT_GELU_TANH = 2, ACT_RELU = 3 };
+
+typedef struct {
+    const void *weight;  /* [out / 16][in][16] of the weight type */
+    const float *scale;  /* int8: (out,) per output column; otherwise NULL */
+    const float *bias;   /* (out,) or NULL */
+    int64_t in, out;
+} Dense;
+
+typedef struct {
+    Dense qkv, attention_output, inner, outer;
+    const float *norm1_weight, *norm1_bias, *norm2_weight, *norm2_bias;
+    double norm1_eps, norm2_eps;
+    int64_t heads, weight_type, activation;
+} Layer;
+
+/* ---- 16 weights as float32 ---- */
+
+static inline __m512 load_f32(const void *w, int64_t k) { return _mm512_loadu_ps((const float *)w + k * LANES); }
+
+static inline __m512 load_bf16(const void *w, int64_t k) {
+    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + k * LANES));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+static inline __m512 load_i8(const void *w, int64_t k) {
+    __m128i b = _mm_loadu_si128((const __m128i *)((const int8_t *)w + k * LANES));
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
+}
+
+/* ---- elementwise functions, vectorised ---- */
+
+static inline __m512 exp512(__m512 x) {  /* e^x, relative error ~1e-7 */
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3f)), _mm512_set1_ps(-87.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);  /* ln 2 in two parts */
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);  /* Taylor to r^7 on |r| <= ln2 / 2 */
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline __m512 erf512(__m512 x) {  /* Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7 */
+    __m512 a = _mm512_abs_ps(x);
+    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(a, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    __m512 p = _mm512_set1_ps(1.061405429f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    p = _mm512_mul_ps(p, t);
+    __m512 y = _mm512_fnmadd_ps(p, exp512(_mm512_mul_ps(_mm512_mul_ps(a, a), _mm512_set1_ps(-1.0f))), _mm512_set1_ps(1.0f));
+    /* erf is odd: put x's sign back */
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(y),
+        _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
+}
+
+static inline __m512 activate(__m512 v, int activation) {
+    if (activation == ACT_GELU) {  /* x/2 (1 + erf(x / sqrt 2)) */
+        __m512 e = erf512(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678f)));
+        return _mm512_mul_ps(_mm512_mul_ps(v, _mm512_set1_ps(0.5f)), _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
+    }
+    if (activation == ACT_GELU_TANH) {  /* x/2 (1 + tanh(u)), tanh(u) = 1 - 2 / (e^2u + 1) */
+        __m512 u = _mm512_mul_ps(_mm512_set1_ps(0.7978845608f),
+                                 _mm512_fmadd_ps(_mm512_mul_ps(_mm512_mul_ps(v, v), v), _mm512_set1_ps(0.044715f), v));
+        __m512 e = exp512(_mm512_mul_ps(u, _mm512_set1_ps(2.0f)));
+        __m512 th = _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+        return _mm512_mul_ps(_mm512_mul_ps(v, _mm512_set1_ps(0.5f)), _mm512_add_ps(th, _mm512_set1_ps(1.0f)));
+    }
+    if (activation == ACT_RELU) return _mm512_max_ps(v, _mm512_setzero_ps());
+    return v;
+}
+
+/* ---- y = act(x @ W.T * scale + bias) + residual, one or two blocks of 16 columns at a time ---- */
+
+/* Accumulators for `rows` rows and `pair` (0 or 1) extra blocks: constants at every call site
+ * (see ROW_CASES), so each copy is unrolled with its sums in registers, 2 x 12 at most. Two
+ * blocks share each broadcast of x: 10 loads for 16 multiply-adds at 8 rows, not 9 for 8. */
+#define PAIR_ROWS 12
+#define DEFINE_BLOCK(NAME, LOAD)                                                                   \
+    static inline __attribute__((always_inline)) void NAME(                                       \
+        const float *x, int64_t in, const void *w0, const void *w1, __m512 *acc, int rows, int pair) { \
+        __m512 s0[MAX_ROWS], s1[MAX_ROWS]; /* local: through `acc` they would be stored each k */ \
+        for (int m = 0; m < rows; m++) s0[m] = s1[m] = _mm512_setzero_ps();                       \
+        for (int64_t k = 0; k < in; k++) {                                                         \
+            __m512 a = LOAD(w0, k), b = pair ? LOAD(w1, k) : a;                                    \
+            for (int m = 0; m < rows; m++) {                                                       \
+                __m512 xm = _mm512_set1_ps(x[m * in + k]);                                         \
+                s0[m] = _mm512_fmadd_ps(xm, a, s0[m]);                                             \
+                if (pair) s1[m] = _mm512_fmadd_ps(xm, b, s1[m]);                                   \
+            }                                                                                      \
+        }                                                                                          \
+        for (int m = 0; m < rows; m++) {                                                           \
+            acc[m] = s0[m];                                                                        \
+            if (pair) acc[MAX_ROWS + m] = s1[m];                                                   \
+        }                                                                                          \
+    }
+
+DEFINE_BLOCK(block_f32, load_f32)
+DEFINE_BLOCK(block_bf16, load_bf16)
+DEFINE_BLOCK(block_i8, load_i8)
+
+#define ROW_CASE(BLOCK, R, P) case R: BLOCK(x, in, w0, w1, acc, R, P); break;
+#define ROW_CASES(BLOCK)                                                                           \
+    if (pair) {                                                                                    \
+        switch (rows) {                                                                            \
+            ROW_CASE(BLOCK, 1, 1) ROW_CASE(BLOCK, 2, 1) ROW_CASE(BLOCK, 3, 1) ROW_CASE(BLOCK, 4, 1) \
+            ROW_CASE(BLOCK, 5, 1) ROW_CASE(BLOCK, 6, 1) ROW_CASE(BLOCK, 7, 1) ROW_CASE(BLOCK, 8, 1) \
+            ROW_CASE(BLOCK, 9, 1) ROW_CASE(BLOCK, 10, 1) ROW_CASE(BLOCK, 11, 1) ROW_CASE(BLOCK, 12, 1) \
+        }                                                                                          \
+    } else {                                                                                       \
+        switch (rows) {                                                                            \
+            ROW_CASE(BLOCK, 1, 0) ROW_CASE(BLOCK, 2, 0) ROW_CASE(BLOCK, 3, 0) ROW_CASE(BLOCK, 4, 0) \
+            ROW_CASE(BLOCK, 5, 0) ROW_CASE(BLOCK, 6, 0) ROW_CASE(BLOCK, 7, 0) ROW_CASE(BLOCK, 8, 0) \
+            ROW_CASE(BLOCK, 9, 0) ROW_CASE(BLOCK, 10, 0) ROW_CASE(BLOCK, 11, 0) ROW_CASE(BLOCK, 12, 0) \
+            ROW_CASE(BLOCK, 13, 0) ROW_CASE(BLOCK, 14, 0) ROW_CASE(BLOCK, 15, 0) ROW_CASE(BLOCK, 16, 0) \
+        }                                                                                          \
+    }
+
+static void block_product(const float *x, int64_t in, const void *w0, const void *w1, int weight_type,
+                          __m512 *acc, int rows, int pair) {
+    if (weight_type == WEIGHT_BF16) { ROW_CASES(block_bf16) }
+    else if (weight_type == WEIGHT_I8) { ROW_CASES(block_i8) }
+    else { ROW_CASES(block_f32) }
+}
+
+static inline void epilogue(const Dense *d, const __m512 *acc, int64_t col, int rows, int activation,
+                            const float *residual, float *y) {
+    __m512 scale = d->scale ? _mm512_loadu_ps(d->scale + col) : _mm512_set1_ps(1.0f);
+    __m512 bias = d->bias ? _mm512_loadu_ps(d->bias + col) : _mm512_setzero_ps();
+    for (int m = 0; m < rows; m++) {
+        __m512 v = activate(_mm512_fmadd_ps(acc[m], scale, bias), activation);
+        if (residual) v = _mm512_add_ps(v, _mm512_loadu_ps(residual + m * d->out + col));
+        _mm512_storeu_ps(y + m * d->out + col, v);
+    }
+}
+
+/* Inside a parallel region: the column blocks (in pairs, up to PAIR_ROWS rows) are shared
+ * among the threads. */
+static void dense(const Dense *d, int weight_type, const float *x, int rows, int activation,
+                  const float *residual, float *y) {
+    const int64_t blocks = d->out / LANES;
+    const int step = rows <= PAIR_ROWS ? 2 : 1;
+    const size_t element_size = weight_type == WEIGHT_F32 ? 4 : weight_type == WEIGHT_BF16 ? 2 : 1;
+    const size_t block_bytes = (size_t)d->in * LANES * element_size;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < (blocks + step - 1) / step; i++) {
+        const int64_t j = i * step;
+        const int pair = j + 1 < blocks && step == 2;
+        __m512 acc[2 * MAX_ROWS];
+        const char *w = (const char *)d->weight + (size_t)j * block_bytes;
+        block_product(x, d->in, w, w + block_bytes, weight_type, acc, rows, pair);
+        epilogue(d, acc, j * LANES, rows, activation, residual, y);
+        if (pair) epilogue(d, acc + MAX_ROWS, (j + 1) * LANES, rows, activation, residual, y);
+    }
+}
+
+/* LayerNorm of each row of x (rows x width), in place; shared among the threads by row. */
+static void layer_norm(float *x, int rows, int64_t width, const float *weight, const float *bias, double eps) {
+#pragma omp for schedule(static)
+    for (int m = 0; m < rows; m++) {
+        float *row = x + m * width;
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t i = 0; i < width; i++) sum += row[i];
+        const float mean = sum / (float)width;
+        float squares = 0.0f;
+#pragma omp simd reduction(+ : squares)
+        for (int64_t i = 0; i < width; i++) squares += (row[i] - mean) * (row[i] - mean);
+        const float inv = 1.0f / sqrtf(squares / (float)width + (float)eps);
+#pragma omp simd
+        for (int64_t i = 0; i < width; i++) row[i] = (row[i] - mean) * inv * weight[i] + bias[i];
+    }
+}
+
+/* Scaled dot-product attention of each text on its own rows (offsets[b] .. offsets[b+1]);
+ * qkv rows are [q | k | v], each split into `heads` heads of `hidden / heads` columns. */
+static void attention(const float *qkv, float *context, const int32_t *offsets, int texts, int64_t hidden, int64_t heads) {
+    const int64_t size = hidden / heads, stride = 3 * hidden;
+    const float scale = 1.0f / sqrtf((float)size);
+#pragma omp for schedule(static) collapse(2)
+    for (int b = 0; b < texts; b++) {
+        for (int64_t h = 0; h < heads; h++) {
+            const int start = offsets[b], end = offsets[b + 1];
+            for (int i = start; i < end; i++) {
+                const float *q = qkv + i * stride + h * size;
+                float p[MAX_ROWS], top = -INFINITY, total = 0.0f;
+                for (int j = start; j < end; j++) {
+                    const float *k = qkv + j * stride + hidden + h * size;
+                    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+                    for (int64_t c = 0; c < size; c++) dot += q[c] * k[c];
+                    p[j - start] = dot * scale;
+                    top = p[j - start] > top ? p[j - start] : top;
+                }
+                for (int j = 0; j < end - start; j++) total += (p[j] = expf(p[j] - top));
+                float *out = context + i * hidden + h * size;
+                for (int64_t c = 0; c < size; c++) out[c] = 0.0f;
+                for (int j = start; j < end; j++) {
+                    const float *v = qkv + j * stride + 2 * hidden + h * size, weight = p[j - start] / total;
+#pragma omp simd
+                    for (int64_t c = 0; c < size; c++) out[c] += weight * v[c];
+                }
+            }
+        }
+    }
+}
+
+/* Workspace floats a layer needs for `rows` rows. */
+int64_t few_rows_workspace(const Layer *layer, int rows) {
+    const int64_t hidden = layer->attention_output.out;
+    return (int64_t)rows * (3 * hidden + hidden + hidden + layer->inner.out);
+}
+
+/* x (rows x hidden) -> out (rows x hidden); returns 0, or -1 if rows is out of range. */
+int few_rows_layer(const Layer *layer, int rows, const float *x, float *out, float *workspace,
+                   const int32_t *offsets, int texts, int threads) {
+    if (rows < 1 || rows > MAX_ROWS) return -1;
+    const int64_t hidden = layer->attention_output.out;
+    float *qkv = workspace, *context = qkv + rows * 3 * hidden, *attended = context + rows * hidden;
+    float *inner = attended + rows * hidden;
+    const int type = (int)layer->weight_type;
+#pragma omp parallel num_threads(threads)
+    {
+        dense(&layer->qkv, type, x, rows, ACT_NONE, NULL, qkv);
+        attention(qkv, context, offsets, texts, hidden, layer->heads);
+        dense(&layer->attention_output, type, context, rows, ACT_NONE, x, attended);
+        layer_norm(attended, rows, hidden, layer->norm1_weight, layer->norm1_bias, layer->norm1_eps);
+        dense(&layer->inner, type, attended, rows, (int)layer->activation, NULL, inner);
+        dense(&layer->outer, type, inner, rows, ACT_NONE, attended, out);
+        layer_norm(out, rows, hidden, layer->norm2_weight, layer->norm2_bias, layer->norm2_eps);
+    }
+    return 0;
+}
+
+int few_rows_max_rows(void) { return MAX_ROWS; }

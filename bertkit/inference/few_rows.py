@@ -1,0 +1,218 @@
+"""Passes of few tokens (one short text) as one C call per layer: `csrc/few_rows.c`.
+
+A sentence of 8 tokens makes each product of a layer read its whole weight for 8 rows of
+work, so the pass is bound by memory bandwidth and by the cost of each call. Through PyTorch a
+MiniLM layer is ~10 operator calls, and oneDNN's products cost ~20 us a call before any work
+(measured: 21 us for an 8x64 . 64x64 product, against 3.5 us for MKL's `addmm`, which reads
+fp32 weights at ~22 GB/s on one core). The C layer does the whole post-LN layer in one OpenMP
+region: the weights stream in the order the loop reads them, 16 output columns at a time, as
+float32, bfloat16 or int8 (per-column scales), widened to float32 in registers; the bias, the
+activation, the residual add and the LayerNorms are applied as each result is written.
+
+The library is compiled on first use with the machine's C compiler (~1 s) into
+`$BERTKIT_CACHE` (default `~/.cache/bertkit`), one file per source version, and used only
+on CPUs with AVX-512F; elsewhere, or without a compiler, passes take the PyTorch path.
+`BERTKIT_FEW_ROWS=0` turns it off. It links against the OpenMP runtime PyTorch has loaded
+(same soname), so it shares PyTorch's threads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("csrc") / "few_rows.c"
+FLAGS = ["-O3", "-mavx512f", "-mfma", "-fopenmp", "-fPIC", "-shared"]
+MAX_ROWS = 16  # the C side's MAX_ROWS
+WEIGHT_TYPES = {"fp32": (0, torch.float32), "bf16": (1, torch.bfloat16), "int8": (2, torch.int8)}
+ACTIVATIONS = {None: 0, "gelu": 1, "gelu_new": 2, "gelu_pytorch_tanh": 2, "relu": 3}
+
+
+class _Dense(ctypes.Structure):
+    _fields_ = [
+        ("weight", ctypes.c_void_p),
+        ("scale", ctypes.c_void_p),
+        ("bias", ctypes.c_void_p),
+        ("in_features", ctypes.c_int64),
+        ("out_features", ctypes.c_int64),
+    ]
+
+
+class _Layer(ctypes.Structure):
+    _fields_ = [
+        ("qkv", _Dense),
+        ("attention_output", _Dense),
+        ("inner", _Dense),
+        ("outer", _Dense),
+        ("norm1_weight", ctypes.c_void_p),
+        ("norm1_bias", ctypes.c_void_p),
+        ("norm2_weight", ctypes.c_void_p),
+        ("norm2_bias", ctypes.c_void_p),
+        ("norm1_eps", ctypes.c_double),
+        ("norm2_eps", ctypes.c_double),
+        ("heads", ctypes.c_int64),
+        ("weight_type", ctypes.c_int64),
+        ("activation", ctypes.c_int64),
+    ]
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("BERTKIT_CACHE") or Path.home() / ".cache" / "bertkit")
+
+
+def _compiler() -> str:
+    return os.environ.get("CC", "cc")
+
+
+def build(directory: Path | None = None, again: bool = False) -> Path:
+    """Compile the library (if this source and these flags have not been, or `again`) and
+    return its path. Raises OSError or subprocess.CalledProcessError when there is no
+    compiler or it fails."""
+    source = SOURCE.read_bytes()
+    version = subprocess.run([_compiler(), "--version"], capture_output=True, text=True, check=True).stdout
+    key = hashlib.sha256(source + " ".join(FLAGS).encode() + version.encode()).hexdigest()[:16]
+    directory = directory or cache_dir()
+    path = directory / f"few_rows-{key}.so"
+    if path.exists() and not again:
+        return path
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory) as scratch:  # build beside, then move: atomic
+        built = Path(scratch) / path.name
+        subprocess.run([_compiler(), *FLAGS, str(SOURCE), "-o", str(built), "-lm"], capture_output=True, text=True, check=True)
+        os.replace(built, path)
+    return path
+
+
+class _Library:
+    def __init__(self, path: Path):
+        lib = ctypes.CDLL(str(path))
+        pointer = ctypes.c_void_p
+        self.layer = lib.few_rows_layer
+        self.layer.argtypes = [pointer, ctypes.c_int, pointer, pointer, pointer, pointer, ctypes.c_int, ctypes.c_int]
+        self.layer.restype = ctypes.c_int
+        self.workspace = lib.few_rows_workspace
+        self.workspace.argtypes = [pointer, ctypes.c_int]
+        self.workspace.restype = ctypes.c_int64
+        lib.few_rows_max_rows.restype = ctypes.c_int
+        if lib.few_rows_max_rows() != MAX_ROWS:
+            raise OSError(f"{path.name} was built for {lib.few_rows_max_rows()} rows, not {MAX_ROWS}")
+
+
+_unavailable: list[str] = []  # why the library is not used, once known
+
+
+@functools.cache
+def library() -> _Library | None:
+    """The compiled library, or None (with `unavailable_reason()` saying why)."""
+    reason = None
+    if os.environ.get("BERTKIT_FEW_ROWS", "1") == "0":
+        reason = "turned off by BERTKIT_FEW_ROWS=0"
+    elif not {"avx512f", "fma"} <= _cpu_flags():
+        reason = "the CPU has no AVX-512F"
+    else:
+        try:
+            try:
+                return _Library(build())
+            except OSError:  # a cached file that does not load (truncated, foreign): build it again
+                return _Library(build(again=True))
+        except subprocess.CalledProcessError as error:
+            reason = f"compiling {SOURCE.name} failed: {(error.stderr or '').strip()[:500]}"
+        except OSError as error:
+            reason = f"cannot build or load {SOURCE.name}: {error}"
+    _unavailable.append(reason)
+    return None
+
+
+def unavailable_reason() -> str | None:
+    """None if the library is in use; else why passes of few tokens take the PyTorch path."""
+    return None if library() is not None else _unavailable[-1]
+
+
+def _blocks(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:  # (out, in) -> (out/16, in, 16)
+    out, inp = weight.shape
+    return weight.reshape(out // 16, 16, inp).transpose(1, 2).to(dtype).contiguous()
+
+
+class FewRowsLayer:
+    """One post-LN layer's weights packed for `few_rows_layer`; call with (T, H) float32 rows.
+
+    `linears`: (weight, bias) of QKV (3H x H), attention output, feed-forward inner and
+    outer, float tensors as the model has them; `norms`: (weight, bias, eps) of the two
+    LayerNorms. `precision` picks how the weights are stored: fp32, bf16, or int8 with one
+    symmetric scale per output column (weight-only: activations stay float32).
+    """
+
+    def __init__(self, linears, norms, heads: int, activation: str | None, precision: str):
+        self._lib = library()
+        if self._lib is None:
+            raise RuntimeError(unavailable_reason())
+        weight_type, dtype = WEIGHT_TYPES[precision]
+        self._keep = []  # every tensor the C struct points at
+
+        def pointer(tensor):
+            if tensor is None:
+                return None
+            self._keep.append(tensor)
+            return tensor.data_ptr()
+
+        def dense(weight, bias):
+            weight = weight.detach().float()
+            scale = None
+            if precision == "int8":
+                scale = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+                weight = torch.round(weight / scale[:, None]).clamp_(-127, 127)
+            out, inp = weight.shape
+            bias = None if bias is None else bias.detach().float().contiguous()
+            return _Dense(pointer(_blocks(weight, dtype)), pointer(scale), pointer(bias), inp, out)
+
+        (w1, b1, eps1), (w2, b2, eps2) = [(w.detach().float().contiguous(), b.detach().float().contiguous(), eps) for w, b, eps in norms]
+        self.hidden = linears[1][0].shape[0]
+        self._struct = _Layer(
+            *(dense(w, b) for w, b in linears),
+            pointer(w1), pointer(b1), pointer(w2), pointer(b2), eps1, eps2,
+            heads, weight_type, ACTIVATIONS[activation],
+        )  # fmt: skip
+        self._address = ctypes.addressof(self._struct)
+
+    @staticmethod
+    def supports(linears, heads: int, activation: str | None) -> bool:
+        """Whether the C layer computes this layer: its shapes and activation."""
+        hidden = linears[1][0].shape[0]
+        return (
+            activation in ACTIVATIONS
+            and hidden % heads == 0
+            and all(weight.shape[0] % 16 == 0 for weight, _ in linears)
+        )
+
+    def workspace(self, rows: int) -> int:
+        """float32 elements of scratch space a pass of `rows` rows needs."""
+        return self._lib.workspace(self._address, rows)
+
+    def __call__(self, x: torch.Tensor, offsets: torch.Tensor, workspace: torch.Tensor, threads: int) -> torch.Tensor:
+        """x (T, H) float32 contiguous, offsets (B + 1,) int32 (each text's first row, then T)."""
+        rows = x.shape[0]
+        out = torch.empty_like(x)
+        status = self._lib.layer(
+            self._address, rows, x.data_ptr(), out.data_ptr(), workspace.data_ptr(), offsets.data_ptr(),
+            offsets.shape[0] - 1, threads,
+        )  # fmt: skip
+        if status != 0:
+            raise ValueError(f"the few-rows layer takes 1 to {MAX_ROWS} rows, not {rows}")
+        return out

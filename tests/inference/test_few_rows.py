@@ -1,0 +1,224 @@
+"""bertkit/inference/few_rows.py: a whole layer in one C call for passes of few tokens.
+
+The C layer against the engine's PyTorch layer on the same rows: fp32 to 1e-5; bf16 and int8
+weights to 1e-5 of the PyTorch layer run on the same rounded weights (activations stay
+float32, so the weights' rounding is the only difference); every row count it takes, several
+texts in one pass, each activation; and what happens when it cannot be built or loaded.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bertkit.config import BertConfig
+from bertkit.inference import FastEncoder, few_rows
+from bertkit.inference.engine import _Layout
+from bertkit.modeling.bert import BertModel
+
+CPU_HAS_AVX512 = {"avx512f", "fma"} <= few_rows._cpu_flags()
+
+
+def tiny_model(activation="gelu", hidden=64, heads=4, inner=128, layers=2, seed=0):
+    torch.manual_seed(seed)
+    config = BertConfig.from_dict({
+        "model_type": "bert", "vocab_size": 100, "hidden_size": hidden, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "intermediate_size": inner, "max_position_embeddings": 40,
+        "hidden_act": activation,
+    })  # fmt: skip
+    model = BertModel(config).eval()
+    with torch.no_grad():  # LayerNorms away from their initial 1 and 0, so their weights count
+        for name, parameter in model.named_parameters():
+            if "norm" in name:
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    return model
+
+
+def rounded_like(model, precision):
+    """A copy of `model` whose dense weights are what `precision` stores: bf16, or int8 with
+    one symmetric scale per output row (as few_rows.py packs them)."""
+    copy = tiny_model(model.config.hidden_act, model.config.hidden_size, model.config.num_attention_heads,
+                      model.config.intermediate_size, model.config.num_hidden_layers)  # fmt: skip
+    copy.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for layer in copy.transformer.layers:
+            a, f = layer.attention, layer.feed_forward
+            products = [a.output, f.inner, f.outer]
+            qkv = torch.cat([a.query.weight, a.key.weight, a.value.weight])
+            if precision == "bf16":
+                for p in (a.query, a.key, a.value, *products):
+                    p.weight.copy_(p.weight.bfloat16().float())
+            else:
+                def int8(weight):
+                    scale = (weight.abs().amax(dim=1, keepdim=True) / 127).clamp_min(1e-12)
+                    return torch.round(weight / scale).clamp(-127, 127) * scale
+                for p, w in zip((a.query, a.key, a.value), int8(qkv).split(a.query.weight.shape[0])):
+                    p.weight.copy_(w)
+                for p in products:
+                    p.weight.copy_(int8(p.weight))
+    return copy
+
+
+def texts(lengths, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    longest = max(lengths)
+    mask = (torch.arange(longest)[None] < torch.tensor(lengths)[:, None]).long()
+    ids = torch.randint(3, 100, (len(lengths), longest), generator=generator) * mask
+    types = torch.randint(0, 2, ids.shape, generator=generator) * mask
+    return ids, mask, types
+
+
+def pytorch_path(model, precision="fp32"):
+    engine = FastEncoder(model, precision=precision, device="cpu")
+    engine.few_rows = False
+    return engine
+
+
+needs_library = pytest.mark.skipif(not CPU_HAS_AVX512, reason="the C layer needs AVX-512F")
+
+
+@needs_library
+def test_the_library_builds_and_is_used_on_this_machine():
+    assert few_rows.library() is not None, few_rows.unavailable_reason()
+    assert few_rows.unavailable_reason() is None
+    assert FastEncoder(tiny_model(), device="cpu").few_rows
+
+
+@needs_library
+@pytest.mark.parametrize("activation", ["gelu", "gelu_new", "relu"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_the_c_layer_matches_the_pytorch_layer_on_the_weights_it_stores(precision, activation):
+    model = tiny_model(activation)
+    fast = FastEncoder(model, precision=precision, device="cpu")
+    assert fast.few_rows
+    reference = pytorch_path(model if precision == "fp32" else rounded_like(model, precision))
+    for lengths in ([1], [5], [16], [3, 9, 4], [1, 1, 1, 1], [8, 8]):
+        ids, mask, types = texts(lengths)
+        ours = fast(ids, mask, types, all_layers=True)
+        theirs = reference(ids, mask, types, all_layers=True)
+        real = mask.bool()
+        for a, b in zip(ours.layers, theirs.layers):
+            torch.testing.assert_close(a[real], b[real], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(ours.pooled, theirs.pooled, atol=1e-5, rtol=1e-5)
+        assert (ours.sequence[~real] == 0).all()
+
+
+@needs_library
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 16), min_size=1, max_size=6).filter(lambda ls: sum(ls) <= few_rows.MAX_ROWS),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.01, 1.0, 30.0]),
+)
+def test_any_split_of_up_to_16_rows_matches(lengths, seed, scale):
+    """One layer on random rows of any magnitude, split into texts any way: the C layer
+    against the engine's PyTorch layer."""
+    fast = _shared_engine()
+    layout = _Layout.from_mask(texts(lengths)[1])
+    generator = torch.Generator().manual_seed(seed)
+    x = scale * torch.randn(layout.tokens, 64, generator=generator)
+    layer = fast.layers[0]
+    ours = layer.few_rows_layer()(x, layout.offsets, torch.empty(layer.few_rows_layer().workspace(layout.tokens)), 2)
+    with torch.inference_mode():
+        theirs = layer(x, layout)
+    torch.testing.assert_close(ours, theirs, atol=2e-5, rtol=1e-5)
+
+
+_ENGINE = []
+
+
+def _shared_engine():
+    if not _ENGINE:
+        _ENGINE.append(FastEncoder(tiny_model(), precision="fp32", device="cpu"))
+    return _ENGINE[0]
+
+
+@needs_library
+def test_more_rows_than_it_takes_take_the_pytorch_path():
+    model = tiny_model()
+    fast = FastEncoder(model, device="cpu")
+    calls = []
+
+    class Counted:
+        def __init__(self, kernel):
+            self.kernel, self.workspace = kernel, kernel.workspace
+
+        def __call__(self, *args):
+            calls.append(1)
+            return self.kernel(*args)
+
+    for layer in fast.layers:
+        kernel = layer.few_rows_layer()
+        layer._few_rows = Counted(kernel)
+    ids, mask, types = texts([few_rows.MAX_ROWS + 1])
+    out = fast(ids, mask, types)
+    assert calls == []
+    torch.testing.assert_close(out.sequence, pytorch_path(model)(ids, mask, types).sequence, atol=1e-5, rtol=1e-5)
+    fast(*texts([few_rows.MAX_ROWS]))
+    assert len(calls) == len(fast.layers)
+    with pytest.raises(ValueError, match="1 to 16 rows"):
+        kernel(torch.zeros(17, 64), torch.tensor([0, 17], dtype=torch.int32), torch.empty(kernel.workspace(17)), 1)
+
+
+def test_shapes_and_activations_it_cannot_compute_take_the_pytorch_path():
+    assert not FastEncoder(tiny_model("silu"), device="cpu").few_rows
+    assert not FastEncoder(tiny_model(hidden=40, heads=4, inner=80), device="cpu").few_rows  # 40 columns: not 16s
+
+
+def _in_a_fresh_process(code: str, **env) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+WHY = "from bertkit.inference import few_rows; print(few_rows.unavailable_reason())"
+
+
+def test_it_can_be_turned_off():
+    assert _in_a_fresh_process(WHY, BERTKIT_FEW_ROWS="0") == "turned off by BERTKIT_FEW_ROWS=0"
+
+
+@needs_library
+def test_without_a_compiler_passes_take_the_pytorch_path(tmp_path):
+    code = WHY + (
+        "\nimport torch\nfrom bertkit.inference import FastEncoder\nimport test_few_rows as t"
+        "\nm = t.tiny_model(); f = FastEncoder(m, device='cpu'); ids, mask, types = t.texts([4])"
+        "\nprint(f.few_rows, float((f(ids, mask, types).sequence - t.pytorch_path(m)(ids, mask, types).sequence).abs().max()))"
+    )
+    out = _in_a_fresh_process(code, CC=str(tmp_path / "no-such-compiler"), BERTKIT_CACHE=str(tmp_path),
+                              PYTHONPATH=str(Path(__file__).parent))  # fmt: skip
+    reason, last = out.splitlines()
+    assert reason.startswith("cannot build or load few_rows.c")
+    flag, diff = last.split()
+    assert flag == "False" and float(diff) < 1e-5
+
+
+@needs_library
+def test_a_failing_compiler_says_what_it_printed(tmp_path):
+    compiler = tmp_path / "cc"
+    compiler.write_text("#!/bin/sh\necho 'cc: fatal error: out of disk' >&2\nexit 1\n")
+    compiler.chmod(0o755)
+    out = _in_a_fresh_process(WHY, CC=str(compiler), BERTKIT_CACHE=str(tmp_path))
+    assert out == "compiling few_rows.c failed: cc: fatal error: out of disk"
+
+
+@needs_library
+def test_a_corrupt_cached_library_is_built_again(tmp_path):
+    path = few_rows.build(tmp_path)
+    path.write_bytes(b"\x7fELF not really")
+    assert _in_a_fresh_process(WHY, BERTKIT_CACHE=str(tmp_path)) == "None"
+    assert path.stat().st_size > 1000
+
+
+@needs_library
+def test_the_cache_holds_one_file_per_source_version(tmp_path):
+    first = few_rows.build(tmp_path)
+    assert few_rows.build(tmp_path) == first and first.parent == tmp_path
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no scratch left behind
