@@ -232,18 +232,18 @@ class _FastLayer:
             for norm in (layer.attention_norm, layer.output_norm)
         ]
         # Passes of few tokens on CPU: the whole layer as one C call (few_rows.py), its weights
-        # packed from these (the model's own, unsmoothed) the first time such a pass comes.
+        # packed from these (the model's own) the first time such a pass comes.
         linears = [
-            (qkv_weight, qkv_bias),
-            (attention.output.weight, attention.output.bias),
-            (feed_forward.inner.weight, feed_forward.inner.bias),
-            (feed_forward.outer.weight, feed_forward.outer.bias),
+            (qkv_weight, qkv_bias, qkv_smoothing),
+            (attention.output.weight, attention.output.bias, None),
+            (feed_forward.inner.weight, feed_forward.inner.bias, inner_smoothing),
+            (feed_forward.outer.weight, feed_forward.outer.bias, None),
         ]
         norms = [(norm.weight, norm.bias, norm.eps) for norm in (layer.attention_norm, layer.output_norm)]
         self.precision, self.activation = precision, activation
         self._few_rows = None
         self._few_rows_source = None
-        if device.type == "cpu" and few_rows.library() is not None and few_rows.FewRowsLayer.supports(linears, heads, activation):
+        if device.type == "cpu" and few_rows.library() is not None and few_rows.FewRowsLayer.supports(linears, heads, activation, precision):
             self._few_rows_source = (linears, norms)
 
     @property

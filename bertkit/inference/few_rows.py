@@ -6,12 +6,14 @@ MiniLM layer is ~10 operator calls, and oneDNN's products cost ~20 us a call bef
 (measured: 21 us for an 8x64 . 64x64 product, against 3.5 us for MKL's `addmm`, which reads
 fp32 weights at ~22 GB/s on one core). The C layer does the whole post-LN layer in one OpenMP
 region: the weights stream in the order the loop reads them, 16 output columns at a time, as
-float32, bfloat16 or int8 (per-column scales), widened to float32 in registers; the bias, the
-activation, the residual add and the LayerNorms are applied as each result is written.
+float32 or bfloat16 (widened to float32 in registers), or int8 (per-column scales) multiplied
+with 8-bit rows by AVX512-VNNI; the bias, the activation, the residual add and the
+LayerNorms are applied as each result is written.
 
 The library is compiled on first use with the machine's C compiler (~1 s) into
 `$BERTKIT_CACHE` (default `~/.cache/bertkit`), one file per source version, and used only
-on CPUs with AVX-512F; elsewhere, or without a compiler, passes take the PyTorch path.
+on CPUs with AVX-512F (int8: and AVX512-VNNI); elsewhere, or without a compiler, passes take
+the PyTorch path.
 `BERTKIT_FEW_ROWS=0` turns it off. It links against the OpenMP runtime PyTorch has loaded
 (same soname), so it shares PyTorch's threads.
 """
@@ -40,6 +42,8 @@ class _Dense(ctypes.Structure):
         ("weight", ctypes.c_void_p),
         ("scale", ctypes.c_void_p),
         ("bias", ctypes.c_void_p),
+        ("in_scale", ctypes.c_void_p),
+        ("column_sum", ctypes.c_void_p),
         ("in_features", ctypes.c_int64),
         ("out_features", ctypes.c_int64),
     ]
@@ -111,8 +115,9 @@ class _Library:
         self.workspace.argtypes = [pointer, ctypes.c_int]
         self.workspace.restype = ctypes.c_int64
         lib.few_rows_max_rows.restype = ctypes.c_int
-        if lib.few_rows_max_rows() != MAX_ROWS:
-            raise OSError(f"{path.name} was built for {lib.few_rows_max_rows()} rows, not {MAX_ROWS}")
+        lib.few_rows_layer_size.restype = ctypes.c_int64
+        if lib.few_rows_max_rows() != MAX_ROWS or lib.few_rows_layer_size() != ctypes.sizeof(_Layer):
+            raise OSError(f"{path.name} does not match few_rows.py (rows, or the layout of a layer)")
 
 
 _unavailable: list[str] = []  # why the library is not used, once known
@@ -145,24 +150,38 @@ def unavailable_reason() -> str | None:
     return None if library() is not None else _unavailable[-1]
 
 
+def int8_supported() -> bool:
+    """Whether int8 passes can take the C layer: its int8 products need AVX512-VNNI."""
+    return library() is not None and "avx512_vnni" in _cpu_flags()
+
+
 def _blocks(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:  # (out, in) -> (out/16, in, 16)
     out, inp = weight.shape
     return weight.reshape(out // 16, 16, inp).transpose(1, 2).to(dtype).contiguous()
 
 
+def _vnni_blocks(codes: torch.Tensor) -> torch.Tensor:  # (out, in) -> (out/16, in/4, 16, 4) int8
+    out, inp = codes.shape
+    return codes.reshape(out // 16, 16, inp // 4, 4).permute(0, 2, 1, 3).to(torch.int8).contiguous()
+
+
 class FewRowsLayer:
     """One post-LN layer's weights packed for `few_rows_layer`; call with (T, H) float32 rows.
 
-    `linears`: (weight, bias) of QKV (3H x H), attention output, feed-forward inner and
-    outer, float tensors as the model has them; `norms`: (weight, bias, eps) of the two
-    LayerNorms. `precision` picks how the weights are stored: fp32, bf16, or int8 with one
-    symmetric scale per output column (weight-only: activations stay float32).
+    `linears`: (weight, bias, smoothing) of QKV (3H x H), attention output, feed-forward
+    inner and outer, float tensors as the model has them; smoothing (int8 only, else None):
+    SmoothQuant's per-input-channel factors s, the product computed as (x / s) @ (W * s).T.
+    `norms`: (weight, bias, eps) of the two LayerNorms. `precision` picks how the weights are
+    stored: fp32 or bf16 (activations stay float32), or int8 with one symmetric scale per
+    output column, each product's input quantised per row at every call (see few_rows.c).
     """
 
     def __init__(self, linears, norms, heads: int, activation: str | None, precision: str):
         self._lib = library()
         if self._lib is None:
             raise RuntimeError(unavailable_reason())
+        if precision == "int8" and not int8_supported():
+            raise RuntimeError("int8 in the few-rows layer needs AVX512-VNNI")
         weight_type, dtype = WEIGHT_TYPES[precision]
         self._keep = []  # every tensor the C struct points at
 
@@ -172,33 +191,42 @@ class FewRowsLayer:
             self._keep.append(tensor)
             return tensor.data_ptr()
 
-        def dense(weight, bias):
+        def dense(weight, bias, smoothing):
             weight = weight.detach().float()
-            scale = None
-            if precision == "int8":
-                scale = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
-                weight = torch.round(weight / scale[:, None]).clamp_(-127, 127)
             out, inp = weight.shape
             bias = None if bias is None else bias.detach().float().contiguous()
-            return _Dense(pointer(_blocks(weight, dtype)), pointer(scale), pointer(bias), inp, out)
+            if precision != "int8":
+                return _Dense(pointer(_blocks(weight, dtype)), None, pointer(bias), None, None, inp, out)
+            in_scale = None
+            if smoothing is not None:
+                weight = weight * smoothing[None, :].float()
+                in_scale = (1.0 / smoothing).float().contiguous()
+            scale = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+            codes = torch.round(weight / scale[:, None]).clamp_(-127, 127)
+            column_sum = (128 * codes.sum(dim=1)).to(torch.int32)
+            return _Dense(
+                pointer(_vnni_blocks(codes)), pointer(scale.contiguous()), pointer(bias), pointer(in_scale),
+                pointer(column_sum), inp, out,
+            )  # fmt: skip
 
         (w1, b1, eps1), (w2, b2, eps2) = [(w.detach().float().contiguous(), b.detach().float().contiguous(), eps) for w, b, eps in norms]
         self.hidden = linears[1][0].shape[0]
         self._struct = _Layer(
-            *(dense(w, b) for w, b in linears),
+            *(dense(*linear) for linear in linears),
             pointer(w1), pointer(b1), pointer(w2), pointer(b2), eps1, eps2,
             heads, weight_type, ACTIVATIONS[activation],
         )  # fmt: skip
         self._address = ctypes.addressof(self._struct)
 
     @staticmethod
-    def supports(linears, heads: int, activation: str | None) -> bool:
-        """Whether the C layer computes this layer: its shapes and activation."""
+    def supports(linears, heads: int, activation: str | None, precision: str) -> bool:
+        """Whether the C layer computes this layer: its shapes, activation and precision."""
         hidden = linears[1][0].shape[0]
         return (
             activation in ACTIVATIONS
             and hidden % heads == 0
-            and all(weight.shape[0] % 16 == 0 for weight, _ in linears)
+            and all(linear[0].shape[0] % 16 == 0 for linear in linears)
+            and (precision != "int8" or int8_supported())
         )
 
     def workspace(self, rows: int) -> int:

@@ -5,11 +5,15 @@
  * post-LN layer (QKV product, attention, output product + residual + LayerNorm, feed-forward
  * with its activation, product + residual + LayerNorm) inside one OpenMP region, with the
  * weights in the layout the loop streams: [out / 16][in][16], 16 output columns side by side,
- * stored as float32, bfloat16 or int8 (with one scale per output column). Activations are
- * float32 throughout; bf16 and int8 weights are widened to float32 in registers, so the only
- * rounding is the weights' own. See few_rows.py for how it is built, loaded and called.
+ * as float32 or bfloat16 (widened to float32 in registers, so the only rounding is the
+ * weights' own), or int8 for AVX512-VNNI: [out / 16][in / 4][16][4], one scale per output
+ * column, each product's input rows quantised to 8 bits with one scale per row (after the
+ * SmoothQuant division, where given), 4 multiply-adds per lane and instruction, exact in
+ * 32 bits. Activations between the products are float32. See few_rows.py for how it is
+ * built, loaded and called.
  *
- * Compiled with -O3 -mavx512f -mfma -fopenmp; loaded only on CPUs with AVX-512F.
+ * Compiled with -O3 -mavx512f -mfma -fopenmp; loaded only on CPUs with AVX-512F; the int8
+ * functions are compiled for AVX512-VNNI too and called only where the CPU has it.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -23,9 +27,11 @@ enum { WEIGHT_F32 = 0, WEIGHT_BF16 = 1, WEIGHT_I8 = 2 };
 enum { ACT_NONE = 0, ACT_GELU = 1, ACT_GELU_TANH = 2, ACT_RELU = 3 };
 
 typedef struct {
-    const void *weight;  /* [out / 16][in][16] of the weight type */
-    const float *scale;  /* int8: (out,) per output column; otherwise NULL */
-    const float *bias;   /* (out,) or NULL */
+    const void *weight;        /* [out / 16][in][16] of the weight type; int8: [out / 16][in / 4][16][4] */
+    const float *scale;        /* int8: (out,) per output column; otherwise NULL */
+    const float *bias;         /* (out,) or NULL */
+    const float *in_scale;     /* int8: (in,) factors the input is multiplied by first (smoothing), or NULL */
+    const int32_t *column_sum; /* int8: (out,) 128 x the sum of each column's int8 weights */
     int64_t in, out;
 } Dense;
 
@@ -43,11 +49,6 @@ static inline __m512 load_f32(const void *w, int64_t k) { return _mm512_loadu_ps
 static inline __m512 load_bf16(const void *w, int64_t k) {
     __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + k * LANES));
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-static inline __m512 load_i8(const void *w, int64_t k) {
-    __m128i b = _mm_loadu_si128((const __m128i *)((const int8_t *)w + k * LANES));
-    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
 }
 
 /* ---- elementwise functions, vectorised ---- */
@@ -99,7 +100,7 @@ static inline __m512 activate(__m512 v, int activation) {
     return v;
 }
 
-/* ---- y = act(x @ W.T * scale + bias) + residual, one or two blocks of 16 columns at a time ---- */
+/* ---- y = act(x @ W.T + bias) + residual, one or two blocks of 16 columns at a time ---- */
 
 /* Accumulators for `rows` rows and `pair` (0 or 1) extra blocks: constants at every call site
  * (see ROW_CASES), so each copy is unrolled with its sums in registers, 2 x 12 at most. Two
@@ -126,7 +127,6 @@ static inline __m512 activate(__m512 v, int activation) {
 
 DEFINE_BLOCK(block_f32, load_f32)
 DEFINE_BLOCK(block_bf16, load_bf16)
-DEFINE_BLOCK(block_i8, load_i8)
 
 #define ROW_CASE(BLOCK, R, P) case R: BLOCK(x, in, w0, w1, acc, R, P); break;
 #define ROW_CASES(BLOCK)                                                                           \
@@ -148,16 +148,14 @@ DEFINE_BLOCK(block_i8, load_i8)
 static void block_product(const float *x, int64_t in, const void *w0, const void *w1, int weight_type,
                           __m512 *acc, int rows, int pair) {
     if (weight_type == WEIGHT_BF16) { ROW_CASES(block_bf16) }
-    else if (weight_type == WEIGHT_I8) { ROW_CASES(block_i8) }
     else { ROW_CASES(block_f32) }
 }
 
 static inline void epilogue(const Dense *d, const __m512 *acc, int64_t col, int rows, int activation,
                             const float *residual, float *y) {
-    __m512 scale = d->scale ? _mm512_loadu_ps(d->scale + col) : _mm512_set1_ps(1.0f);
     __m512 bias = d->bias ? _mm512_loadu_ps(d->bias + col) : _mm512_setzero_ps();
     for (int m = 0; m < rows; m++) {
-        __m512 v = activate(_mm512_fmadd_ps(acc[m], scale, bias), activation);
+        __m512 v = activate(_mm512_add_ps(acc[m], bias), activation);
         if (residual) v = _mm512_add_ps(v, _mm512_loadu_ps(residual + m * d->out + col));
         _mm512_storeu_ps(y + m * d->out + col, v);
     }
@@ -169,7 +167,7 @@ static void dense(const Dense *d, int weight_type, const float *x, int rows, int
                   const float *residual, float *y) {
     const int64_t blocks = d->out / LANES;
     const int step = rows <= PAIR_ROWS ? 2 : 1;
-    const size_t element_size = weight_type == WEIGHT_F32 ? 4 : weight_type == WEIGHT_BF16 ? 2 : 1;
+    const size_t element_size = weight_type == WEIGHT_F32 ? 4 : 2;
     const size_t block_bytes = (size_t)d->in * LANES * element_size;
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < (blocks + step - 1) / step; i++) {
@@ -180,6 +178,103 @@ static void dense(const Dense *d, int weight_type, const float *x, int rows, int
         block_product(x, d->in, w, w + block_bytes, weight_type, acc, rows, pair);
         epilogue(d, acc, j * LANES, rows, activation, residual, y);
         if (pair) epilogue(d, acc + MAX_ROWS, (j + 1) * LANES, rows, activation, residual, y);
+    }
+}
+
+/* ---- int8: y = act((xq @ Wq.T - column_sum) * row_scale * scale + bias) + residual ---- */
+
+#define VNNI __attribute__((target("avx512vnni")))
+
+/* Each row of x (times in_scale) to 8 bits: q = round(x / r) + 128 in [1, 255], r = max|x| / 127,
+ * so q - 128 is the symmetric code; the 128s are taken back out with column_sum. */
+static void quantize_rows(const float *x, int rows, int64_t in, const float *in_scale, uint8_t *xq, float *row_scale) {
+#pragma omp for schedule(static)
+    for (int m = 0; m < rows; m++) {
+        const float *row = x + m * in;
+        __m512 top = _mm512_setzero_ps();
+        for (int64_t k = 0; k < in; k += LANES) {
+            __m512 v = _mm512_loadu_ps(row + k);
+            if (in_scale) v = _mm512_mul_ps(v, _mm512_loadu_ps(in_scale + k));
+            top = _mm512_max_ps(top, _mm512_abs_ps(v));
+        }
+        const float largest = _mm512_reduce_max_ps(top);
+        const float r = largest > 0.0f ? largest / 127.0f : 1.0f;
+        row_scale[m] = r;
+        const __m512 inverse = _mm512_set1_ps(1.0f / r);
+        for (int64_t k = 0; k < in; k += LANES) {
+            __m512 v = _mm512_loadu_ps(row + k);
+            if (in_scale) v = _mm512_mul_ps(v, _mm512_loadu_ps(in_scale + k));
+            __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, inverse)), _mm512_set1_epi32(128));
+            q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(255)), _mm512_set1_epi32(1));
+            _mm_storeu_si128((__m128i *)(xq + m * in + k), _mm512_cvtepi32_epi8(q));
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) VNNI void block_vnni(
+    const uint8_t *xq, int64_t in, const int8_t *w0, const int8_t *w1, __m512i *acc, int rows, int pair) {
+    __m512i s0[MAX_ROWS], s1[MAX_ROWS];
+    for (int m = 0; m < rows; m++) s0[m] = s1[m] = _mm512_setzero_si512();
+    for (int64_t k = 0; k < in; k += 4) {
+        __m512i a = _mm512_loadu_si512(w0 + k * LANES), b = pair ? _mm512_loadu_si512(w1 + k * LANES) : a;
+        for (int m = 0; m < rows; m++) {
+            __m512i xm = _mm512_set1_epi32(*(const int32_t *)(xq + m * in + k));  /* 4 codes of row m */
+            s0[m] = _mm512_dpbusd_epi32(s0[m], xm, a);
+            if (pair) s1[m] = _mm512_dpbusd_epi32(s1[m], xm, b);
+        }
+    }
+    for (int m = 0; m < rows; m++) {
+        acc[m] = s0[m];
+        if (pair) acc[MAX_ROWS + m] = s1[m];
+    }
+}
+
+#define VNNI_CASE(R, P) case R: block_vnni(xq, in, w0, w1, acc, R, P); break;
+
+static VNNI void block_product_vnni(const uint8_t *xq, int64_t in, const int8_t *w0, const int8_t *w1,
+                                    __m512i *acc, int rows, int pair) {
+    if (pair) {
+        switch (rows) {
+            VNNI_CASE(1, 1) VNNI_CASE(2, 1) VNNI_CASE(3, 1) VNNI_CASE(4, 1) VNNI_CASE(5, 1) VNNI_CASE(6, 1)
+            VNNI_CASE(7, 1) VNNI_CASE(8, 1) VNNI_CASE(9, 1) VNNI_CASE(10, 1) VNNI_CASE(11, 1) VNNI_CASE(12, 1)
+        }
+    } else {
+        switch (rows) {
+            VNNI_CASE(1, 0) VNNI_CASE(2, 0) VNNI_CASE(3, 0) VNNI_CASE(4, 0) VNNI_CASE(5, 0) VNNI_CASE(6, 0)
+            VNNI_CASE(7, 0) VNNI_CASE(8, 0) VNNI_CASE(9, 0) VNNI_CASE(10, 0) VNNI_CASE(11, 0) VNNI_CASE(12, 0)
+            VNNI_CASE(13, 0) VNNI_CASE(14, 0) VNNI_CASE(15, 0) VNNI_CASE(16, 0)
+        }
+    }
+}
+
+static void epilogue_int8(const Dense *d, const __m512i *acc, const float *row_scale, int64_t col, int rows,
+                          int activation, const float *residual, float *y) {
+    __m512 scale = _mm512_loadu_ps(d->scale + col), bias = d->bias ? _mm512_loadu_ps(d->bias + col) : _mm512_setzero_ps();
+    __m512i column_sum = _mm512_loadu_si512(d->column_sum + col);
+    for (int m = 0; m < rows; m++) {
+        __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m], column_sum));
+        v = activate(_mm512_fmadd_ps(v, _mm512_mul_ps(scale, _mm512_set1_ps(row_scale[m])), bias), activation);
+        if (residual) v = _mm512_add_ps(v, _mm512_loadu_ps(residual + m * d->out + col));
+        _mm512_storeu_ps(y + m * d->out + col, v);
+    }
+}
+
+/* Inside a parallel region: quantise the rows (into xq, row_scale), then share the column blocks. */
+static VNNI void dense_int8(const Dense *d, const float *x, int rows, int activation, const float *residual,
+                            float *y, uint8_t *xq, float *row_scale) {
+    quantize_rows(x, rows, d->in, d->in_scale, xq, row_scale);  /* ends with a barrier */
+    const int64_t blocks = d->out / LANES;
+    const int step = rows <= PAIR_ROWS ? 2 : 1;
+    const size_t block_bytes = (size_t)d->in * LANES;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < (blocks + step - 1) / step; i++) {
+        const int64_t j = i * step;
+        const int pair = j + 1 < blocks && step == 2;
+        __m512i acc[2 * MAX_ROWS];
+        const int8_t *w = (const int8_t *)d->weight + (size_t)j * block_bytes;
+        block_product_vnni(xq, d->in, w, w + block_bytes, acc, rows, pair);
+        epilogue_int8(d, acc, row_scale, j * LANES, rows, activation, residual, y);
+        if (pair) epilogue_int8(d, acc + MAX_ROWS, row_scale, (j + 1) * LANES, rows, activation, residual, y);
     }
 }
 
@@ -234,10 +329,18 @@ static void attention(const float *qkv, float *context, const int32_t *offsets, 
     }
 }
 
-/* Workspace floats a layer needs for `rows` rows. */
+/* Workspace floats a layer needs for `rows` rows: the products' outputs, then (int8) the
+ * quantised rows of the widest input and their scales. */
 int64_t few_rows_workspace(const Layer *layer, int rows) {
-    const int64_t hidden = layer->attention_output.out;
-    return (int64_t)rows * (3 * hidden + hidden + hidden + layer->inner.out);
+    const int64_t hidden = layer->attention_output.out, inner = layer->inner.out;
+    const int64_t widest = inner > hidden ? inner : hidden;
+    return (int64_t)rows * (3 * hidden + hidden + hidden + inner) + rows * (widest / 4 + 1);
+}
+
+static void product(const Layer *layer, const Dense *d, const float *x, int rows, int activation,
+                    const float *residual, float *y, uint8_t *xq, float *row_scale) {
+    if (layer->weight_type == WEIGHT_I8) dense_int8(d, x, rows, activation, residual, y, xq, row_scale);
+    else dense(d, (int)layer->weight_type, x, rows, activation, residual, y);
 }
 
 /* x (rows x hidden) -> out (rows x hidden); returns 0, or -1 if rows is out of range. */
@@ -246,19 +349,21 @@ int few_rows_layer(const Layer *layer, int rows, const float *x, float *out, flo
     if (rows < 1 || rows > MAX_ROWS) return -1;
     const int64_t hidden = layer->attention_output.out;
     float *qkv = workspace, *context = qkv + rows * 3 * hidden, *attended = context + rows * hidden;
-    float *inner = attended + rows * hidden;
-    const int type = (int)layer->weight_type;
+    float *inner = attended + rows * hidden, *row_scale = inner + rows * layer->inner.out;
+    uint8_t *xq = (uint8_t *)(row_scale + rows);
 #pragma omp parallel num_threads(threads)
     {
-        dense(&layer->qkv, type, x, rows, ACT_NONE, NULL, qkv);
+        product(layer, &layer->qkv, x, rows, ACT_NONE, NULL, qkv, xq, row_scale);
         attention(qkv, context, offsets, texts, hidden, layer->heads);
-        dense(&layer->attention_output, type, context, rows, ACT_NONE, x, attended);
+        product(layer, &layer->attention_output, context, rows, ACT_NONE, x, attended, xq, row_scale);
         layer_norm(attended, rows, hidden, layer->norm1_weight, layer->norm1_bias, layer->norm1_eps);
-        dense(&layer->inner, type, attended, rows, (int)layer->activation, NULL, inner);
-        dense(&layer->outer, type, inner, rows, ACT_NONE, attended, out);
+        product(layer, &layer->inner, attended, rows, (int)layer->activation, NULL, inner, xq, row_scale);
+        product(layer, &layer->outer, inner, rows, ACT_NONE, attended, out, xq, row_scale);
         layer_norm(out, rows, hidden, layer->norm2_weight, layer->norm2_bias, layer->norm2_eps);
     }
     return 0;
 }
 
 int few_rows_max_rows(void) { return MAX_ROWS; }
+
+int64_t few_rows_layer_size(void) { return (int64_t)sizeof(Layer); }  /* checked against few_rows.py's _Layer */
