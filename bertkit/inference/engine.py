@@ -310,6 +310,7 @@ class FastEncoder:
         ]
         # Passes of few tokens take the C layer (few_rows.py) where every layer can.
         self.few_rows = bool(self.layers) and all(layer.has_few_rows for layer in self.layers)
+        self.few_rows_limit = few_rows.rows_limits()[precision] if self.few_rows else 0  # token rows
         pooler = getattr(model, "pooler", None)
         dense = getattr(pooler, "dense", None)  # None: DistilBERT's pooled output is the [CLS] state itself
         self.has_pooler = pooler is not None
@@ -332,7 +333,7 @@ class FastEncoder:
             types = None if type_ids is None else layout.gather(type_ids)
             x = self.embeddings(layout.gather(word_ids), layout.gather(positions), types)  # (T, H)
             states = []
-            if self.few_rows and 0 < layout.tokens <= few_rows.MAX_ROWS:
+            if self.few_rows and 0 < layout.tokens <= self.few_rows_limit:
                 x = x.float().contiguous()  # float32 activations in every precision
                 layers = [layer.few_rows_layer() for layer in self.layers]
                 workspace = torch.empty(layers[0].workspace(layout.tokens))  # the same for every layer

@@ -32,7 +32,20 @@ import torch
 
 SOURCE = Path(__file__).with_name("csrc") / "few_rows.c"
 FLAGS = ["-O3", "-mavx512f", "-mfma", "-fopenmp", "-fPIC", "-shared"]
-MAX_ROWS = 16  # the C side's MAX_ROWS
+MAX_ROWS = 128  # the most rows one call takes (the C side's MAX_ROWS)
+
+
+def rows_limits() -> dict[str, int]:
+    """Passes of up to this many token rows take the C layer, per precision.
+
+    Measured on MiniLM, one text of each length, PyTorch path / C layer (`docs/inference.md`):
+    fp32 the C layer is faster up to ~48 rows warm (0.46x at 8, 0.65x at 48, 1.06x at 64) and
+    further cold (a new length makes oneDNN build new kernels); int8 up to ~64 (0.26x at 8,
+    0.46x at 64, 1.03x at 96). bf16 on AMX tiles only up to ~16 (1.00x at 16, 1.7x at 32);
+    without AMX, oneDNN's bf16 runs at about half its fp32 rate, so bf16 takes fp32's limit.
+    """
+    amx = "amx_bf16" in _cpu_flags()
+    return {"fp32": 48, "bf16": 16 if amx else 48, "int8": 64}
 WEIGHT_TYPES = {"fp32": (0, torch.float32), "bf16": (1, torch.bfloat16), "int8": (2, torch.int8)}
 ACTIVATIONS = {None: 0, "gelu": 1, "gelu_new": 2, "gelu_pytorch_tanh": 2, "relu": 3}
 

@@ -113,7 +113,7 @@ def test_the_int8_c_layer_computes_its_quantisation_exactly(activation):
     assert source[0][0][2] is not None and source[0][2][2] is not None  # QKV and inner smoothed
     kernel = layer.few_rows_layer()
     weight_only = FastEncoder(rounded_like(model, "int8"), device="cpu").layers[0]
-    for lengths in ([1], [7], [16], [3, 9, 4]):
+    for lengths in ([1], [7], [16], [3, 9, 4], [30, 34]):
         x = 3 * torch.randn(sum(lengths), 64, generator=torch.Generator().manual_seed(len(lengths)))
         with torch.no_grad():
             expected = int8_layer(source, layer.heads, activation, x, lengths)
@@ -155,8 +155,9 @@ def test_the_c_layer_matches_the_pytorch_layer_on_the_weights_it_stores(precisio
     model = tiny_model(activation)
     fast = FastEncoder(model, precision=precision, device="cpu")
     assert fast.few_rows
+    fast.few_rows_limit = few_rows.MAX_ROWS  # the C layer at every length below, whatever the precision's limit
     reference = pytorch_path(model if precision == "fp32" else rounded_like(model, precision))
-    for lengths in ([1], [5], [16], [3, 9, 4], [1, 1, 1, 1], [8, 8]):
+    for lengths in ([1], [5], [12], [13], [16], [3, 9, 4], [1, 1, 1, 1], [8, 8], [25], [40, 3, 2, 3]):
         ids, mask, types = texts(lengths)
         ours = fast(ids, mask, types, all_layers=True)
         theirs = reference(ids, mask, types, all_layers=True)
@@ -170,11 +171,11 @@ def test_the_c_layer_matches_the_pytorch_layer_on_the_weights_it_stores(precisio
 @needs_library
 @settings(max_examples=40, deadline=None)
 @given(
-    lengths=st.lists(st.integers(1, 16), min_size=1, max_size=6).filter(lambda ls: sum(ls) <= few_rows.MAX_ROWS),
+    lengths=st.lists(st.integers(1, 40), min_size=1, max_size=6).filter(lambda ls: sum(ls) <= few_rows.MAX_ROWS),
     seed=st.integers(0, 2**16),
     scale=st.sampled_from([0.01, 1.0, 30.0]),
 )
-def test_any_split_of_up_to_16_rows_matches(lengths, seed, scale):
+def test_any_split_of_up_to_128_rows_matches(lengths, seed, scale):
     """One layer on random rows of any magnitude, split into texts any way: the C layer
     against the engine's PyTorch layer."""
     fast = _shared_engine()
@@ -214,14 +215,17 @@ def test_more_rows_than_it_takes_take_the_pytorch_path():
     for layer in fast.layers:
         kernel = layer.few_rows_layer()
         layer._few_rows = Counted(kernel)
-    ids, mask, types = texts([few_rows.MAX_ROWS + 1])
+    limit = fast.few_rows_limit
+    assert limit == few_rows.rows_limits()["fp32"] and 16 <= limit <= few_rows.MAX_ROWS
+    ids, mask, types = texts([limit // 2, limit - limit // 2 + 1])  # one row too many
     out = fast(ids, mask, types)
     assert calls == []
     torch.testing.assert_close(out.sequence, pytorch_path(model)(ids, mask, types).sequence, atol=1e-5, rtol=1e-5)
-    fast(*texts([few_rows.MAX_ROWS]))
+    fast(*texts([limit // 2, limit - limit // 2]))
     assert len(calls) == len(fast.layers)
-    with pytest.raises(ValueError, match="1 to 16 rows"):
-        kernel(torch.zeros(17, 64), torch.tensor([0, 17], dtype=torch.int32), torch.empty(kernel.workspace(17)), 1)
+    rows = few_rows.MAX_ROWS + 1
+    with pytest.raises(ValueError, match="1 to 128 rows"):
+        kernel(torch.zeros(rows, 64), torch.tensor([0, rows], dtype=torch.int32), torch.empty(kernel.workspace(rows)), 1)
 
 
 def test_shapes_and_activations_it_cannot_compute_take_the_pytorch_path():

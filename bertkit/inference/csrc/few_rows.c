@@ -20,7 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAX_ROWS 16
+#define MAX_ROWS 128 /* rows a call takes: few_rows.py decides, per precision, up to how many it is given */
+#define TILE 12      /* rows whose sums stay in registers: 2 x 12 accumulators for two column blocks */
 #define LANES 16
 
 enum { WEIGHT_F32 = 0, WEIGHT_BF16 = 1, WEIGHT_I8 = 2 };
@@ -102,14 +103,13 @@ static inline __m512 activate(__m512 v, int activation) {
 
 /* ---- y = act(x @ W.T + bias) + residual, one or two blocks of 16 columns at a time ---- */
 
-/* Accumulators for `rows` rows and `pair` (0 or 1) extra blocks: constants at every call site
- * (see ROW_CASES), so each copy is unrolled with its sums in registers, 2 x 12 at most. Two
- * blocks share each broadcast of x: 10 loads for 16 multiply-adds at 8 rows, not 9 for 8. */
-#define PAIR_ROWS 12
+/* Accumulators for `rows` <= TILE rows and `pair` (0 or 1) extra blocks: constants at every
+ * call site (see ROW_CASES), so each copy is unrolled with its sums in registers. Two blocks
+ * share each broadcast of x: 10 loads for 16 multiply-adds at 8 rows, not 9 for 8. */
 #define DEFINE_BLOCK(NAME, LOAD)                                                                   \
     static inline __attribute__((always_inline)) void NAME(                                       \
         const float *x, int64_t in, const void *w0, const void *w1, __m512 *acc, int rows, int pair) { \
-        __m512 s0[MAX_ROWS], s1[MAX_ROWS]; /* local: through `acc` they would be stored each k */ \
+        __m512 s0[TILE], s1[TILE]; /* local: through `acc` they would be stored at each k */      \
         for (int m = 0; m < rows; m++) s0[m] = s1[m] = _mm512_setzero_ps();                       \
         for (int64_t k = 0; k < in; k++) {                                                         \
             __m512 a = LOAD(w0, k), b = pair ? LOAD(w1, k) : a;                                    \
@@ -121,7 +121,7 @@ static inline __m512 activate(__m512 v, int activation) {
         }                                                                                          \
         for (int m = 0; m < rows; m++) {                                                           \
             acc[m] = s0[m];                                                                        \
-            if (pair) acc[MAX_ROWS + m] = s1[m];                                                   \
+            if (pair) acc[TILE + m] = s1[m];                                                       \
         }                                                                                          \
     }
 
@@ -129,21 +129,13 @@ DEFINE_BLOCK(block_f32, load_f32)
 DEFINE_BLOCK(block_bf16, load_bf16)
 
 #define ROW_CASE(BLOCK, R, P) case R: BLOCK(x, in, w0, w1, acc, R, P); break;
-#define ROW_CASES(BLOCK)                                                                           \
-    if (pair) {                                                                                    \
-        switch (rows) {                                                                            \
-            ROW_CASE(BLOCK, 1, 1) ROW_CASE(BLOCK, 2, 1) ROW_CASE(BLOCK, 3, 1) ROW_CASE(BLOCK, 4, 1) \
-            ROW_CASE(BLOCK, 5, 1) ROW_CASE(BLOCK, 6, 1) ROW_CASE(BLOCK, 7, 1) ROW_CASE(BLOCK, 8, 1) \
-            ROW_CASE(BLOCK, 9, 1) ROW_CASE(BLOCK, 10, 1) ROW_CASE(BLOCK, 11, 1) ROW_CASE(BLOCK, 12, 1) \
-        }                                                                                          \
-    } else {                                                                                       \
-        switch (rows) {                                                                            \
-            ROW_CASE(BLOCK, 1, 0) ROW_CASE(BLOCK, 2, 0) ROW_CASE(BLOCK, 3, 0) ROW_CASE(BLOCK, 4, 0) \
-            ROW_CASE(BLOCK, 5, 0) ROW_CASE(BLOCK, 6, 0) ROW_CASE(BLOCK, 7, 0) ROW_CASE(BLOCK, 8, 0) \
-            ROW_CASE(BLOCK, 9, 0) ROW_CASE(BLOCK, 10, 0) ROW_CASE(BLOCK, 11, 0) ROW_CASE(BLOCK, 12, 0) \
-            ROW_CASE(BLOCK, 13, 0) ROW_CASE(BLOCK, 14, 0) ROW_CASE(BLOCK, 15, 0) ROW_CASE(BLOCK, 16, 0) \
-        }                                                                                          \
+#define ROW_CASES_OF(BLOCK, P)                                                                     \
+    switch (rows) {                                                                                \
+        ROW_CASE(BLOCK, 1, P) ROW_CASE(BLOCK, 2, P) ROW_CASE(BLOCK, 3, P) ROW_CASE(BLOCK, 4, P)    \
+        ROW_CASE(BLOCK, 5, P) ROW_CASE(BLOCK, 6, P) ROW_CASE(BLOCK, 7, P) ROW_CASE(BLOCK, 8, P)    \
+        ROW_CASE(BLOCK, 9, P) ROW_CASE(BLOCK, 10, P) ROW_CASE(BLOCK, 11, P) ROW_CASE(BLOCK, 12, P) \
     }
+#define ROW_CASES(BLOCK) if (pair) { ROW_CASES_OF(BLOCK, 1) } else { ROW_CASES_OF(BLOCK, 0) }
 
 static void block_product(const float *x, int64_t in, const void *w0, const void *w1, int weight_type,
                           __m512 *acc, int rows, int pair) {
@@ -161,23 +153,27 @@ static inline void epilogue(const Dense *d, const __m512 *acc, int64_t col, int 
     }
 }
 
-/* Inside a parallel region: the column blocks (in pairs, up to PAIR_ROWS rows) are shared
- * among the threads. */
+/* Inside a parallel region: the column blocks, in pairs, are shared among the threads; each
+ * pair's weights are read from memory once, for the first tile of TILE rows, and from the
+ * cache for the others. */
 static void dense(const Dense *d, int weight_type, const float *x, int rows, int activation,
                   const float *residual, float *y) {
     const int64_t blocks = d->out / LANES;
-    const int step = rows <= PAIR_ROWS ? 2 : 1;
     const size_t element_size = weight_type == WEIGHT_F32 ? 4 : 2;
     const size_t block_bytes = (size_t)d->in * LANES * element_size;
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < (blocks + step - 1) / step; i++) {
-        const int64_t j = i * step;
-        const int pair = j + 1 < blocks && step == 2;
-        __m512 acc[2 * MAX_ROWS];
+    for (int64_t i = 0; i < (blocks + 1) / 2; i++) {
+        const int64_t j = 2 * i;
+        const int pair = j + 1 < blocks;
         const char *w = (const char *)d->weight + (size_t)j * block_bytes;
-        block_product(x, d->in, w, w + block_bytes, weight_type, acc, rows, pair);
-        epilogue(d, acc, j * LANES, rows, activation, residual, y);
-        if (pair) epilogue(d, acc + MAX_ROWS, (j + 1) * LANES, rows, activation, residual, y);
+        for (int first = 0; first < rows; first += TILE) {
+            const int n = rows - first < TILE ? rows - first : TILE;
+            const float *tile_residual = residual ? residual + first * d->out : NULL;
+            __m512 acc[2 * TILE];
+            block_product(x + first * d->in, d->in, w, w + block_bytes, weight_type, acc, n, pair);
+            epilogue(d, acc, j * LANES, n, activation, tile_residual, y + first * d->out);
+            if (pair) epilogue(d, acc + TILE, (j + 1) * LANES, n, activation, tile_residual, y + first * d->out);
+        }
     }
 }
 
@@ -213,7 +209,7 @@ static void quantize_rows(const float *x, int rows, int64_t in, const float *in_
 
 static inline __attribute__((always_inline)) VNNI void block_vnni(
     const uint8_t *xq, int64_t in, const int8_t *w0, const int8_t *w1, __m512i *acc, int rows, int pair) {
-    __m512i s0[MAX_ROWS], s1[MAX_ROWS];
+    __m512i s0[TILE], s1[TILE];
     for (int m = 0; m < rows; m++) s0[m] = s1[m] = _mm512_setzero_si512();
     for (int64_t k = 0; k < in; k += 4) {
         __m512i a = _mm512_loadu_si512(w0 + k * LANES), b = pair ? _mm512_loadu_si512(w1 + k * LANES) : a;
@@ -225,26 +221,21 @@ static inline __attribute__((always_inline)) VNNI void block_vnni(
     }
     for (int m = 0; m < rows; m++) {
         acc[m] = s0[m];
-        if (pair) acc[MAX_ROWS + m] = s1[m];
+        if (pair) acc[TILE + m] = s1[m];
     }
 }
 
 #define VNNI_CASE(R, P) case R: block_vnni(xq, in, w0, w1, acc, R, P); break;
 
+#define VNNI_CASES_OF(P)                                                                           \
+    switch (rows) {                                                                                \
+        VNNI_CASE(1, P) VNNI_CASE(2, P) VNNI_CASE(3, P) VNNI_CASE(4, P) VNNI_CASE(5, P) VNNI_CASE(6, P) \
+        VNNI_CASE(7, P) VNNI_CASE(8, P) VNNI_CASE(9, P) VNNI_CASE(10, P) VNNI_CASE(11, P) VNNI_CASE(12, P) \
+    }
+
 static VNNI void block_product_vnni(const uint8_t *xq, int64_t in, const int8_t *w0, const int8_t *w1,
                                     __m512i *acc, int rows, int pair) {
-    if (pair) {
-        switch (rows) {
-            VNNI_CASE(1, 1) VNNI_CASE(2, 1) VNNI_CASE(3, 1) VNNI_CASE(4, 1) VNNI_CASE(5, 1) VNNI_CASE(6, 1)
-            VNNI_CASE(7, 1) VNNI_CASE(8, 1) VNNI_CASE(9, 1) VNNI_CASE(10, 1) VNNI_CASE(11, 1) VNNI_CASE(12, 1)
-        }
-    } else {
-        switch (rows) {
-            VNNI_CASE(1, 0) VNNI_CASE(2, 0) VNNI_CASE(3, 0) VNNI_CASE(4, 0) VNNI_CASE(5, 0) VNNI_CASE(6, 0)
-            VNNI_CASE(7, 0) VNNI_CASE(8, 0) VNNI_CASE(9, 0) VNNI_CASE(10, 0) VNNI_CASE(11, 0) VNNI_CASE(12, 0)
-            VNNI_CASE(13, 0) VNNI_CASE(14, 0) VNNI_CASE(15, 0) VNNI_CASE(16, 0)
-        }
-    }
+    if (pair) { VNNI_CASES_OF(1) } else { VNNI_CASES_OF(0) }
 }
 
 static void epilogue_int8(const Dense *d, const __m512i *acc, const float *row_scale, int64_t col, int rows,
@@ -264,17 +255,21 @@ static VNNI void dense_int8(const Dense *d, const float *x, int rows, int activa
                             float *y, uint8_t *xq, float *row_scale) {
     quantize_rows(x, rows, d->in, d->in_scale, xq, row_scale);  /* ends with a barrier */
     const int64_t blocks = d->out / LANES;
-    const int step = rows <= PAIR_ROWS ? 2 : 1;
     const size_t block_bytes = (size_t)d->in * LANES;
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < (blocks + step - 1) / step; i++) {
-        const int64_t j = i * step;
-        const int pair = j + 1 < blocks && step == 2;
-        __m512i acc[2 * MAX_ROWS];
+    for (int64_t i = 0; i < (blocks + 1) / 2; i++) {
+        const int64_t j = 2 * i;
+        const int pair = j + 1 < blocks;
         const int8_t *w = (const int8_t *)d->weight + (size_t)j * block_bytes;
-        block_product_vnni(xq, d->in, w, w + block_bytes, acc, rows, pair);
-        epilogue_int8(d, acc, row_scale, j * LANES, rows, activation, residual, y);
-        if (pair) epilogue_int8(d, acc + MAX_ROWS, row_scale, (j + 1) * LANES, rows, activation, residual, y);
+        for (int first = 0; first < rows; first += TILE) {
+            const int n = rows - first < TILE ? rows - first : TILE;
+            const float *tile_residual = residual ? residual + first * d->out : NULL;
+            float *tile_y = y + first * d->out;
+            __m512i acc[2 * TILE];
+            block_product_vnni(xq + first * d->in, d->in, w, w + block_bytes, acc, n, pair);
+            epilogue_int8(d, acc, row_scale + first, j * LANES, n, activation, tile_residual, tile_y);
+            if (pair) epilogue_int8(d, acc + TILE, row_scale + first, (j + 1) * LANES, n, activation, tile_residual, tile_y);
+        }
     }
 }
 
