@@ -30,6 +30,7 @@ family member) and computes the same outputs, faster:
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -243,6 +244,7 @@ class _FastLayer:
         self.precision, self.activation = precision, activation
         self._few_rows = None
         self._few_rows_source = None
+        self._packing = threading.Lock()
         if device.type == "cpu" and few_rows.library() is not None and few_rows.FewRowsLayer.supports(linears, heads, activation, precision):
             self._few_rows_source = (linears, norms)
 
@@ -252,11 +254,14 @@ class _FastLayer:
         return self._few_rows is not None or self._few_rows_source is not None
 
     def few_rows_layer(self) -> few_rows.FewRowsLayer:
-        """This layer as one C call for T <= few_rows.MAX_ROWS float32 rows (packed when first asked)."""
+        """This layer as one C call for T <= few_rows.MAX_ROWS float32 rows (packed when first
+        asked, once, whichever thread asks first)."""
         if self._few_rows is None:
-            linears, norms = self._few_rows_source
-            self._few_rows = few_rows.FewRowsLayer(linears, norms, self.heads, self.activation, self.precision)
-            self._few_rows_source = None
+            with self._packing:
+                if self._few_rows is None:
+                    linears, norms = self._few_rows_source
+                    self._few_rows = few_rows.FewRowsLayer(linears, norms, self.heads, self.activation, self.precision)
+                    self._few_rows_source = None
         return self._few_rows
 
     def attention(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:  # (T, H) -> (T, H)

@@ -285,3 +285,41 @@ def test_the_cache_holds_one_file_per_source_version(tmp_path):
     first = few_rows.build(tmp_path)
     assert few_rows.build(tmp_path) == first and first.parent == tmp_path
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no scratch left behind
+
+
+@needs_library
+def test_threads_calling_one_engine_at_once_get_what_one_thread_gets():
+    """Eight Python threads embed through one engine whose C layers are not packed yet: each
+    layer is packed once, and every result equals the single-threaded one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = tiny_model()
+    token_ids = [texts([n], seed=n)[0][0].tolist() for n in (3, 9, 16, 30, 5, 12, 7, 20)]
+    expected = [pytorch_path(model).embed_many([ids]) for ids in token_ids]
+    fast = FastEncoder(model, device="cpu")
+    packed = []
+    original = few_rows.FewRowsLayer.__init__
+
+    def counting(self, *args, **kwargs):
+        packed.append(1)
+        original(self, *args, **kwargs)
+
+    few_rows.FewRowsLayer.__init__ = counting
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            found = list(pool.map(lambda i: fast.embed_many([token_ids[i % 8]]), range(64)))
+    finally:
+        few_rows.FewRowsLayer.__init__ = original
+    assert len(packed) == len(fast.layers)
+    for i, vectors in enumerate(found):
+        torch.testing.assert_close(vectors, expected[i % 8], atol=1e-5, rtol=1e-5)
+
+
+@needs_library
+def test_processes_building_the_library_at_once_leave_one_working_file(tmp_path):
+    code = f"from pathlib import Path; from bertkit.inference import few_rows; print(few_rows.build(Path({str(tmp_path)!r})))"
+    processes = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    paths = {p.communicate(timeout=300)[0].strip() for p in processes}
+    assert all(p.returncode == 0 for p in processes) and len(paths) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [Path(paths.pop()).name]
+    assert _in_a_fresh_process(WHY, BERTKIT_CACHE=str(tmp_path)) == "None"
