@@ -74,6 +74,10 @@ class _Layout:
         device = device or mask.device
         mask = mask.cpu()
         batch, length = mask.shape
+        if batch and length and bool(mask.all()):  # no padding (one text, say): 3 small tensors, not 8
+            lengths = torch.full((batch,), length, dtype=torch.long, device=device)
+            offsets = torch.arange(0, (batch + 1) * length, length, dtype=torch.int32, device=device)
+            return cls(batch, length, lengths, batch * length, None, None, offsets, length)
         lengths = mask.sum(dim=1)
         tokens = int(lengths.sum())  # unpadded exactly when every position is real
         offsets = F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32)
