@@ -41,12 +41,15 @@ def rows_limits() -> dict[str, int]:
     Measured on MiniLM, one text of each length, PyTorch path / C layer (`docs/inference.md`):
     fp32 the C layer is faster up to ~48 rows warm (0.46x at 8, 0.65x at 48, 1.06x at 64) and
     further cold (a new length makes oneDNN build new kernels); int8 up to ~64 (0.26x at 8,
-    0.46x at 64, 1.03x at 96). bf16 on AMX tiles only up to ~16 (1.00x at 16, 1.7x at 32);
-    without AMX, oneDNN's bf16 runs at about half its fp32 rate, so bf16 takes fp32's limit.
+    0.46x at 64, 1.03x at 96); bf16 on AMX tiles, both sides, up to ~48 (0.19x at 8, 0.68x at
+    48, 1.10x at 64). Where the CPU has AMX but the C layer may not use it (`BERTKIT_AMX=0`),
+    its bf16 FMAs lose to oneDNN's tiles from 16 rows (1.00x at 16, 1.7x at 32); without AMX,
+    oneDNN's bf16 runs at about half its fp32 rate, so bf16 takes fp32's limit.
     """
-    amx = "amx_bf16" in _cpu_flags()
-    return {"fp32": 48, "bf16": 16 if amx else 48, "int8": 64}
-WEIGHT_TYPES = {"fp32": (0, torch.float32), "bf16": (1, torch.bfloat16), "int8": (2, torch.int8)}
+    bf16_slower_than_onednn = "amx_bf16" in _cpu_flags() and not amx_supported()
+    return {"fp32": 48, "bf16": 16 if bf16_slower_than_onednn else 48, "int8": 64}
+WEIGHT_TYPES = {"fp32": 0, "bf16": 1, "int8": 2, "bf16-amx": 3}  # few_rows.c's WEIGHT_*
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 ACTIVATIONS = {None: 0, "gelu": 1, "gelu_new": 2, "gelu_pytorch_tanh": 2, "relu": 3}
 
 
@@ -127,6 +130,8 @@ class _Library:
         self.workspace = lib.few_rows_workspace
         self.workspace.argtypes = [pointer, ctypes.c_int]
         self.workspace.restype = ctypes.c_int64
+        self.amx_init = lib.few_rows_amx_init
+        self.amx_init.restype = ctypes.c_int
         lib.few_rows_max_rows.restype = ctypes.c_int
         lib.few_rows_layer_size.restype = ctypes.c_int64
         if lib.few_rows_max_rows() != MAX_ROWS or lib.few_rows_layer_size() != ctypes.sizeof(_Layer):
@@ -168,9 +173,27 @@ def int8_supported() -> bool:
     return library() is not None and "avx512_vnni" in _cpu_flags()
 
 
+@functools.cache
+def _amx_granted() -> bool:
+    if not {"amx_tile", "amx_bf16", "avx512_bf16"} <= _cpu_flags():
+        return False
+    return library() is not None and library().amx_init() == 0  # Linux hands out AMX state on request
+
+
+def amx_supported() -> bool:
+    """Whether bf16 products run on AMX tiles (else widened to float32 FMAs);
+    `BERTKIT_AMX=0` keeps them off the tiles."""
+    return os.environ.get("BERTKIT_AMX", "1") != "0" and _amx_granted()
+
+
 def _blocks(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:  # (out, in) -> (out/16, in, 16)
     out, inp = weight.shape
     return weight.reshape(out // 16, 16, inp).transpose(1, 2).to(dtype).contiguous()
+
+
+def _tile_blocks(weight: torch.Tensor) -> torch.Tensor:  # (out, in) -> (out/16, in/2, 16, 2) bf16, AMX's pairs
+    out, inp = weight.shape
+    return weight.reshape(out // 16, 16, inp // 2, 2).permute(0, 2, 1, 3).to(torch.bfloat16).contiguous()
 
 
 def _vnni_blocks(codes: torch.Tensor) -> torch.Tensor:  # (out, in) -> (out/16, in/4, 16, 4) int8
@@ -195,7 +218,10 @@ class FewRowsLayer:
             raise RuntimeError(unavailable_reason())
         if precision == "int8" and not int8_supported():
             raise RuntimeError("int8 in the few-rows layer needs AVX512-VNNI")
-        weight_type, dtype = WEIGHT_TYPES[precision]
+        kind = precision
+        if precision == "bf16" and amx_supported() and all(linear[0].shape[1] % 32 == 0 for linear in linears):
+            kind = "bf16-amx"  # tiles take 32 k at a time
+        self.kind = kind
         self._keep = []  # every tensor the C struct points at
 
         def pointer(tensor):
@@ -209,7 +235,8 @@ class FewRowsLayer:
             out, inp = weight.shape
             bias = None if bias is None else bias.detach().float().contiguous()
             if precision != "int8":
-                return _Dense(pointer(_blocks(weight, dtype)), None, pointer(bias), None, None, inp, out)
+                packed = _tile_blocks(weight) if kind == "bf16-amx" else _blocks(weight, DTYPES[precision])
+                return _Dense(pointer(packed), None, pointer(bias), None, None, inp, out)
             in_scale = None
             if smoothing is not None:
                 weight = weight * smoothing[None, :].float()
@@ -227,7 +254,7 @@ class FewRowsLayer:
         self._struct = _Layer(
             *(dense(*linear) for linear in linears),
             pointer(w1), pointer(b1), pointer(w2), pointer(b2), eps1, eps2,
-            heads, weight_type, ACTIVATIONS[activation],
+            heads, WEIGHT_TYPES[kind], ACTIVATIONS[activation],
         )  # fmt: skip
         self._address = ctypes.addressof(self._struct)
 

@@ -78,19 +78,24 @@ def int8_product(x, weight, bias, smoothing):
     return x @ weight.T + bias
 
 
-def int8_layer(source, heads, activation, x, lengths):
-    """One layer as few_rows.c computes it in int8, from an engine layer's packing inputs."""
+def bf16_product(x, weight, bias, smoothing):
+    """What few_rows.c's AMX product computes: x and the weights rounded to bfloat16, float32 sums."""
+    return x.bfloat16().float() @ weight.bfloat16().float().T + bias
+
+
+def emulated_layer(product, source, heads, activation, x, lengths):
+    """One layer as few_rows.c computes it with `product`, from an engine layer's packing inputs."""
     (qkv, qkv_bias, qkv_s), (out, out_bias, _), (inner, inner_bias, inner_s), (outer, outer_bias, _) = source[0]
     (w1, b1, eps1), (w2, b2, eps2) = source[1]
     hidden = x.shape[1]
-    q, k, v = int8_product(x, qkv, qkv_bias, qkv_s).split(hidden, dim=1)
+    q, k, v = product(x, qkv, qkv_bias, qkv_s).split(hidden, dim=1)
     context = []
     for q, k, v in zip(*(t.split(lengths) for t in (q, k, v))):
         q, k, v = (t.view(len(t), heads, -1).transpose(0, 1) for t in (q, k, v))
         context.append(torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(0, 1).reshape(len(q[0]), hidden))
-    a = torch.nn.functional.layer_norm(int8_product(torch.cat(context), out, out_bias, None) + x, (hidden,), w1, b1, eps1)
-    h = ACT[activation](int8_product(a, inner, inner_bias, inner_s))
-    return torch.nn.functional.layer_norm(int8_product(h, outer, outer_bias, None) + a, (hidden,), w2, b2, eps2)
+    a = torch.nn.functional.layer_norm(product(torch.cat(context), out, out_bias, None) + x, (hidden,), w1, b1, eps1)
+    h = ACT[activation](product(a, inner, inner_bias, inner_s))
+    return torch.nn.functional.layer_norm(product(h, outer, outer_bias, None) + a, (hidden,), w2, b2, eps2)
 
 
 ACT = {
@@ -100,30 +105,42 @@ ACT = {
 }
 
 
+def rounding_precisions():
+    found = []
+    if few_rows.int8_supported():
+        found.append(pytest.param("int8", int8_product, id="int8-vnni"))
+    if few_rows.amx_supported():
+        found.append(pytest.param("bf16", bf16_product, id="bf16-amx"))
+    return found or [pytest.param(None, None, marks=pytest.mark.skip(reason="no AVX512-VNNI nor AMX"))]
+
+
 @needs_library
-@pytest.mark.skipif(not few_rows.int8_supported(), reason="int8 in the C layer needs AVX512-VNNI")
 @pytest.mark.parametrize("activation", ["gelu", "gelu_new", "relu"])
-def test_the_int8_c_layer_computes_its_quantisation_exactly(activation):
-    """Against `int8_layer`, its float32 emulation. 8-bit rows make the result differ from
-    the float product by ~1e-3 here; the C layer and the emulation agree to ~1e-6 (only a
-    code whose input lands within float rounding of a .5 step can differ, by one step)."""
+@pytest.mark.parametrize("precision, product", rounding_precisions())
+def test_c_layers_that_round_their_inputs_compute_that_rounding_exactly(precision, product, activation):
+    """int8 (VNNI: 8-bit rows) and bf16 on AMX (bfloat16 rows) against `emulated_layer`, their
+    float32 emulation. Rounding the inputs moves the result by ~1e-3 here; the C layer and the
+    emulation agree to ~1e-6 (only an input within float rounding of a rounding boundary can
+    differ, by one step)."""
     model = tiny_model(activation, layers=1)
-    layer = FastEncoder(model, precision="int8", device="cpu").layers[0]
+    layer = FastEncoder(model, precision=precision, device="cpu").layers[0]
     source = layer._few_rows_source  # what few_rows_layer() packs
-    assert source[0][0][2] is not None and source[0][2][2] is not None  # QKV and inner smoothed
+    if precision == "int8":
+        assert source[0][0][2] is not None and source[0][2][2] is not None  # QKV and inner smoothed
     kernel = layer.few_rows_layer()
-    weight_only = FastEncoder(rounded_like(model, "int8"), device="cpu").layers[0]
+    assert kernel.kind == ("int8" if precision == "int8" else "bf16-amx")
+    unrounded = FastEncoder(rounded_like(model, precision), device="cpu").layers[0]
     for lengths in ([1], [7], [16], [3, 9, 4], [30, 34]):
         x = 3 * torch.randn(sum(lengths), 64, generator=torch.Generator().manual_seed(len(lengths)))
         with torch.no_grad():
-            expected = int8_layer(source, layer.heads, activation, x, lengths)
+            expected = emulated_layer(product, source, layer.heads, activation, x, lengths)
         offsets = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
         with torch.inference_mode():
             found = kernel(x, offsets, torch.empty(kernel.workspace(len(x))), 2)
-            unquantised = weight_only(x, _Layout.from_mask(texts(lengths)[1]))
+            weights_only = unrounded(x, _Layout.from_mask(texts(lengths)[1]))
         off = (found - expected).abs()
         assert (off > 1e-4).float().mean() < 0.01 and off.max() < 0.05, f"{off.max():.2e}"
-        assert off.mean() < 1e-5 and 100 * off.mean() < (found - unquantised).abs().mean()
+        assert off.mean() < 1e-5 and 100 * off.mean() < (found - weights_only).abs().mean()
 
 
 def texts(lengths, seed=0):
@@ -151,7 +168,9 @@ def test_the_library_builds_and_is_used_on_this_machine():
 @needs_library
 @pytest.mark.parametrize("activation", ["gelu", "gelu_new", "relu"])
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_the_c_layer_matches_the_pytorch_layer_on_the_weights_it_stores(precision, activation):
+def test_the_c_layer_matches_the_pytorch_layer_on_the_weights_it_stores(precision, activation, monkeypatch):
+    """bf16 weights widened to float32 FMAs (AMX off: its tiles also round the inputs, below)."""
+    monkeypatch.setenv("BERTKIT_AMX", "0")
     model = tiny_model(activation)
     fast = FastEncoder(model, precision=precision, device="cpu")
     assert fast.few_rows

@@ -12,19 +12,26 @@
  * 32 bits. Activations between the products are float32. See few_rows.py for how it is
  * built, loaded and called.
  *
+ * On CPUs with AMX, bf16 products run on the tile units instead: weights [out / 16][in / 2][16][2]
+ * (the tiles' pair layout), each product's input rows rounded to bfloat16 (as oneDNN's AMX
+ * products do), 16 rows x 32 columns of k per tile product, sums in float32.
+ *
  * Compiled with -O3 -mavx512f -mfma -fopenmp; loaded only on CPUs with AVX-512F; the int8
- * functions are compiled for AVX512-VNNI too and called only where the CPU has it.
+ * functions are compiled for AVX512-VNNI too, the AMX ones for AMX, and each is called only
+ * where the CPU has it.
  */
 #include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define MAX_ROWS 128 /* rows a call takes: few_rows.py decides, per precision, up to how many it is given */
 #define TILE 12      /* rows whose sums stay in registers: 2 x 12 accumulators for two column blocks */
 #define LANES 16
 
-enum { WEIGHT_F32 = 0, WEIGHT_BF16 = 1, WEIGHT_I8 = 2 };
+enum { WEIGHT_F32 = 0, WEIGHT_BF16 = 1, WEIGHT_I8 = 2, WEIGHT_BF16_AMX = 3 };
 enum { ACT_NONE = 0, ACT_GELU = 1, ACT_GELU_TANH = 2, ACT_RELU = 3 };
 
 typedef struct {
@@ -273,6 +280,81 @@ static VNNI void dense_int8(const Dense *d, const float *x, int rows, int activa
     }
 }
 
+/* ---- bf16 on AMX tiles: tmm0, tmm1 sums of two column blocks; tmm2 16 rows of x; tmm3, tmm4 weights ---- */
+
+#define AMX __attribute__((target("amx-tile,amx-bf16,avx512bf16")))
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t bytes_per_row[16];
+    uint8_t rows[16];
+} TileConfig;
+
+/* Asks Linux for the AMX state (once per process); 0 when AMX may be used. */
+int few_rows_amx_init(void) {
+    return (int)syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */);
+}
+
+/* Tiles 0-4: 16 rows of 64 bytes. A constant in memory: built on the stack, the compiler
+ * dropped the stores as dead (gcc 12 does not see ldtilecfg read them). */
+static const TileConfig TILES = {
+    .palette = 1, .bytes_per_row = {64, 64, 64, 64, 64}, .rows = {16, 16, 16, 16, 16},
+};
+
+static AMX void amx_begin(void) { _tile_loadconfig(&TILES); }  /* per thread */
+
+static AMX void amx_end(void) { _tile_release(); }
+
+/* Each row of x to bfloat16 (round to nearest even); shared among the threads by row. The
+ * rows after `rows`, up to a multiple of 16, are read by the tile loads but their sums are
+ * never stored, so they need no values. */
+static AMX void rows_to_bf16(const float *x, int rows, int64_t in, uint16_t *xb) {
+#pragma omp for schedule(static)
+    for (int m = 0; m < rows; m++)
+        for (int64_t k = 0; k < in; k += LANES)
+            _mm256_storeu_si256((__m256i *)(xb + m * in + k), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + m * in + k)));
+}
+
+static AMX void dense_amx(const Dense *d, const float *x, int rows, int activation, const float *residual,
+                          float *y, uint16_t *xb) {
+    rows_to_bf16(x, rows, d->in, xb);  /* ends with a barrier */
+    const int64_t blocks = d->out / LANES, chunks = d->in / 32;
+    const size_t block_elements = (size_t)d->in * LANES;
+    const int64_t stride = d->in * 2;  /* bytes from one row of xb to the next */
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < (blocks + 1) / 2; i++) {
+        const int64_t j = 2 * i;
+        const int pair = j + 1 < blocks;
+        const uint16_t *w0 = (const uint16_t *)d->weight + j * block_elements, *w1 = w0 + block_elements;
+        for (int first = 0; first < rows; first += 16) {
+            const int n = rows - first < 16 ? rows - first : 16;
+            const uint16_t *a = xb + (size_t)first * d->in;
+            float sums0[16 * 16] __attribute__((aligned(64))), sums1[16 * 16] __attribute__((aligned(64)));
+            _tile_zero(0);
+            _tile_zero(1);
+            for (int64_t c = 0; c < chunks; c++) {  /* 32 k at a time: 16 pairs */
+                _tile_loadd(2, a + c * 32, stride);
+                _tile_loadd(3, w0 + c * 512, 64);
+                _tile_dpbf16ps(0, 2, 3);
+                if (pair) {
+                    _tile_loadd(4, w1 + c * 512, 64);
+                    _tile_dpbf16ps(1, 2, 4);
+                }
+            }
+            _tile_stored(0, sums0, 64);
+            if (pair) _tile_stored(1, sums1, 64);
+            const float *tile_residual = residual ? residual + first * d->out : NULL;
+            __m512 acc[16];
+            for (int m = 0; m < n; m++) acc[m] = _mm512_load_ps(sums0 + m * 16);
+            epilogue(d, acc, j * LANES, n, activation, tile_residual, y + first * d->out);
+            if (pair) {
+                for (int m = 0; m < n; m++) acc[m] = _mm512_load_ps(sums1 + m * 16);
+                epilogue(d, acc, (j + 1) * LANES, n, activation, tile_residual, y + first * d->out);
+            }
+        }
+    }
+}
+
 /* LayerNorm of each row of x (rows x width), in place; shared among the threads by row. */
 static void layer_norm(float *x, int rows, int64_t width, const float *weight, const float *bias, double eps) {
 #pragma omp for schedule(static)
@@ -324,17 +406,19 @@ static void attention(const float *qkv, float *context, const int32_t *offsets, 
     }
 }
 
-/* Workspace floats a layer needs for `rows` rows: the products' outputs, then (int8) the
- * quantised rows of the widest input and their scales. */
+/* Workspace floats a layer needs for `rows` rows: the products' outputs, the row scales
+ * (int8), then the products' input rows as the kernels read them: int8 codes, or bfloat16
+ * rows (AMX) up to a multiple of 16, of the widest input. */
 int64_t few_rows_workspace(const Layer *layer, int rows) {
     const int64_t hidden = layer->attention_output.out, inner = layer->inner.out;
-    const int64_t widest = inner > hidden ? inner : hidden;
-    return (int64_t)rows * (3 * hidden + hidden + hidden + inner) + rows * (widest / 4 + 1);
+    const int64_t widest = inner > hidden ? inner : hidden, padded = (rows + 15) / 16 * 16;
+    return (int64_t)rows * (3 * hidden + hidden + hidden + inner) + rows + padded * widest / 2 + 16;
 }
 
 static void product(const Layer *layer, const Dense *d, const float *x, int rows, int activation,
-                    const float *residual, float *y, uint8_t *xq, float *row_scale) {
-    if (layer->weight_type == WEIGHT_I8) dense_int8(d, x, rows, activation, residual, y, xq, row_scale);
+                    const float *residual, float *y, void *scratch, float *row_scale) {
+    if (layer->weight_type == WEIGHT_I8) dense_int8(d, x, rows, activation, residual, y, scratch, row_scale);
+    else if (layer->weight_type == WEIGHT_BF16_AMX) dense_amx(d, x, rows, activation, residual, y, scratch);
     else dense(d, (int)layer->weight_type, x, rows, activation, residual, y);
 }
 
@@ -345,16 +429,19 @@ int few_rows_layer(const Layer *layer, int rows, const float *x, float *out, flo
     const int64_t hidden = layer->attention_output.out;
     float *qkv = workspace, *context = qkv + rows * 3 * hidden, *attended = context + rows * hidden;
     float *inner = attended + rows * hidden, *row_scale = inner + rows * layer->inner.out;
-    uint8_t *xq = (uint8_t *)(row_scale + rows);
+    void *scratch = (void *)(((uintptr_t)(row_scale + rows) + 63) & ~(uintptr_t)63);  /* 64-byte aligned */
+    const int amx = layer->weight_type == WEIGHT_BF16_AMX;
 #pragma omp parallel num_threads(threads)
     {
-        product(layer, &layer->qkv, x, rows, ACT_NONE, NULL, qkv, xq, row_scale);
+        if (amx) amx_begin();
+        product(layer, &layer->qkv, x, rows, ACT_NONE, NULL, qkv, scratch, row_scale);
         attention(qkv, context, offsets, texts, hidden, layer->heads);
-        product(layer, &layer->attention_output, context, rows, ACT_NONE, x, attended, xq, row_scale);
+        product(layer, &layer->attention_output, context, rows, ACT_NONE, x, attended, scratch, row_scale);
         layer_norm(attended, rows, hidden, layer->norm1_weight, layer->norm1_bias, layer->norm1_eps);
-        product(layer, &layer->inner, attended, rows, (int)layer->activation, NULL, inner, xq, row_scale);
-        product(layer, &layer->outer, inner, rows, ACT_NONE, attended, out, xq, row_scale);
+        product(layer, &layer->inner, attended, rows, (int)layer->activation, NULL, inner, scratch, row_scale);
+        product(layer, &layer->outer, inner, rows, ACT_NONE, attended, out, scratch, row_scale);
         layer_norm(out, rows, hidden, layer->norm2_weight, layer->norm2_bias, layer->norm2_eps);
+        if (amx) amx_end();
     }
     return 0;
 }
