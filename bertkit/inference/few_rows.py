@@ -38,16 +38,17 @@ MAX_ROWS = 128  # the most rows one call takes (the C side's MAX_ROWS)
 def rows_limits() -> dict[str, int]:
     """Passes of up to this many token rows take the C layer, per precision.
 
-    Measured on MiniLM, one text of each length, PyTorch path / C layer (`docs/inference.md`):
-    fp32 the C layer is faster up to ~48 rows warm (0.46x at 8, 0.65x at 48, 1.06x at 64) and
-    further cold (a new length makes oneDNN build new kernels); int8 up to ~64 (0.26x at 8,
-    0.46x at 64, 1.03x at 96); bf16 on AMX tiles, both sides, up to ~48 (0.19x at 8, 0.68x at
-    48, 1.10x at 64). Where the CPU has AMX but the C layer may not use it (`BERTKIT_AMX=0`),
-    its bf16 FMAs lose to oneDNN's tiles from 16 rows (1.00x at 16, 1.7x at 32); without AMX,
-    oneDNN's bf16 runs at about half its fp32 rate, so bf16 takes fp32's limit.
+    Measured one text at a time (`FastEncoder.encode_tokens`, p50 C layer / PyTorch path,
+    warm; a length seen for the first time favours the C layer further: oneDNN builds kernels
+    for each new shape): MiniLM fp32 0.46 at 8 rows, 0.92 at 64, 0.97 at 96; int8 0.27 at 8,
+    0.56 at 64, 0.87 at 128; bf16, both on AMX tiles, 0.34 at 8, 0.70 at 64, 1.05 at 128;
+    bert-base fp32 0.79 at 8, 1.02 at 64; int8 0.33 at 8, 0.99 at 64, 1.33 at 96; bf16 0.61
+    at 8, 1.01 at 64. Where the CPU has AMX but the C layer may not use it (`BERTKIT_AMX=0`),
+    its bf16 FMAs lose to oneDNN's tiles from 16 rows (1.00x at 16, 1.7x at 32); without
+    AMX, oneDNN's bf16 runs at about half its fp32 rate, so bf16 takes fp32's limit.
     """
     bf16_slower_than_onednn = "amx_bf16" in _cpu_flags() and not amx_supported()
-    return {"fp32": 48, "bf16": 16 if bf16_slower_than_onednn else 48, "int8": 64}
+    return {"fp32": 64, "bf16": 16 if bf16_slower_than_onednn else 64, "int8": 64}
 WEIGHT_TYPES = {"fp32": 0, "bf16": 1, "int8": 2, "bf16-amx": 3}  # few_rows.c's WEIGHT_*
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 ACTIVATIONS = {None: 0, "gelu": 1, "gelu_new": 2, "gelu_pytorch_tanh": 2, "relu": 3}
@@ -265,6 +266,8 @@ class FewRowsLayer:
         return (
             activation in ACTIVATIONS
             and hidden % heads == 0
+            and (hidden // heads) % 16 == 0  # attention takes 16 columns of a head at a time
+            and hidden // heads <= 256
             and all(linear[0].shape[0] % 16 == 0 for linear in linears)
             and (precision != "int8" or int8_supported())
         )

@@ -250,6 +250,8 @@ def test_more_rows_than_it_takes_take_the_pytorch_path():
 def test_shapes_and_activations_it_cannot_compute_take_the_pytorch_path():
     assert not FastEncoder(tiny_model("silu"), device="cpu").few_rows
     assert not FastEncoder(tiny_model(hidden=40, heads=4, inner=80), device="cpu").few_rows  # 40 columns: not 16s
+    assert not FastEncoder(tiny_model(hidden=64, heads=8), device="cpu").few_rows  # heads of 8 columns
+    assert FastEncoder(tiny_model(hidden=64, heads=4), device="cpu").few_rows_limit == few_rows.rows_limits()["fp32"]
 
 
 def _in_a_fresh_process(code: str, **env) -> str:

@@ -374,32 +374,67 @@ static void layer_norm(float *x, int rows, int64_t width, const float *weight, c
 }
 
 /* Scaled dot-product attention of each text on its own rows (offsets[b] .. offsets[b+1]);
- * qkv rows are [q | k | v], each split into `heads` heads of `hidden / heads` columns. */
+ * qkv rows are [q | k | v], each split into `heads` heads of `size` = hidden / heads columns
+ * (a multiple of 16, at most 256). Per (text, head), shared among the threads: the keys are
+ * transposed once, so a query's scores are 16 keys per FMA; softmax and the weighted sum of
+ * the values are vectorised the same way. */
 static void attention(const float *qkv, float *context, const int32_t *offsets, int texts, int64_t hidden, int64_t heads) {
     const int64_t size = hidden / heads, stride = 3 * hidden;
     const float scale = 1.0f / sqrtf((float)size);
-#pragma omp for schedule(static) collapse(2)
+#pragma omp for schedule(dynamic) collapse(2)
     for (int b = 0; b < texts; b++) {
         for (int64_t h = 0; h < heads; h++) {
-            const int start = offsets[b], end = offsets[b + 1];
-            for (int i = start; i < end; i++) {
-                const float *q = qkv + i * stride + h * size;
-                float p[MAX_ROWS], top = -INFINITY, total = 0.0f;
-                for (int j = start; j < end; j++) {
-                    const float *k = qkv + j * stride + hidden + h * size;
-                    float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-                    for (int64_t c = 0; c < size; c++) dot += q[c] * k[c];
-                    p[j - start] = dot * scale;
-                    top = p[j - start] > top ? p[j - start] : top;
+            const int start = offsets[b], n = offsets[b + 1] - offsets[b];
+            if (n == 0) continue;
+            const int padded = (n + LANES - 1) / LANES * LANES;
+            float keys[size * padded] __attribute__((aligned(64)));  /* keys[c * padded + j]: key j, column c */
+            float p[4 * padded] __attribute__((aligned(64)));  /* scores, then weights, of 4 queries */
+            for (int j = 0; j < padded; j++) {
+                const float *key = qkv + (start + j) * stride + hidden + h * size;
+                for (int64_t c = 0; c < size; c++) keys[c * padded + j] = j < n ? key[c] : 0.0f;
+            }
+            for (int first = 0; first < n; first += 4) {  /* 4 queries at a time: 4 independent sums */
+                const int queries = n - first < 4 ? n - first : 4;
+                const float *q[4];
+                for (int r = 0; r < 4; r++) q[r] = qkv + (start + first + (r < queries ? r : 0)) * stride + h * size;
+                __m512 top[4];
+                for (int r = 0; r < 4; r++) top[r] = _mm512_set1_ps(-INFINITY);
+                for (int j = 0; j < padded; j += LANES) {
+                    __m512 dot[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+                    for (int64_t c = 0; c < size; c++) {
+                        const __m512 key = _mm512_load_ps(keys + c * padded + j);
+                        for (int r = 0; r < 4; r++) dot[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[r][c]), key, dot[r]);
+                    }
+                    const __mmask16 real = n - j >= LANES ? 0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+                    for (int r = 0; r < 4; r++) {
+                        dot[r] = _mm512_mask_blend_ps(real, _mm512_set1_ps(-INFINITY), _mm512_mul_ps(dot[r], _mm512_set1_ps(scale)));
+                        _mm512_store_ps(p + r * padded + j, dot[r]);
+                        top[r] = _mm512_max_ps(top[r], dot[r]);
+                    }
                 }
-                for (int j = 0; j < end - start; j++) total += (p[j] = expf(p[j] - top));
-                float *out = context + i * hidden + h * size;
-                for (int64_t c = 0; c < size; c++) out[c] = 0.0f;
-                for (int j = start; j < end; j++) {
-                    const float *v = qkv + j * stride + 2 * hidden + h * size, weight = p[j - start] / total;
-#pragma omp simd
-                    for (int64_t c = 0; c < size; c++) out[c] += weight * v[c];
+                for (int r = 0; r < queries; r++) {
+                    float *pr = p + r * padded;
+                    const __m512 largest = _mm512_set1_ps(_mm512_reduce_max_ps(top[r]));
+                    __m512 sum = _mm512_setzero_ps();
+                    for (int j = 0; j < padded; j += LANES) {
+                        const __mmask16 real = n - j >= LANES ? 0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+                        __m512 e = _mm512_maskz_mov_ps(real, exp512(_mm512_sub_ps(_mm512_load_ps(pr + j), largest)));
+                        _mm512_store_ps(pr + j, e);  /* padding keys weigh nothing */
+                        sum = _mm512_add_ps(sum, e);
+                    }
+                    const __m512 inverse = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+                    float *out = context + (start + first + r) * hidden + h * size;
+                    for (int64_t c = 0; c < size; c += LANES) {  /* the values' weighted sum, 4 keys at a time */
+                        const float *v = qkv + start * stride + 2 * hidden + h * size + c;
+                        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+                        int j = 0;
+                        for (; j + 4 <= n; j += 4)
+                            for (int u = 0; u < 4; u++)
+                                acc[u] = _mm512_fmadd_ps(_mm512_set1_ps(pr[j + u]), _mm512_loadu_ps(v + (j + u) * stride), acc[u]);
+                        for (; j < n; j++) acc[0] = _mm512_fmadd_ps(_mm512_set1_ps(pr[j]), _mm512_loadu_ps(v + j * stride), acc[0]);
+                        const __m512 total = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+                        _mm512_storeu_ps(out + c, _mm512_mul_ps(total, inverse));
+                    }
                 }
             }
         }
