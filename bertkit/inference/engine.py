@@ -405,6 +405,13 @@ class FastEncoder:
         batch while the device computes, and waits once.
         """
         lengths = [len(ids) for ids in token_ids]
+        if len(token_ids) == 1 and lengths[0] > 0:  # one text (a request): nothing to batch or pad
+            word = torch.as_tensor(np.asarray(token_ids[0], dtype=np.int64)).view(1, -1)
+            types = None if type_ids is None else torch.as_tensor(np.asarray(type_ids[0], dtype=np.int64)).view(1, -1)
+            vectors = self.embed(word, torch.ones_like(word), types, pooling=pooling)
+            if progress is not None:
+                progress(1)
+            return vectors.cpu()
         budget = max_tokens or batch_size * max(lengths, default=1)
         out = None
         for batch in length_batches(lengths, max_tokens=budget, max_texts=batch_size):
