@@ -30,7 +30,6 @@ family member) and computes the same outputs, faster:
 from __future__ import annotations
 
 import itertools
-import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -236,8 +235,9 @@ class _FastLayer:
             (norm.weight.detach().to(device, dtype), norm.bias.detach().to(device, dtype), norm.eps)
             for norm in (layer.attention_norm, layer.output_norm)
         ]
-        # Passes of few tokens on CPU: the whole layer as one C call (few_rows.py), its weights
-        # packed from these (the model's own) the first time such a pass comes.
+        self.smoothing = (qkv_smoothing, inner_smoothing)  # int8: SmoothQuant's factors; else None
+        # Passes of few tokens on CPU: the whole layer as one C call (few_rows.py), packed now
+        # so that no request pays for it (MiniLM ~50 ms, bert-base int8 ~0.5 s).
         linears = [
             (qkv_weight, qkv_bias, qkv_smoothing),
             (attention.output.weight, attention.output.bias, None),
@@ -245,28 +245,9 @@ class _FastLayer:
             (feed_forward.outer.weight, feed_forward.outer.bias, None),
         ]
         norms = [(norm.weight, norm.bias, norm.eps) for norm in (layer.attention_norm, layer.output_norm)]
-        self.precision, self.activation = precision, activation
-        self._few_rows = None
-        self._few_rows_source = None
-        self._packing = threading.Lock()
+        self.few_rows = None
         if device.type == "cpu" and few_rows.library() is not None and few_rows.FewRowsLayer.supports(linears, heads, activation, precision):
-            self._few_rows_source = (linears, norms)
-
-    @property
-    def has_few_rows(self) -> bool:
-        """Whether passes of at most `few_rows.MAX_ROWS` tokens can take the C layer."""
-        return self._few_rows is not None or self._few_rows_source is not None
-
-    def few_rows_layer(self) -> few_rows.FewRowsLayer:
-        """This layer as one C call for T <= few_rows.MAX_ROWS float32 rows (packed when first
-        asked, once, whichever thread asks first)."""
-        if self._few_rows is None:
-            with self._packing:
-                if self._few_rows is None:
-                    linears, norms = self._few_rows_source
-                    self._few_rows = few_rows.FewRowsLayer(linears, norms, self.heads, self.activation, self.precision)
-                    self._few_rows_source = None
-        return self._few_rows
+            self.few_rows = few_rows.FewRowsLayer(linears, norms, heads, activation, precision)
 
     def attention(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:  # (T, H) -> (T, H)
         tokens, hidden = x.shape
@@ -318,7 +299,7 @@ class FastEncoder:
             for layer, input_max in zip(model.transformer.layers, maxima)
         ]
         # Passes of few tokens take the C layer (few_rows.py) where every layer can.
-        self.few_rows = bool(self.layers) and all(layer.has_few_rows for layer in self.layers)
+        self.few_rows = bool(self.layers) and all(layer.few_rows is not None for layer in self.layers)
         self.few_rows_limit = few_rows.rows_limits()[precision] if self.few_rows else 0  # token rows
         pooler = getattr(model, "pooler", None)
         dense = getattr(pooler, "dense", None)  # None: DistilBERT's pooled output is the [CLS] state itself
@@ -344,7 +325,7 @@ class FastEncoder:
             states = []
             if self.few_rows and 0 < layout.tokens <= self.few_rows_limit:
                 x = x.float().contiguous()  # float32 activations in every precision
-                layers = [layer.few_rows_layer() for layer in self.layers]
+                layers = [layer.few_rows for layer in self.layers]
                 workspace = torch.empty(layers[0].workspace(layout.tokens))  # the same for every layer
                 threads = torch.get_num_threads()
                 for layer in layers:
