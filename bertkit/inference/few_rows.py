@@ -11,7 +11,8 @@ with 8-bit rows by AVX512-VNNI; the bias, the activation, the residual add and t
 LayerNorms are applied as each result is written.
 
 The library is compiled on first use with the machine's C compiler (~1 s) into
-`$BERTKIT_CACHE` (default `~/.cache/bertkit`), one file per source version, and used only
+`$BERTKIT_CACHE` (default `~/.cache/bertkit`; where that cannot be written, a folder in the
+system's temporary directory), one file per source version, and used only
 on CPUs with AVX-512F (int8: and AVX512-VNNI); elsewhere, or without a compiler, passes take
 the PyTorch path.
 `BERTKIT_FEW_ROWS=0` turns it off. It links against the OpenMP runtime PyTorch has loaded
@@ -98,6 +99,19 @@ def cache_dir() -> Path:
     return Path(os.environ.get("BERTKIT_CACHE") or Path.home() / ".cache" / "bertkit")
 
 
+def _writable_cache() -> Path:
+    """`cache_dir()`, or where it cannot be made or written, a folder of this user's in the
+    system's temporary directory."""
+    for directory in (cache_dir(), Path(tempfile.gettempdir()) / f"bertkit-{os.getuid()}"):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(directory, os.W_OK):
+            return directory
+    raise OSError(f"neither {cache_dir()} nor the temporary directory can hold the compiled library")
+
+
 def _compiler() -> str:
     return os.environ.get("CC", "cc")
 
@@ -109,7 +123,7 @@ def build(directory: Path | None = None, again: bool = False) -> Path:
     source = SOURCE.read_bytes()
     version = subprocess.run([_compiler(), "--version"], capture_output=True, text=True, check=True).stdout
     key = hashlib.sha256(source + " ".join(FLAGS).encode() + version.encode()).hexdigest()[:16]
-    directory = directory or cache_dir()
+    directory = directory or _writable_cache()
     path = directory / f"few_rows-{key}.so"
     if path.exists() and not again:
         return path

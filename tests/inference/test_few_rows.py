@@ -341,3 +341,12 @@ def test_processes_building_the_library_at_once_leave_one_working_file(tmp_path)
     assert all(p.returncode == 0 for p in processes) and len(paths) == 1
     assert [p.name for p in tmp_path.iterdir()] == [Path(paths.pop()).name]
     assert _in_a_fresh_process(WHY, BERTKIT_CACHE=str(tmp_path)) == "None"
+
+
+@needs_library
+def test_a_cache_folder_that_cannot_be_made_falls_back_to_the_temporary_directory(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = WHY + "\nprint(few_rows.build().parent)"
+    reason, folder = _in_a_fresh_process(code, BERTKIT_CACHE=str(blocker / "cache"), TMPDIR=str(tmp_path)).splitlines()
+    assert reason == "None" and folder == str(tmp_path / f"bertkit-{os.getuid()}")
