@@ -491,6 +491,7 @@ def write_outputs(report: dict, out_dir: Path) -> None:
 
 
 def chart(report: dict, path: Path) -> None:
+    """Texts/s per system and model size; below, where measured, the short sentence's batch-1 p50."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -498,22 +499,31 @@ def chart(report: dict, path: Path) -> None:
     from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
     sizes = list(report["sizes"])
-    fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4), squeeze=False)
-    for ax, size in zip(axes[0], sizes):
+    latency = any("short_latency_p50_ms" in r for size in sizes for r in report["sizes"][size]["results"].values())
+    rows = 2 if latency else 1
+    fig, axes = plt.subplots(rows, len(sizes), figsize=(6 * len(sizes), 4 * rows), squeeze=False)
+    device = "GPU" if report.get("device") == "cuda" else "CPU"
+    for column, size in enumerate(sizes):
         results = report["sizes"][size]["results"]
-        names = list(results)
-        rates = [results[n]["texts_per_s"] for n in names]
-        colors = ["tab:blue" if n.startswith("bertkit") else "tab:gray" for n in names]
-        ax.barh(names, rates, color=colors)
-        for y, rate in enumerate(rates):
-            ax.text(rate, y, f" {rate:,.0f}", va="center")
-        ax.xaxis.set_major_locator(MaxNLocator(5))  # GPU rates run to tens of thousands
-        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-        ax.set_xlim(0, 1.15 * max(rates))  # room for the labels
-        ax.set_xlabel("texts / s (higher is better)")
-        device = "GPU" if report.get("device") == "cuda" else "CPU"
-        ax.set_title(f"{size} on {device}: mean {report['sizes'][size]['mean_tokens']:.0f} tokens, batches of {report['batch_size']}")
-        ax.invert_yaxis()
+        panels = [("texts_per_s", "texts / s (higher is better)", "{:,.0f}",
+                   f"{size} on {device}: mean {report['sizes'][size]['mean_tokens']:.0f} tokens, batches of {report['batch_size']}")]
+        if latency:
+            panels.append(("short_latency_p50_ms", "ms (lower is better)", "{:,.2f}",
+                           f"{size} on {device}: one short sentence, batch 1, p50"))  # fmt: skip
+        for row, (key, label, number, title) in enumerate(panels):
+            ax = axes[row][column]
+            names = [n for n in results if key in results[n]]
+            values = [results[n][key] for n in names]
+            colors = ["tab:blue" if n.startswith("bertkit") else "tab:gray" for n in names]
+            ax.barh(names, values, color=colors)
+            for y, value in enumerate(values):
+                ax.text(value, y, " " + number.format(value), va="center")
+            ax.xaxis.set_major_locator(MaxNLocator(5))  # GPU rates run to tens of thousands
+            ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}" if key == "texts_per_s" else "{x:,.1f}"))
+            ax.set_xlim(0, 1.18 * max(values, default=1))  # room for the labels
+            ax.set_xlabel(label)
+            ax.set_title(title)
+            ax.invert_yaxis()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
