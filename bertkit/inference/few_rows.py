@@ -1,4 +1,4 @@
-"""Passes of few tokens (one short text) as one C call per layer: `csrc/few_rows.c`.
+"""Passes of few tokens (one text, a typical request) as one C call per layer: `csrc/few_rows.c`.
 
 A sentence of 8 tokens makes each product of a layer read its whole weight for 8 rows of
 work, so the pass is bound by memory bandwidth and by the cost of each call. Through PyTorch a
@@ -6,17 +6,18 @@ MiniLM layer is ~10 operator calls, and oneDNN's products cost ~20 us a call bef
 (measured: 21 us for an 8x64 . 64x64 product, against 3.5 us for MKL's `addmm`, which reads
 fp32 weights at ~22 GB/s on one core). The C layer does the whole post-LN layer in one OpenMP
 region: the weights stream in the order the loop reads them, 16 output columns at a time, as
-float32 or bfloat16 (widened to float32 in registers), or int8 (per-column scales) multiplied
-with 8-bit rows by AVX512-VNNI; the bias, the activation, the residual add and the
-LayerNorms are applied as each result is written.
+float32 or bfloat16 (widened to float32 in registers; on AMX tiles where the CPU has them),
+or int8 (per-column scales) multiplied with 8-bit rows by AVX512-VNNI; the bias, the
+activation, the residual add and the LayerNorms are applied as each result is written.
+`rows_limits()` says up to how many token rows a pass takes it.
 
 The library is compiled on first use with the machine's C compiler (~1 s) into
 `$BERTKIT_CACHE` (default `~/.cache/bertkit`; where that cannot be written, a folder in the
-system's temporary directory), one file per source version, and used only
-on CPUs with AVX-512F (int8: and AVX512-VNNI); elsewhere, or without a compiler, passes take
-the PyTorch path.
-`BERTKIT_FEW_ROWS=0` turns it off. It links against the OpenMP runtime PyTorch has loaded
-(same soname), so it shares PyTorch's threads.
+system's temporary directory), one file per source version, and used only on CPUs with
+AVX-512F (int8: and AVX512-VNNI); elsewhere, or without a compiler, passes take the PyTorch
+path. `BERTKIT_FEW_ROWS=0` turns it off, `BERTKIT_AMX=0` keeps it off the AMX tiles. It
+links against the OpenMP runtime PyTorch has loaded (same soname), so it shares PyTorch's
+threads.
 """
 
 from __future__ import annotations
@@ -34,22 +35,6 @@ import torch
 SOURCE = Path(__file__).with_name("csrc") / "few_rows.c"
 FLAGS = ["-O3", "-mavx512f", "-mfma", "-fopenmp", "-fPIC", "-shared"]
 MAX_ROWS = 128  # the most rows one call takes (the C side's MAX_ROWS)
-
-
-def rows_limits() -> dict[str, int]:
-    """Passes of up to this many token rows take the C layer, per precision.
-
-    Measured one text at a time (`FastEncoder.encode_tokens`, p50 C layer / PyTorch path,
-    warm; a length seen for the first time favours the C layer further: oneDNN builds kernels
-    for each new shape): MiniLM fp32 0.46 at 8 rows, 0.92 at 64, 0.97 at 96; int8 0.27 at 8,
-    0.56 at 64, 0.87 at 128; bf16, both on AMX tiles, 0.34 at 8, 0.70 at 64, 1.05 at 128;
-    bert-base fp32 0.79 at 8, 1.02 at 64; int8 0.33 at 8, 0.99 at 64, 1.33 at 96; bf16 0.61
-    at 8, 1.01 at 64. Where the CPU has AMX but the C layer may not use it (`BERTKIT_AMX=0`),
-    its bf16 FMAs lose to oneDNN's tiles from 16 rows (1.00x at 16, 1.7x at 32); without
-    AMX, oneDNN's bf16 runs at about half its fp32 rate, so bf16 takes fp32's limit.
-    """
-    bf16_slower_than_onednn = "amx_bf16" in _cpu_flags() and not amx_supported()
-    return {"fp32": 64, "bf16": 16 if bf16_slower_than_onednn else 64, "int8": 64}
 WEIGHT_TYPES = {"fp32": 0, "bf16": 1, "int8": 2, "bf16-amx": 3}  # few_rows.c's WEIGHT_*
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 ACTIVATIONS = {None: 0, "gelu": 1, "gelu_new": 2, "gelu_pytorch_tanh": 2, "relu": 3}
@@ -183,6 +168,22 @@ def unavailable_reason() -> str | None:
     return None if library() is not None else _unavailable[-1]
 
 
+def rows_limits() -> dict[str, int]:
+    """Passes of up to this many token rows take the C layer, per precision.
+
+    Where the PyTorch path catches up: `python benchmarks/few_rows.py` (one text at a time,
+    p50 of warm passes, C layer / PyTorch path; a length seen for the first time favours the
+    C layer further, as oneDNN builds kernels for each new shape): MiniLM fp32 0.55 at 8 rows,
+    0.89 at 64, 1.08 at 128; bf16 (both on AMX tiles) 0.32, 0.71, 1.07; int8 0.27, 0.55,
+    0.78; bert-base fp32 0.77, 1.06 at 64; bf16 0.55, 0.97; int8 0.35, 1.07. Where the CPU
+    has AMX but the C layer may not use it (`BERTKIT_AMX=0`), its bf16 FMAs lose to oneDNN's
+    tiles from 16 rows (1.00 at 16, 1.7 at 32); without AMX, oneDNN's bf16 runs at about half
+    its fp32 rate, so bf16 takes fp32's limit.
+    """
+    bf16_slower_than_onednn = "amx_bf16" in _cpu_flags() and not amx_supported()
+    return {"fp32": 64, "bf16": 16 if bf16_slower_than_onednn else 64, "int8": 64}
+
+
 def int8_supported() -> bool:
     """Whether int8 passes can take the C layer: its int8 products need AVX512-VNNI."""
     return library() is not None and "avx512_vnni" in _cpu_flags()
@@ -223,8 +224,9 @@ class FewRowsLayer:
     inner and outer, float tensors as the model has them; smoothing (int8 only, else None):
     SmoothQuant's per-input-channel factors s, the product computed as (x / s) @ (W * s).T.
     `norms`: (weight, bias, eps) of the two LayerNorms. `precision` picks how the weights are
-    stored: fp32 or bf16 (activations stay float32), or int8 with one symmetric scale per
-    output column, each product's input quantised per row at every call (see few_rows.c).
+    stored: fp32 or bf16 (activations stay float32; on AMX tiles each product's input is
+    rounded to bf16, `kind` "bf16-amx"), or int8 with one symmetric scale per output column,
+    each product's input quantised per row at every call (see few_rows.c).
     """
 
     def __init__(self, linears, norms, heads: int, activation: str | None, precision: str):

@@ -1,7 +1,7 @@
 /* One transformer layer for a pass of few tokens (one or a few short texts), in one call.
  *
- * A pass of T <= MAX_ROWS tokens reads every weight once for T multiply-adds: it is bound by
- * memory bandwidth and by the cost of each call, not by arithmetic. This file computes a whole
+ * A pass of a few tokens reads every weight for a few multiply-adds: it is bound by memory
+ * bandwidth and by the cost of each call more than by arithmetic. This file computes a whole
  * post-LN layer (QKV product, attention, output product + residual + LayerNorm, feed-forward
  * with its activation, product + residual + LayerNorm) inside one OpenMP region, with the
  * weights in the layout the loop streams: [out / 16][in][16], 16 output columns side by side,
