@@ -431,7 +431,16 @@ def machine_description(device: str = "cpu") -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    from bertkit.inference import few_rows
+
+    if few_rows.library() is None:
+        small = f"few-rows C layer off ({few_rows.unavailable_reason()})"
+    else:
+        small = (
+            f"few-rows C layer on (bf16 on {'AMX tiles' if few_rows.amx_supported() else 'FMAs'}, "
+            f"int8 {'on VNNI' if few_rows.int8_supported() else 'off'})"
+        )
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}; {small}"
 
 
 COLUMNS = [
