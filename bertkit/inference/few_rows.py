@@ -202,6 +202,10 @@ def amx_supported() -> bool:
     return os.environ.get("BERTKIT_AMX", "1") != "0" and _amx_granted()
 
 
+def _host(tensor: torch.Tensor) -> torch.Tensor:  # a float32 copy in CPU memory, where the C layer reads
+    return tensor.detach().to("cpu", torch.float32).contiguous()
+
+
 def _blocks(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:  # (out, in) -> (out/16, in, 16)
     out, inp = weight.shape
     return weight.reshape(out // 16, 16, inp).transpose(1, 2).to(dtype).contiguous()
@@ -248,16 +252,17 @@ class FewRowsLayer:
             return tensor.data_ptr()
 
         def dense(weight, bias, smoothing):
-            weight = weight.detach().float()
+            weight = _host(weight)
             out, inp = weight.shape
-            bias = None if bias is None else bias.detach().float().contiguous()
+            bias = None if bias is None else _host(bias)
             if precision != "int8":
                 packed = _tile_blocks(weight) if kind == "bf16-amx" else _blocks(weight, DTYPES[precision])
                 return _Dense(pointer(packed), None, pointer(bias), None, None, inp, out)
             in_scale = None
             if smoothing is not None:
-                weight = weight * smoothing[None, :].float()
-                in_scale = (1.0 / smoothing).float().contiguous()
+                smoothing = _host(smoothing)
+                weight = weight * smoothing[None, :]
+                in_scale = (1.0 / smoothing).contiguous()
             scale = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
             codes = torch.round(weight / scale[:, None]).clamp_(-127, 127)
             column_sum = (128 * codes.sum(dim=1)).to(torch.int32)
@@ -266,7 +271,7 @@ class FewRowsLayer:
                 pointer(column_sum), inp, out,
             )  # fmt: skip
 
-        (w1, b1, eps1), (w2, b2, eps2) = [(w.detach().float().contiguous(), b.detach().float().contiguous(), eps) for w, b, eps in norms]
+        (w1, b1, eps1), (w2, b2, eps2) = [(_host(w), _host(b), eps) for w, b, eps in norms]
         self.hidden = linears[1][0].shape[0]
         self._struct = _Layer(
             *(dense(*linear) for linear in linears),

@@ -350,3 +350,15 @@ def test_a_cache_folder_that_cannot_be_made_falls_back_to_the_temporary_director
     code = WHY + "\nprint(few_rows.build().parent)"
     reason, folder = _in_a_fresh_process(code, BERTKIT_CACHE=str(blocker / "cache"), TMPDIR=str(tmp_path)).splitlines()
     assert reason == "None" and folder == str(tmp_path / f"bertkit-{os.getuid()}")
+
+
+@needs_library
+def test_a_model_held_in_bf16_packs_float32_copies_of_its_weights():
+    """The C layer reads float32 copies in CPU memory, whatever dtype (or device) the model
+    holds: the same outputs as the PyTorch path on the model widened back to float32."""
+    model = tiny_model().to(torch.bfloat16)
+    fast = FastEncoder(model, precision="fp32", device="cpu")
+    assert fast.few_rows
+    ids, mask, types = texts([5, 3])
+    expected = pytorch_path(model.float())(ids, mask, types).sequence
+    torch.testing.assert_close(fast(ids, mask, types).sequence, expected, atol=1e-5, rtol=1e-5)
