@@ -140,13 +140,13 @@ class _RealTokenEmbeddings:
     """
 
     def __init__(self, embeddings, device: torch.device):
-        def table(module):
-            return None if module is None else module.weight.detach().to(device)
+        def table(tensor):  # float32 whatever the model holds: the passes cast after the sum
+            return None if tensor is None else tensor.detach().to(device, torch.float32)
 
-        self.word, self.position = table(embeddings.word), table(embeddings.position)
-        self.token_type = table(embeddings.token_type)
+        self.word, self.position = table(embeddings.word.weight), table(embeddings.position.weight)
+        self.token_type = table(None if embeddings.token_type is None else embeddings.token_type.weight)
         norm = embeddings.norm
-        self.norm = (norm.weight.detach().to(device), norm.bias.detach().to(device), norm.eps)
+        self.norm = (table(norm.weight), table(norm.bias), norm.eps)
 
     def __call__(self, word_ids: torch.Tensor, positions: torch.Tensor, type_ids: torch.Tensor | None) -> torch.Tensor:
         x = F.embedding(word_ids, self.word) + F.embedding(positions, self.position)

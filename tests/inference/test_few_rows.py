@@ -354,8 +354,9 @@ def test_a_cache_folder_that_cannot_be_made_falls_back_to_the_temporary_director
 
 @needs_library
 def test_a_model_held_in_bf16_packs_float32_copies_of_its_weights():
-    """The C layer reads float32 copies in CPU memory, whatever dtype (or device) the model
-    holds: the same outputs as the PyTorch path on the model widened back to float32."""
+    """The C layer (and the engine's embedding tables) read float32 copies in CPU memory,
+    whatever dtype (or device) the model holds: the same outputs as the PyTorch path on the
+    model widened back to float32 (before, the tables stayed bf16 and so did the embeddings)."""
     model = tiny_model().to(torch.bfloat16)
     fast = FastEncoder(model, precision="fp32", device="cpu")
     assert fast.few_rows
