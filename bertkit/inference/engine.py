@@ -9,6 +9,8 @@ family member) and computes the same outputs, faster:
   with length-bucketed batches (`batching.py`) that padding is a few positions;
 - Q, K and V are one product with a (3H, H) weight; bias, GELU and the residual add are fused
   into the products' epilogues (`kernels.py`), whose weights are packed once;
+- on CPU a pass of at most `few_rows_limit` real tokens (one text, a typical request) runs
+  each layer as one C call (`few_rows.py`) instead of ~10 PyTorch operators;
 - `precision` picks fp32, bf16 or int8 (dynamic) kernels; `device="cuda"` runs the same code
   with cuBLAS, and in bf16 attention too runs on the packed tokens: flash attention over texts
   of different lengths (`varlen_attn`), so nothing at all is computed on padding.
