@@ -98,6 +98,10 @@ class Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: Server
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse one connection
+    # A response goes out as two writes (headers, then the body). With Nagle's algorithm on,
+    # the body waits for the client's ACK of the headers, which a keep-alive client delays
+    # ~40 ms: one client's request took 56 ms at p50 against 9 ms for the library call.
+    disable_nagle_algorithm = True
     server_version = "bertkit"
 
     # path -> (method, route); a POST route reads a JSON body

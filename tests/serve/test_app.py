@@ -100,6 +100,29 @@ def test_bad_requests_get_a_json_error(server, raw, status, message):
     assert got == status and message in answer["error"] and "Traceback" not in answer["error"]
 
 
+def test_answers_leave_without_waiting_for_the_clients_ack(server, monkeypatch):
+    """Nagle's algorithm is off on every connection the server accepts: a response is two
+    writes (headers, body), and with it on the body waits for a keep-alive client's delayed
+    ACK (~40 ms a request, measured with benchmarks/serve.py)."""
+    import socket
+
+    seen = []
+    setup = app_module.Handler.setup
+
+    def recording(handler):
+        setup(handler)
+        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(app_module.Handler, "setup", recording)
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(host, port, timeout=30)
+    for _ in range(3):  # one kept-alive connection, several requests
+        connection.request("GET", "/health")
+        assert connection.getresponse().read()
+    connection.close()
+    assert len(seen) == 1 and seen[0] != 0
+
+
 def test_unknown_routes_and_methods(server, model):
     assert call(server, "GET", "/nothing")[0] == 404
     assert call(server, "GET", "/embed")[0] == 405
