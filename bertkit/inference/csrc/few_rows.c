@@ -29,6 +29,7 @@
 
 #define MAX_ROWS 128 /* rows a call takes: few_rows.py decides, per precision, up to how many it is given */
 #define TILE 12      /* rows whose sums stay in registers: 2 x 12 accumulators for two column blocks */
+#define ACC 16       /* a tile's sums: acc[m] for the first column block, acc[ACC + m] for the second */
 #define LANES 16
 
 enum { WEIGHT_F32 = 0, WEIGHT_BF16 = 1, WEIGHT_I8 = 2, WEIGHT_BF16_AMX = 3 };
@@ -108,7 +109,7 @@ static inline __m512 activate(__m512 v, int activation) {
     return v;
 }
 
-/* ---- y = act(x @ W.T + bias) + residual, one or two blocks of 16 columns at a time ---- */
+/* ---- float32 / bfloat16 weights on FMAs: one or two blocks of 16 columns, up to TILE rows ---- */
 
 /* Accumulators for `rows` <= TILE rows and `pair` (0 or 1) extra blocks: constants at every
  * call site (see ROW_CASES), so each copy is unrolled with its sums in registers. Two blocks
@@ -128,7 +129,7 @@ static inline __m512 activate(__m512 v, int activation) {
         }                                                                                          \
         for (int m = 0; m < rows; m++) {                                                           \
             acc[m] = s0[m];                                                                        \
-            if (pair) acc[TILE + m] = s1[m];                                                       \
+            if (pair) acc[ACC + m] = s1[m];                                                        \
         }                                                                                          \
     }
 
@@ -150,6 +151,7 @@ static void block_product(const float *x, int64_t in, const void *w0, const void
     else { ROW_CASES(block_f32) }
 }
 
+/* y = act(acc + bias) + residual for one block of 16 columns, `rows` rows. */
 static inline void epilogue(const Dense *d, const __m512 *acc, int64_t col, int rows, int activation,
                             const float *residual, float *y) {
     __m512 bias = d->bias ? _mm512_loadu_ps(d->bias + col) : _mm512_setzero_ps();
@@ -160,31 +162,7 @@ static inline void epilogue(const Dense *d, const __m512 *acc, int64_t col, int 
     }
 }
 
-/* Inside a parallel region: the column blocks, in pairs, are shared among the threads; each
- * pair's weights are read from memory once, for the first tile of TILE rows, and from the
- * cache for the others. */
-static void dense(const Dense *d, int weight_type, const float *x, int rows, int activation,
-                  const float *residual, float *y) {
-    const int64_t blocks = d->out / LANES;
-    const size_t element_size = weight_type == WEIGHT_F32 ? 4 : 2;
-    const size_t block_bytes = (size_t)d->in * LANES * element_size;
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < (blocks + 1) / 2; i++) {
-        const int64_t j = 2 * i;
-        const int pair = j + 1 < blocks;
-        const char *w = (const char *)d->weight + (size_t)j * block_bytes;
-        for (int first = 0; first < rows; first += TILE) {
-            const int n = rows - first < TILE ? rows - first : TILE;
-            const float *tile_residual = residual ? residual + first * d->out : NULL;
-            __m512 acc[2 * TILE];
-            block_product(x + first * d->in, d->in, w, w + block_bytes, weight_type, acc, n, pair);
-            epilogue(d, acc, j * LANES, n, activation, tile_residual, y + first * d->out);
-            if (pair) epilogue(d, acc + TILE, (j + 1) * LANES, n, activation, tile_residual, y + first * d->out);
-        }
-    }
-}
-
-/* ---- int8: y = act((xq @ Wq.T - column_sum) * row_scale * scale + bias) + residual ---- */
+/* ---- int8 on AVX512-VNNI: sums (xq @ Wq.T - column_sum) * row_scale * scale ---- */
 
 #define VNNI __attribute__((target("avx512vnni")))
 
@@ -217,7 +195,7 @@ static void quantize_rows(const float *x, int rows, int64_t in, const float *in_
 static inline __attribute__((always_inline)) VNNI void block_vnni(
     const uint8_t *xq, int64_t in, const int8_t *w0, const int8_t *w1, __m512i *acc, int rows, int pair) {
     __m512i s0[TILE], s1[TILE];
-    for (int m = 0; m < rows; m++) s0[m] = s1[m] = _mm512_setzero_si512();
+    for (int m = 0; m < rows; m++) s0[m] = s1[m] = _mm512_setzero_si512();  /* int32 sums */
     for (int64_t k = 0; k < in; k += 4) {
         __m512i a = _mm512_loadu_si512(w0 + k * LANES), b = pair ? _mm512_loadu_si512(w1 + k * LANES) : a;
         for (int m = 0; m < rows; m++) {
@@ -228,7 +206,7 @@ static inline __attribute__((always_inline)) VNNI void block_vnni(
     }
     for (int m = 0; m < rows; m++) {
         acc[m] = s0[m];
-        if (pair) acc[TILE + m] = s1[m];
+        if (pair) acc[ACC + m] = s1[m];
     }
 }
 
@@ -245,38 +223,17 @@ static VNNI void block_product_vnni(const uint8_t *xq, int64_t in, const int8_t 
     if (pair) { VNNI_CASES_OF(1) } else { VNNI_CASES_OF(0) }
 }
 
-static void epilogue_int8(const Dense *d, const __m512i *acc, const float *row_scale, int64_t col, int rows,
-                          int activation, const float *residual, float *y) {
-    __m512 scale = _mm512_loadu_ps(d->scale + col), bias = d->bias ? _mm512_loadu_ps(d->bias + col) : _mm512_setzero_ps();
-    __m512i column_sum = _mm512_loadu_si512(d->column_sum + col);
-    for (int m = 0; m < rows; m++) {
-        __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m], column_sum));
-        v = activate(_mm512_fmadd_ps(v, _mm512_mul_ps(scale, _mm512_set1_ps(row_scale[m])), bias), activation);
-        if (residual) v = _mm512_add_ps(v, _mm512_loadu_ps(residual + m * d->out + col));
-        _mm512_storeu_ps(y + m * d->out + col, v);
-    }
-}
-
-/* Inside a parallel region: quantise the rows (into xq, row_scale), then share the column blocks. */
-static VNNI void dense_int8(const Dense *d, const float *x, int rows, int activation, const float *residual,
-                            float *y, uint8_t *xq, float *row_scale) {
-    quantize_rows(x, rows, d->in, d->in_scale, xq, row_scale);  /* ends with a barrier */
-    const int64_t blocks = d->out / LANES;
-    const size_t block_bytes = (size_t)d->in * LANES;
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < (blocks + 1) / 2; i++) {
-        const int64_t j = 2 * i;
-        const int pair = j + 1 < blocks;
-        const int8_t *w = (const int8_t *)d->weight + (size_t)j * block_bytes;
-        for (int first = 0; first < rows; first += TILE) {
-            const int n = rows - first < TILE ? rows - first : TILE;
-            const float *tile_residual = residual ? residual + first * d->out : NULL;
-            float *tile_y = y + first * d->out;
-            __m512i acc[2 * TILE];
-            block_product_vnni(xq + first * d->in, d->in, w, w + block_bytes, acc, n, pair);
-            epilogue_int8(d, acc, row_scale + first, j * LANES, n, activation, tile_residual, tile_y);
-            if (pair) epilogue_int8(d, acc + TILE, row_scale + first, (j + 1) * LANES, n, activation, tile_residual, tile_y);
-        }
+/* One tile of `rows` quantised rows against one or two column blocks from `col`, as float sums. */
+static VNNI void tile_int8(const Dense *d, const uint8_t *xq, const float *row_scale, const int8_t *w0,
+                           const int8_t *w1, int64_t col, __m512 *acc, int rows, int pair) {
+    __m512i sums[2 * ACC];
+    block_product_vnni(xq, d->in, w0, w1, sums, rows, pair);
+    for (int b = 0; b <= pair; b++) {
+        const __m512 scale = _mm512_loadu_ps(d->scale + col + b * LANES);
+        const __m512i column_sum = _mm512_loadu_si512(d->column_sum + col + b * LANES);
+        for (int m = 0; m < rows; m++)
+            acc[b * ACC + m] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sums[b * ACC + m], column_sum)),
+                                             _mm512_mul_ps(scale, _mm512_set1_ps(row_scale[m])));
     }
 }
 
@@ -315,42 +272,61 @@ static AMX void rows_to_bf16(const float *x, int rows, int64_t in, uint16_t *xb)
             _mm256_storeu_si256((__m256i *)(xb + m * in + k), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + m * in + k)));
 }
 
-static AMX void dense_amx(const Dense *d, const float *x, int rows, int activation, const float *residual,
-                          float *y, uint16_t *xb) {
-    rows_to_bf16(x, rows, d->in, xb);  /* ends with a barrier */
-    const int64_t blocks = d->out / LANES, chunks = d->in / 32;
-    const size_t block_elements = (size_t)d->in * LANES;
-    const int64_t stride = d->in * 2;  /* bytes from one row of xb to the next */
+/* One tile of 16 bfloat16 rows (those after `rows` are not stored) against one or two column
+ * blocks, 32 k at a time (16 pairs), as float sums. */
+static AMX void tile_amx(int64_t in, const uint16_t *xb, const uint16_t *w0, const uint16_t *w1, __m512 *acc,
+                         int rows, int pair) {
+    float sums0[16 * 16] __attribute__((aligned(64))), sums1[16 * 16] __attribute__((aligned(64)));
+    _tile_zero(0);
+    _tile_zero(1);
+    for (int64_t c = 0; c < in / 32; c++) {
+        _tile_loadd(2, xb + c * 32, in * 2);  /* stride: bytes from one row of xb to the next */
+        _tile_loadd(3, w0 + c * 512, 64);
+        _tile_dpbf16ps(0, 2, 3);
+        if (pair) {
+            _tile_loadd(4, w1 + c * 512, 64);
+            _tile_dpbf16ps(1, 2, 4);
+        }
+    }
+    _tile_stored(0, sums0, 64);
+    if (pair) _tile_stored(1, sums1, 64);
+    for (int m = 0; m < rows; m++) {
+        acc[m] = _mm512_load_ps(sums0 + m * 16);
+        if (pair) acc[ACC + m] = _mm512_load_ps(sums1 + m * 16);
+    }
+}
+
+/* ---- y = act(x @ W.T + bias) + residual, inside a parallel region ---- */
+
+/* The input rows in the form the kernel reads (int8 codes, bfloat16 rows), then the column
+ * blocks, in pairs, shared among the threads; each pair's weights come from memory once, for
+ * the first tile of rows, and from the cache for the others. */
+static void dense(int weight_type, const Dense *d, const float *x, int rows, int activation, const float *residual,
+                  float *y, void *scratch, float *row_scale) {
+    if (weight_type == WEIGHT_I8) quantize_rows(x, rows, d->in, d->in_scale, scratch, row_scale);  /* barrier */
+    if (weight_type == WEIGHT_BF16_AMX) rows_to_bf16(x, rows, d->in, scratch);                     /* barrier */
+    const int64_t blocks = d->out / LANES, in = d->in;
+    const int tile = weight_type == WEIGHT_BF16_AMX ? 16 : TILE;
+    const size_t element_size = weight_type == WEIGHT_F32 ? 4 : weight_type == WEIGHT_I8 ? 1 : 2;
+    const size_t block_bytes = (size_t)in * LANES * element_size;
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < (blocks + 1) / 2; i++) {
         const int64_t j = 2 * i;
         const int pair = j + 1 < blocks;
-        const uint16_t *w0 = (const uint16_t *)d->weight + j * block_elements, *w1 = w0 + block_elements;
-        for (int first = 0; first < rows; first += 16) {
-            const int n = rows - first < 16 ? rows - first : 16;
-            const uint16_t *a = xb + (size_t)first * d->in;
-            float sums0[16 * 16] __attribute__((aligned(64))), sums1[16 * 16] __attribute__((aligned(64)));
-            _tile_zero(0);
-            _tile_zero(1);
-            for (int64_t c = 0; c < chunks; c++) {  /* 32 k at a time: 16 pairs */
-                _tile_loadd(2, a + c * 32, stride);
-                _tile_loadd(3, w0 + c * 512, 64);
-                _tile_dpbf16ps(0, 2, 3);
-                if (pair) {
-                    _tile_loadd(4, w1 + c * 512, 64);
-                    _tile_dpbf16ps(1, 2, 4);
-                }
-            }
-            _tile_stored(0, sums0, 64);
-            if (pair) _tile_stored(1, sums1, 64);
+        const char *w0 = (const char *)d->weight + (size_t)j * block_bytes, *w1 = w0 + block_bytes;
+        for (int first = 0; first < rows; first += tile) {
+            const int n = rows - first < tile ? rows - first : tile;
+            __m512 acc[2 * ACC];
+            if (weight_type == WEIGHT_I8)
+                tile_int8(d, (const uint8_t *)scratch + first * in, row_scale + first, (const int8_t *)w0,
+                          (const int8_t *)w1, j * LANES, acc, n, pair);
+            else if (weight_type == WEIGHT_BF16_AMX)
+                tile_amx(in, (const uint16_t *)scratch + first * in, (const uint16_t *)w0, (const uint16_t *)w1, acc, n, pair);
+            else
+                block_product(x + first * in, in, w0, w1, weight_type, acc, n, pair);
             const float *tile_residual = residual ? residual + first * d->out : NULL;
-            __m512 acc[16];
-            for (int m = 0; m < n; m++) acc[m] = _mm512_load_ps(sums0 + m * 16);
-            epilogue(d, acc, j * LANES, n, activation, tile_residual, y + first * d->out);
-            if (pair) {
-                for (int m = 0; m < n; m++) acc[m] = _mm512_load_ps(sums1 + m * 16);
-                epilogue(d, acc, (j + 1) * LANES, n, activation, tile_residual, y + first * d->out);
-            }
+            for (int b = 0; b <= pair; b++)
+                epilogue(d, acc + b * ACC, (j + b) * LANES, n, activation, tile_residual, y + first * d->out);
         }
     }
 }
@@ -450,13 +426,6 @@ int64_t few_rows_workspace(const Layer *layer, int rows) {
     return (int64_t)rows * (3 * hidden + hidden + hidden + inner) + rows + padded * widest / 2 + 16;
 }
 
-static void product(const Layer *layer, const Dense *d, const float *x, int rows, int activation,
-                    const float *residual, float *y, void *scratch, float *row_scale) {
-    if (layer->weight_type == WEIGHT_I8) dense_int8(d, x, rows, activation, residual, y, scratch, row_scale);
-    else if (layer->weight_type == WEIGHT_BF16_AMX) dense_amx(d, x, rows, activation, residual, y, scratch);
-    else dense(d, (int)layer->weight_type, x, rows, activation, residual, y);
-}
-
 /* x (rows x hidden) -> out (rows x hidden); returns 0, or -1 if rows is out of range. */
 int few_rows_layer(const Layer *layer, int rows, const float *x, float *out, float *workspace,
                    const int32_t *offsets, int texts, int threads) {
@@ -465,16 +434,16 @@ int few_rows_layer(const Layer *layer, int rows, const float *x, float *out, flo
     float *qkv = workspace, *context = qkv + rows * 3 * hidden, *attended = context + rows * hidden;
     float *inner = attended + rows * hidden, *row_scale = inner + rows * layer->inner.out;
     void *scratch = (void *)(((uintptr_t)(row_scale + rows) + 63) & ~(uintptr_t)63);  /* 64-byte aligned */
-    const int amx = layer->weight_type == WEIGHT_BF16_AMX;
+    const int type = (int)layer->weight_type, amx = type == WEIGHT_BF16_AMX;
 #pragma omp parallel num_threads(threads)
     {
         if (amx) amx_begin();
-        product(layer, &layer->qkv, x, rows, ACT_NONE, NULL, qkv, scratch, row_scale);
+        dense(type, &layer->qkv, x, rows, ACT_NONE, NULL, qkv, scratch, row_scale);
         attention(qkv, context, offsets, texts, hidden, layer->heads);
-        product(layer, &layer->attention_output, context, rows, ACT_NONE, x, attended, scratch, row_scale);
+        dense(type, &layer->attention_output, context, rows, ACT_NONE, x, attended, scratch, row_scale);
         layer_norm(attended, rows, hidden, layer->norm1_weight, layer->norm1_bias, layer->norm1_eps);
-        product(layer, &layer->inner, attended, rows, (int)layer->activation, NULL, inner, scratch, row_scale);
-        product(layer, &layer->outer, inner, rows, ACT_NONE, attended, out, scratch, row_scale);
+        dense(type, &layer->inner, attended, rows, (int)layer->activation, NULL, inner, scratch, row_scale);
+        dense(type, &layer->outer, inner, rows, ACT_NONE, attended, out, scratch, row_scale);
         layer_norm(out, rows, hidden, layer->norm2_weight, layer->norm2_bias, layer->norm2_eps);
         if (amx) amx_end();
     }
