@@ -32,6 +32,8 @@ from pathlib import Path
 
 import torch
 
+from bertkit.inference.kernels import cpu_flags, has_vnni
+
 SOURCE = Path(__file__).with_name("csrc") / "few_rows.c"
 FLAGS = ["-O3", "-mavx512f", "-mfma", "-fopenmp", "-fPIC", "-shared"]
 MAX_ROWS = 128  # the most rows one call takes (the C side's MAX_ROWS)
@@ -68,16 +70,6 @@ class _Layer(ctypes.Structure):
         ("weight_type", ctypes.c_int64),
         ("activation", ctypes.c_int64),
     ]
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def cache_dir() -> Path:
@@ -147,7 +139,7 @@ def library() -> _Library | None:
     reason = None
     if os.environ.get("BERTKIT_FEW_ROWS", "1") == "0":
         reason = "turned off by BERTKIT_FEW_ROWS=0"
-    elif not {"avx512f", "fma"} <= _cpu_flags():
+    elif not {"avx512f", "fma"} <= cpu_flags():
         reason = "the CPU has no AVX-512F"
     else:
         try:
@@ -180,18 +172,18 @@ def rows_limits() -> dict[str, int]:
     tiles from 16 rows (1.00 at 16, 1.7 at 32); without AMX, oneDNN's bf16 runs at about half
     its fp32 rate, so bf16 takes fp32's limit.
     """
-    bf16_slower_than_onednn = "amx_bf16" in _cpu_flags() and not amx_supported()
+    bf16_slower_than_onednn = "amx_bf16" in cpu_flags() and not amx_supported()
     return {"fp32": 64, "bf16": 16 if bf16_slower_than_onednn else 64, "int8": 64}
 
 
 def int8_supported() -> bool:
     """Whether int8 passes can take the C layer: its int8 products need AVX512-VNNI."""
-    return library() is not None and "avx512_vnni" in _cpu_flags()
+    return library() is not None and has_vnni()
 
 
 @functools.cache
 def _amx_granted() -> bool:
-    if not {"amx_tile", "amx_bf16", "avx512_bf16"} <= _cpu_flags():
+    if not {"amx_tile", "amx_bf16", "avx512_bf16"} <= cpu_flags():
         return False
     return library() is not None and library().amx_init() == 0  # Linux hands out AMX state on request
 
@@ -206,19 +198,11 @@ def _host(tensor: torch.Tensor) -> torch.Tensor:  # a float32 copy in CPU memory
     return tensor.detach().to("cpu", torch.float32).contiguous()
 
 
-def _blocks(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:  # (out, in) -> (out/16, in, 16)
+def _blocks(weight: torch.Tensor, dtype: torch.dtype, group: int = 1) -> torch.Tensor:
+    """(out, in) -> (out/16, in/group, 16, group): 16 output columns side by side, `group`
+    consecutive k of each together (1: FMAs; 2: AMX's bf16 pairs; 4: VNNI's int8 quads)."""
     out, inp = weight.shape
-    return weight.reshape(out // 16, 16, inp).transpose(1, 2).to(dtype).contiguous()
-
-
-def _tile_blocks(weight: torch.Tensor) -> torch.Tensor:  # (out, in) -> (out/16, in/2, 16, 2) bf16, AMX's pairs
-    out, inp = weight.shape
-    return weight.reshape(out // 16, 16, inp // 2, 2).permute(0, 2, 1, 3).to(torch.bfloat16).contiguous()
-
-
-def _vnni_blocks(codes: torch.Tensor) -> torch.Tensor:  # (out, in) -> (out/16, in/4, 16, 4) int8
-    out, inp = codes.shape
-    return codes.reshape(out // 16, 16, inp // 4, 4).permute(0, 2, 1, 3).to(torch.int8).contiguous()
+    return weight.reshape(out // 16, 16, inp // group, group).permute(0, 2, 1, 3).to(dtype).contiguous()
 
 
 class FewRowsLayer:
@@ -256,7 +240,7 @@ class FewRowsLayer:
             out, inp = weight.shape
             bias = None if bias is None else _host(bias)
             if precision != "int8":
-                packed = _tile_blocks(weight) if kind == "bf16-amx" else _blocks(weight, DTYPES[precision])
+                packed = _blocks(weight, DTYPES[precision], group=2 if kind == "bf16-amx" else 1)
                 return _Dense(pointer(packed), None, pointer(bias), None, None, inp, out)
             in_scale = None
             if smoothing is not None:
@@ -267,12 +251,11 @@ class FewRowsLayer:
             codes = torch.round(weight / scale[:, None]).clamp_(-127, 127)
             column_sum = (128 * codes.sum(dim=1)).to(torch.int32)
             return _Dense(
-                pointer(_vnni_blocks(codes)), pointer(scale.contiguous()), pointer(bias), pointer(in_scale),
+                pointer(_blocks(codes, torch.int8, group=4)), pointer(scale.contiguous()), pointer(bias), pointer(in_scale),
                 pointer(column_sum), inp, out,
             )  # fmt: skip
 
         (w1, b1, eps1), (w2, b2, eps2) = [(_host(w), _host(b), eps) for w, b, eps in norms]
-        self.hidden = linears[1][0].shape[0]
         self._struct = _Layer(
             *(dense(*linear) for linear in linears),
             pointer(w1), pointer(b1), pointer(w2), pointer(b2), eps1, eps2,

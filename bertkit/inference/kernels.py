@@ -72,12 +72,21 @@ def onednn_available() -> bool:
 
 
 @functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (`avx512f`, `avx512_vnni`, `amx_bf16`, ...) from /proc/cpuinfo;
+    none where it cannot be read (not Linux: every kernel that needs a flag is then passed by)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
 def has_vnni() -> bool:
     """Whether the CPU has AVX512-VNNI (int8 dot products accumulated in 32 bits, exactly)."""
-    try:
-        return "avx512_vnni" in Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: assume not, and take the engine that is exact everywhere
-        return False
+    return "avx512_vnni" in cpu_flags()
 
 
 def int8_engine(few_rows: bool = False) -> str | None:

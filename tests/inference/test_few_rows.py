@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from bertkit.config import BertConfig
 from bertkit.inference import FastEncoder, few_rows
 from bertkit.inference.engine import _Layout
+from bertkit.inference.kernels import cpu_flags
 from bertkit.modeling.bert import BertModel
 
-CPU_HAS_AVX512 = {"avx512f", "fma"} <= few_rows._cpu_flags()
+CPU_HAS_AVX512 = {"avx512f", "fma"} <= cpu_flags()
 needs_library = pytest.mark.skipif(not CPU_HAS_AVX512, reason="the C layer needs AVX-512F")
 
 
