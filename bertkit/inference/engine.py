@@ -225,18 +225,6 @@ class _FastLayer:
         if input_max is not None:
             qkv_smoothing = smoothing_factors(input_max[0], qkv_weight)
             inner_smoothing = smoothing_factors(input_max[1], feed_forward.inner.weight)
-        self.qkv = PackedLinear(qkv_weight, qkv_bias, precision, device, smoothing=qkv_smoothing)  # H -> 3H
-        self.attention_output = PackedLinear(attention.output.weight, attention.output.bias, precision, device)
-        self.inner = PackedLinear(
-            feed_forward.inner.weight, feed_forward.inner.bias, precision, device, activation=activation,
-            smoothing=inner_smoothing,
-        )  # fmt: skip
-        self.outer = PackedLinear(feed_forward.outer.weight, feed_forward.outer.bias, precision, device)
-        dtype = compute_dtype(precision, device)
-        self.norms = [
-            (norm.weight.detach().to(device, dtype), norm.bias.detach().to(device, dtype), norm.eps)
-            for norm in (layer.attention_norm, layer.output_norm)
-        ]
         self.smoothing = (qkv_smoothing, inner_smoothing)  # int8: SmoothQuant's factors; else None
         # Passes of few tokens on CPU: the whole layer as one C call (few_rows.py), packed now
         # so that no request pays for it (MiniLM ~50 ms, bert-base int8 ~0.5 s).
@@ -250,6 +238,20 @@ class _FastLayer:
         self.few_rows = None
         if device.type == "cpu" and few_rows.library() is not None and few_rows.FewRowsLayer.supports(linears, heads, activation, precision):
             self.few_rows = few_rows.FewRowsLayer(linears, norms, heads, activation, precision)
+        # The products for larger passes; their own few-rows paths only where the C layer is not.
+        small = self.few_rows is None
+        self.qkv = PackedLinear(qkv_weight, qkv_bias, precision, device, smoothing=qkv_smoothing, few_rows=small)  # H -> 3H
+        self.attention_output = PackedLinear(attention.output.weight, attention.output.bias, precision, device, few_rows=small)
+        self.inner = PackedLinear(
+            feed_forward.inner.weight, feed_forward.inner.bias, precision, device, activation=activation,
+            smoothing=inner_smoothing, few_rows=small,
+        )  # fmt: skip
+        self.outer = PackedLinear(feed_forward.outer.weight, feed_forward.outer.bias, precision, device, few_rows=small)
+        dtype = compute_dtype(precision, device)
+        self.norms = [
+            (norm.weight.detach().to(device, dtype), norm.bias.detach().to(device, dtype), norm.eps)
+            for norm in (layer.attention_norm, layer.output_norm)
+        ]
 
     def attention(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:  # (T, H) -> (T, H)
         tokens, hidden = x.shape

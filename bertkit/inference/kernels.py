@@ -120,8 +120,12 @@ class PackedLinear:
         device: torch.device,
         activation: str | None = None,
         smoothing: torch.Tensor | None = None,
+        few_rows: bool = True,
     ):
-        """`smoothing`: int8 only, (in_features,) factors s; computes (x / s) @ (W * s).T."""
+        """`smoothing`: int8 only, (in_features,) factors s; computes (x / s) @ (W * s).T.
+        `few_rows`: prepare the paths for products of few rows (fp32: MKL on an (in, out)
+        copy; int8: fbgemm's packing); False where something else computes such passes (the
+        engine's C layer, `few_rows.py`), so no copy is kept for them."""
         self.out_features, self.in_features = weight.shape
         self.activation = activation
         self._act = ACTIVATIONS[activation] if activation else None  # the model's own functions
@@ -135,14 +139,14 @@ class PackedLinear:
             if smoothing is not None:
                 weight = weight * smoothing[None, :]
                 self._unsmooth = (1.0 / smoothing).to(device)
-            self._pack_int8(weight, bias)
+            self._pack_int8(weight, bias, few_rows)
         else:
             dtype = compute_dtype(precision, device)
             self.weight = weight.to(device, dtype)
             self.bias = None if bias is None else bias.to(device, dtype)
             # fp32 on CPU: the (in, out) copy for products of few rows, made from `weight` (the
             # model's own tensor, not a copy) the first time such a product is asked for.
-            if self.kind == "onednn" and dtype == torch.float32:
+            if self.kind == "onednn" and dtype == torch.float32 and few_rows:
                 self._few_rows = FEW_ROWS if weight.numel() <= FEW_ROWS_LARGEST_WEIGHT else 1
                 self._source = weight
             if self.kind == "onednn":
@@ -157,7 +161,7 @@ class PackedLinear:
             return "int8"
         return "onednn" if onednn_available() else "plain"
 
-    def _pack_int8(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    def _pack_int8(self, weight: torch.Tensor, bias: torch.Tensor | None, few_rows: bool) -> None:
         # Symmetric per-output-channel int8 weights; activations are quantised per call. The
         # bias is added after the rows are scaled back (see `_int8`), so it is not packed.
         scales = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12).double()
@@ -171,8 +175,8 @@ class PackedLinear:
         # fbgemm without VNNI must keep 7-bit activations; it is used so only if nothing else is.
         self.reduce_range = engine != "onednn" and not has_vnni()
         self.packed = self._prepack(qweight, engine)
-        few_rows = int8_engine(few_rows=True)
-        self._few_rows_packed = None if few_rows in (None, engine) else self._prepack(qweight, few_rows)
+        small = int8_engine(few_rows=True) if few_rows else None
+        self._few_rows_packed = None if small in (None, engine) else self._prepack(qweight, small)
         self.bias = bias
 
     @staticmethod
