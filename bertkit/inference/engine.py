@@ -235,11 +235,11 @@ class _FastLayer:
             (feed_forward.outer.weight, feed_forward.outer.bias, None),
         ]
         norms = [(norm.weight, norm.bias, norm.eps) for norm in (layer.attention_norm, layer.output_norm)]
-        self.few_rows = None
+        self.c_layer = None
         if device.type == "cpu" and few_rows.library() is not None and few_rows.FewRowsLayer.supports(linears, heads, activation, precision):
-            self.few_rows = few_rows.FewRowsLayer(linears, norms, heads, activation, precision)
+            self.c_layer = few_rows.FewRowsLayer(linears, norms, heads, activation, precision)
         # The products for larger passes; their own few-rows paths only where the C layer is not.
-        small = self.few_rows is None
+        small = self.c_layer is None
         self.qkv = PackedLinear(qkv_weight, qkv_bias, precision, device, smoothing=qkv_smoothing, few_rows=small)  # H -> 3H
         self.attention_output = PackedLinear(attention.output.weight, attention.output.bias, precision, device, few_rows=small)
         self.inner = PackedLinear(
@@ -303,7 +303,7 @@ class FastEncoder:
             for layer, input_max in zip(model.transformer.layers, maxima)
         ]
         # Passes of few tokens take the C layer (few_rows.py) where every layer can.
-        self.few_rows = bool(self.layers) and all(layer.few_rows is not None for layer in self.layers)
+        self.few_rows = bool(self.layers) and all(layer.c_layer is not None for layer in self.layers)
         self.few_rows_limit = few_rows.rows_limits()[precision] if self.few_rows else 0  # token rows
         pooler = getattr(model, "pooler", None)
         dense = getattr(pooler, "dense", None)  # None: DistilBERT's pooled output is the [CLS] state itself
@@ -329,7 +329,7 @@ class FastEncoder:
             states = []
             if self.few_rows and 0 < layout.tokens <= self.few_rows_limit:
                 x = x.float().contiguous()  # float32 activations in every precision
-                layers = [layer.few_rows for layer in self.layers]
+                layers = [layer.c_layer for layer in self.layers]
                 workspace = torch.empty(layers[0].workspace(layout.tokens))  # the same for every layer
                 threads = torch.get_num_threads()
                 for layer in layers:

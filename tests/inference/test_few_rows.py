@@ -137,7 +137,7 @@ def test_c_layers_that_round_their_inputs_compute_that_rounding_exactly(precisio
     source = packing_inputs(model.transformer.layers[0], layer.smoothing)
     if precision == "int8":
         assert all(s is not None for s in layer.smoothing)  # QKV and inner smoothed
-    kernel = layer.few_rows
+    kernel = layer.c_layer
     assert kernel.kind == ("int8" if precision == "int8" else "bf16-amx")
     unrounded = FastEncoder(rounded_like(model, precision), device="cpu").layers[0]
     for lengths in ([1], [7], [16], [3, 9, 4], [30, 34]):
@@ -212,7 +212,7 @@ def test_any_split_of_up_to_128_rows_matches(lengths, seed, scale):
     generator = torch.Generator().manual_seed(seed)
     x = scale * torch.randn(layout.tokens, 64, generator=generator)
     layer = fast.layers[0]
-    ours = layer.few_rows(x, layout.offsets, torch.empty(layer.few_rows.workspace(layout.tokens)), 2)
+    ours = layer.c_layer(x, layout.offsets, torch.empty(layer.c_layer.workspace(layout.tokens)), 2)
     with torch.inference_mode():
         theirs = layer(x, layout)
     torch.testing.assert_close(ours, theirs, atol=2e-5, rtol=1e-5)
@@ -242,8 +242,8 @@ def test_more_rows_than_it_takes_take_the_pytorch_path():
             return self.kernel(*args)
 
     for layer in fast.layers:
-        kernel = layer.few_rows
-        layer.few_rows = Counted(kernel)
+        kernel = layer.c_layer
+        layer.c_layer = Counted(kernel)
     limit = fast.few_rows_limit
     assert limit == few_rows.rows_limits()["fp32"] and 16 <= limit <= few_rows.MAX_ROWS
     ids, mask, types = texts([limit // 2, limit - limit // 2 + 1])  # one row too many
