@@ -20,6 +20,7 @@ import torch
 from bertkit.bundled import resolve_model_dir
 from bertkit.checkpoint import load_backbone
 from bertkit.inference import FastEncoder, few_rows
+from inference import percentile  # benchmarks/inference.py: the bench's own percentile
 
 
 def p50_ms(fn, calls: int) -> float:
@@ -28,7 +29,7 @@ def p50_ms(fn, calls: int) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return 1e3 * sorted(times)[calls // 2]
+    return 1e3 * percentile(times, 50)
 
 
 def measure(model, precision: str, rows: list[int], calls: int) -> list[dict]:
