@@ -45,12 +45,18 @@ def load(
     `predict` are float32 whatever the precision. With "fp32", "bf16" and "int8" (dynamic, CPU),
     `embed` and `predict` run on `bertkit.inference.FastEncoder` (a fine-tuned model's head
     stays fp32 on top of it): same numbers in fp32, no compute on padding (docs/inference.md).
+    "auto" picks the fastest of those that keeps its accuracy guard on this machine
+    (`bertkit info` says which); `Pipeline.precision` is the one chosen.
     """
     from bertkit.preprocess import Preprocessor
 
-    if precision not in PRECISIONS and precision not in ENGINE_PRECISIONS:
-        choices = ", ".join(dict.fromkeys([*PRECISIONS, *ENGINE_PRECISIONS]))
+    if precision not in PRECISIONS and precision not in ENGINE_PRECISIONS and precision != "auto":
+        choices = ", ".join(dict.fromkeys([*PRECISIONS, *ENGINE_PRECISIONS, "auto"]))
         raise InputError(f"unknown precision {precision!r}; choose one of {choices}")
+    if precision == "auto":
+        from bertkit.inference.kernels import resolve_precision
+
+        precision = resolve_precision(precision, resolve_device(device))
     engine_precision, precision = precision, "fp32" if precision == "int8" else precision
     from bertkit import checkpoint, tasks
 
@@ -72,7 +78,9 @@ def load(
     encoder.to(PRECISIONS[precision])
     if task is not None:
         task[0].to(PRECISIONS[precision])
-    return Pipeline(preprocessor, encoder, task, engine, task_engine)
+    pipeline = Pipeline(preprocessor, encoder, task, engine, task_engine)
+    pipeline.precision = engine_precision
+    return pipeline
 
 
 class Pipeline:

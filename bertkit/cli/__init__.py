@@ -27,6 +27,7 @@ COMMANDS = {
     "fill-mask": "fill_mask",
     "serve": "serve",
     "bench": "bench",
+    "info": "info",
 }
 
 

@@ -30,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seq-length", type=int, default=128, help="longest text in tokens (default 128)")
     parser.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
     parser.add_argument(
-        "--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
-        help="fp32 (default, the reference's numbers), bf16, fp16, or int8 (dynamic, CPU)",
+        "--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
+        help="auto (default: the fastest within its accuracy guard here, see `bertkit info`), fp32 (the reference's numbers), bf16, fp16, or int8 (dynamic, CPU)",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -65,5 +65,6 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     with open(target, "wb") as f:  # np.save(path) would append .npy to other names
         np.save(f, vectors)
-    print(f"wrote {target}: {vectors.shape} {vectors.dtype}, row i = line i of {source}")
+    chosen = f"precision {model.precision}" + (" (auto)" if args.precision == "auto" else "")
+    print(f"wrote {target}: {vectors.shape} {vectors.dtype}, row i = line i of {source}; {chosen}")
     return 0

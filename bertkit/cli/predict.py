@@ -30,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seq-length", type=int, default=128)
     parser.add_argument("--device", help="cpu (default) or cuda[:N]")
     parser.add_argument(
-        "--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
-        help="fp32 (default, the model's numbers), bf16, fp16, or int8 (dynamic, CPU); the head stays fp32",
+        "--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
+        help="auto (default: the fastest within its accuracy guard here, see `bertkit info`), fp32 (the model's numbers), bf16, fp16, or int8 (dynamic, CPU); the head stays fp32",
     )  # fmt: skip
 
 

@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port, printed)")
     parser.add_argument(
-        "--precision", choices=("fp32", "bf16", "fp16", "int8"), default="fp32",
-        help="encoder weights (default fp32; int8 = dynamic quantisation, CPU)",
+        "--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
+        help="encoder weights (default auto: the fastest within its accuracy guard here, see `bertkit info`; int8 = dynamic quantisation, CPU)",
     )  # fmt: skip
     parser.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
     parser.add_argument("--seq-length", type=int, default=128, help="longer texts are truncated (default 128 tokens)")

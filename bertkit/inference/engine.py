@@ -11,7 +11,8 @@ family member) and computes the same outputs, faster:
   into the products' epilogues (`kernels.py`), whose weights are packed once;
 - on CPU a pass of at most `few_rows_limit` real tokens (one text, a typical request) runs
   each layer as one C call (`few_rows.py`) instead of ~10 PyTorch operators;
-- `precision` picks fp32, bf16 or int8 (dynamic) kernels; `device="cuda"` runs the same code
+- `precision` picks fp32, bf16 or int8 (dynamic) kernels, each as this CPU runs it (`cpu.py`;
+  "auto": the fastest within its accuracy guard); `device="cuda"` runs the same code
   with cuBLAS, and in bf16 attention too runs on the packed tokens: flash attention over texts
   of different lengths (`varlen_attn`), so nothing at all is computed on padding.
 
@@ -42,7 +43,7 @@ import torch.nn.functional as F
 from bertkit.errors import InputError
 from bertkit.inference import few_rows
 from bertkit.inference.batching import length_batches
-from bertkit.inference.kernels import PRECISIONS, PackedLinear, compute_dtype
+from bertkit.inference.kernels import PRECISIONS, PackedLinear, compute_dtype, resolve_precision
 from bertkit.inference.threads import SINGLE_THREAD_ROWS, SmallPassThreads, set_threads, threads_for
 
 
@@ -281,11 +282,12 @@ class FastEncoder:
     def __init__(
         self, model, precision: str = "fp32", device: str | torch.device | None = None, threads: int | None = None
     ):
-        if precision not in PRECISIONS:
-            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if precision not in (*PRECISIONS, "auto"):
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)} or auto, not {precision!r}")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        precision = resolve_precision(precision, self.device)
         if self.device.type == "cuda" and precision == "int8":
             raise InputError("int8 runs on CPU only; use precision='bf16' on a GPU")
         self.precision = precision

@@ -7,17 +7,17 @@ MiniLM layer is ~10 operator calls, and oneDNN's products cost ~20 us a call bef
 fp32 weights at ~22 GB/s on one core). The C layer does the whole post-LN layer in one OpenMP
 region: the weights stream in the order the loop reads them, 16 output columns at a time, as
 float32 or bfloat16 (widened to float32 in registers; on AMX tiles where the CPU has them),
-or int8 (per-column scales) multiplied with 8-bit rows by AVX512-VNNI; the bias, the
-activation, the residual add and the LayerNorms are applied as each result is written.
-`rows_limits()` says up to how many token rows a pass takes it.
+or int8 (per-column scales) multiplied with 8-bit rows, exactly (AVX512-VNNI, or 16-bit pairs
+on AVX2); the bias, the activation, the residual add and the LayerNorms are applied as each
+result is written. `rows_limits()` says up to how many token rows a pass takes it.
 
 The library is compiled on first use with the machine's C compiler (~1 s) into
 `$BERTKIT_CACHE` (default `~/.cache/bertkit`; where that cannot be written, a folder in the
-system's temporary directory), one file per source version, and used only on CPUs with
-AVX-512F (int8: and AVX512-VNNI); elsewhere, or without a compiler, passes take the PyTorch
-path. `BERTKIT_FEW_ROWS=0` turns it off, `BERTKIT_AMX=0` keeps it off the AMX tiles. It
-links against the OpenMP runtime PyTorch has loaded (same soname), so it shares PyTorch's
-threads.
+system's temporary directory), one file per source version and variant: "avx512" on CPUs with
+AVX-512F, "avx2" on CPUs with AVX2 and FMA (`cpu.detect().c_layer_variant`); elsewhere (ARM,
+older x86), or without a compiler, passes take the PyTorch path. `BERTKIT_FEW_ROWS=0` turns
+it off, `BERTKIT_AMX=0` keeps it off the AMX tiles. It links against the OpenMP runtime
+PyTorch has loaded (same soname), so it shares PyTorch's threads.
 """
 
 from __future__ import annotations
@@ -32,10 +32,13 @@ from pathlib import Path
 
 import torch
 
-from bertkit.inference.kernels import cpu_flags, has_vnni
+from bertkit.inference import cpu
 
 SOURCE = Path(__file__).with_name("csrc") / "few_rows.c"
-FLAGS = ["-O3", "-mavx512f", "-mfma", "-fopenmp", "-fPIC", "-shared"]
+HEADERS = [SOURCE.with_name("simd16.h")]
+FLAGS = ["-O3", "-fopenmp", "-fPIC", "-shared"]
+VARIANT_FLAGS = {"avx512": ["-mavx512f", "-mfma"], "avx2": ["-mavx2", "-mfma"]}  # simd16.h's two builds
+INT8_GROUP = {"avx512": 4, "avx2": 2}  # k per weight group: VNNI's quads, vpmaddwd's pairs
 MAX_ROWS = 128  # the most rows one call takes (the C side's MAX_ROWS)
 WEIGHT_TYPES = {"fp32": 0, "bf16": 1, "int8": 2, "bf16-amx": 3}  # few_rows.c's WEIGHT_*
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -93,27 +96,32 @@ def _compiler() -> str:
     return os.environ.get("CC", "cc")
 
 
-def build(directory: Path | None = None, again: bool = False) -> Path:
-    """Compile the library (if this source and these flags have not been, or `again`) and
-    return its path. Raises OSError or subprocess.CalledProcessError when there is no
-    compiler or it fails."""
-    source = SOURCE.read_bytes()
+def build(directory: Path | None = None, again: bool = False, variant: str | None = None) -> Path:
+    """Compile the library's `variant` (default: the one this CPU runs), if this source and
+    these flags have not been (or `again`), and return its path. Raises OSError or
+    subprocess.CalledProcessError when there is no compiler or it fails."""
+    variant = variant or cpu.detect().c_layer_variant
+    if variant not in VARIANT_FLAGS:
+        raise OSError(f"no build of {SOURCE.name} for this CPU ({cpu.detect().isa_line()})")
+    source = SOURCE.read_bytes() + b"".join(header.read_bytes() for header in HEADERS)
+    flags = [*FLAGS, *VARIANT_FLAGS[variant]]
     version = subprocess.run([_compiler(), "--version"], capture_output=True, text=True, check=True).stdout
-    key = hashlib.sha256(source + " ".join(FLAGS).encode() + version.encode()).hexdigest()[:16]
+    key = hashlib.sha256(source + " ".join(flags).encode() + version.encode()).hexdigest()[:16]
     directory = directory or _writable_cache()
-    path = directory / f"few_rows-{key}.so"
+    path = directory / f"few_rows-{variant}-{key}.so"
     if path.exists() and not again:
         return path
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory) as scratch:  # build beside, then move: atomic
         built = Path(scratch) / path.name
-        subprocess.run([_compiler(), *FLAGS, str(SOURCE), "-o", str(built), "-lm"], capture_output=True, text=True, check=True)
+        subprocess.run([_compiler(), *flags, str(SOURCE), "-o", str(built), "-lm"], capture_output=True, text=True, check=True)
         os.replace(built, path)
     return path
 
 
 class _Library:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, variant: str):
+        self.variant = variant  # "avx512" or "avx2"
         lib = ctypes.CDLL(str(path))
         pointer = ctypes.c_void_p
         self.layer = lib.few_rows_layer
@@ -134,19 +142,21 @@ _unavailable: list[str] = []  # why the library is not used, once known
 
 
 @functools.cache
-def library() -> _Library | None:
-    """The compiled library, or None (with `unavailable_reason()` saying why)."""
+def library(variant: str | None = None) -> _Library | None:
+    """The compiled library (the build this CPU runs, or `variant`), or None (with
+    `unavailable_reason()` saying why)."""
     reason = None
+    variant = variant or cpu.detect().c_layer_variant
     if os.environ.get("BERTKIT_FEW_ROWS", "1") == "0":
         reason = "turned off by BERTKIT_FEW_ROWS=0"
-    elif not {"avx512f", "fma"} <= cpu_flags():
-        reason = "the CPU has no AVX-512F"
+    elif variant is None:
+        reason = "the CPU has neither AVX-512F nor AVX2 with FMA (the C layer's two builds)"
     else:
         try:
             try:
-                return _Library(build())
+                return _Library(build(variant=variant), variant)
             except OSError:  # a cached file that does not load (truncated, foreign): build it again
-                return _Library(build(again=True))
+                return _Library(build(again=True, variant=variant), variant)
         except subprocess.CalledProcessError as error:
             reason = f"compiling {SOURCE.name} failed: {(error.stderr or '').strip()[:500]}"
         except OSError as error:
@@ -172,20 +182,30 @@ def rows_limits() -> dict[str, int]:
     tiles from 16 rows (1.00 at 16, 1.7 at 32); without AMX, oneDNN's bf16 runs at about half
     its fp32 rate, so bf16 takes fp32's limit.
     """
-    bf16_slower_than_onednn = "amx_bf16" in cpu_flags() and not amx_supported()
+    bf16_slower_than_onednn = cpu.detect().amx and not amx_supported()
     return {"fp32": 64, "bf16": 16 if bf16_slower_than_onednn else 64, "int8": 64}
 
 
+def int8_library() -> _Library | None:
+    """The build int8 passes take: exact 8-bit sums on VNNI in the AVX-512 build, in 16-bit
+    pairs in the AVX2 one, which an AVX-512 CPU without VNNI (Skylake-SP) runs for int8."""
+    lib = library()
+    if lib is not None and lib.variant == "avx512" and not cpu.detect().int8_products:
+        return library("avx2")
+    return lib
+
+
 def int8_supported() -> bool:
-    """Whether int8 passes can take the C layer: its int8 products need AVX512-VNNI."""
-    return library() is not None and has_vnni()
+    """Whether int8 passes can take the C layer (see `int8_library`)."""
+    return int8_library() is not None
 
 
 @functools.cache
 def _amx_granted() -> bool:
-    if not {"amx_tile", "amx_bf16", "avx512_bf16"} <= cpu_flags():
+    lib = library()
+    if not cpu.detect().amx or lib is None or lib.variant != "avx512":
         return False
-    return library() is not None and library().amx_init() == 0  # Linux hands out AMX state on request
+    return lib.amx_init() == 0  # Linux hands out AMX state on request
 
 
 def amx_supported() -> bool:
@@ -200,7 +220,7 @@ def _host(tensor: torch.Tensor) -> torch.Tensor:  # a float32 copy in CPU memory
 
 def _blocks(weight: torch.Tensor, dtype: torch.dtype, group: int = 1) -> torch.Tensor:
     """(out, in) -> (out/16, in/group, 16, group): 16 output columns side by side, `group`
-    consecutive k of each together (1: FMAs; 2: AMX's bf16 pairs; 4: VNNI's int8 quads)."""
+    consecutive k of each together (1: FMAs; 2: AMX's bf16 pairs, AVX2's int8 pairs; 4: VNNI's int8 quads)."""
     out, inp = weight.shape
     return weight.reshape(out // 16, 16, inp // group, group).permute(0, 2, 1, 3).to(dtype).contiguous()
 
@@ -218,11 +238,9 @@ class FewRowsLayer:
     """
 
     def __init__(self, linears, norms, heads: int, activation: str | None, precision: str):
-        self._lib = library()
+        self._lib = int8_library() if precision == "int8" else library()
         if self._lib is None:
             raise RuntimeError(unavailable_reason())
-        if precision == "int8" and not int8_supported():
-            raise RuntimeError("int8 in the few-rows layer needs AVX512-VNNI")
         kind = precision
         if precision == "bf16" and amx_supported() and all(linear[0].shape[1] % 32 == 0 for linear in linears):
             kind = "bf16-amx"  # tiles take 32 k at a time
@@ -251,7 +269,8 @@ class FewRowsLayer:
             codes = torch.round(weight / scale[:, None]).clamp_(-127, 127)
             column_sum = (128 * codes.sum(dim=1)).to(torch.int32)
             return _Dense(
-                pointer(_blocks(codes, torch.int8, group=4)), pointer(scale.contiguous()), pointer(bias), pointer(in_scale),
+                pointer(_blocks(codes, torch.int8, group=INT8_GROUP[self._lib.variant])), pointer(scale.contiguous()),
+                pointer(bias), pointer(in_scale),
                 pointer(column_sum), inp, out,
             )  # fmt: skip
 

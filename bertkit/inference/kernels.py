@@ -42,16 +42,23 @@ On CUDA every precision runs plain `F.linear` in the weight's dtype (cuBLAS pack
 
 from __future__ import annotations
 
-import functools
 import warnings
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from bertkit.inference import cpu
 from bertkit.modeling.feed_forward import ACTIVATIONS
 
 PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" -> the fastest precision that keeps its accuracy guard here: bf16 on a GPU, on a
+    CPU what `cpu.Cpu.auto_precision` measured; any other precision is returned as it is."""
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" else cpu.detect().auto_precision()
 
 FEW_ROWS = 16  # fp32 products of at most this many rows use MKL on the (in, out) weight,
 FEW_ROWS_LARGEST_WEIGHT = 1 << 20  # if the weight has at most this many elements; else 1 row
@@ -71,37 +78,23 @@ def onednn_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (`avx512f`, `avx512_vnni`, `amx_bf16`, ...) from /proc/cpuinfo;
-    none where it cannot be read (not Linux: every kernel that needs a flag is then passed by)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def has_vnni() -> bool:
-    """Whether the CPU has AVX512-VNNI (int8 dot products accumulated in 32 bits, exactly)."""
-    return "avx512_vnni" in cpu_flags()
-
-
 def int8_engine(few_rows: bool = False) -> str | None:
     """The quantized engine for dynamic int8 products (of at most `INT8_FEW_ROWS` rows if
-    `few_rows`), keeping 8-bit activations: oneDNN everywhere, fbgemm only on AVX512-VNNI.
-    None: no engine for that case (few rows then take the main engine)."""
+    `few_rows`), keeping 8-bit activations exactly, so only on CPUs with AVX512-VNNI: oneDNN,
+    and fbgemm for few rows. None: no engine for that case (few rows then take the main
+    engine; without VNNI int8 products are not run at all, see `PackedLinear`)."""
+    if not cpu.detect().int8_products:
+        return None
     engines = torch.backends.quantized.supported_engines
     if few_rows:
-        return next((e for e in ("fbgemm", "x86") if e in engines), None) if has_vnni() else None
+        return next((e for e in ("fbgemm", "x86") if e in engines), None)
     return next((e for e in ("onednn", "x86", "fbgemm") if e in engines), None)
 
 
 def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """dtype of the activations between layers: int8 keeps fp32 activations (dynamic quant)."""
-    if precision == "bf16":
+    """dtype of the activations between layers: int8 keeps fp32 activations (dynamic quant),
+    and so does bf16 on a CPU without bf16 products (its weights are widened to float32)."""
+    if precision == "bf16" and (device.type != "cpu" or cpu.detect().bf16_products):
         return torch.bfloat16
     return torch.float32
 
@@ -135,11 +128,18 @@ class PackedLinear:
         self._unsmooth = None
         self._few_rows = 0  # fp32 on CPU: rows up to which a product takes the (in, out) path
         self._weight_t = self._source = None
+        if precision == "int8" and smoothing is not None:
+            weight = weight * smoothing[None, :]
+            self._unsmooth = (1.0 / smoothing).to(device)
         if self.kind == "int8":
-            if smoothing is not None:
-                weight = weight * smoothing[None, :]
-                self._unsmooth = (1.0 / smoothing).to(device)
             self._pack_int8(weight, bias, few_rows)
+        elif self.kind == "widened":  # compact weights, widened to float32 for each product
+            self.bias = bias
+            if precision == "bf16":
+                self.weight, self.scale = weight.to(torch.bfloat16), None
+            else:  # the int8 codes and scales the C layer and the VNNI kernels use
+                self.scale = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+                self.weight = torch.round(weight / self.scale[:, None]).clamp_(-127, 127).to(torch.int8)
         else:
             dtype = compute_dtype(precision, device)
             self.weight = weight.to(device, dtype)
@@ -155,10 +155,18 @@ class PackedLinear:
 
     @staticmethod
     def _choose_kind(precision: str, device: torch.device) -> str:
+        """"widened": bf16 or int8 on a CPU without exact products of that kind (`cpu.py`):
+        the weights are kept bf16 / int8 (half / a quarter of the memory) and widened to
+        float32 for each product, whose cost that adds only to products of few rows (0.3-0.6
+        ms for a BERT-base-sized weight at 80 rows, lost in the product from ~500 rows; few
+        tokens take the C layer instead), so the numbers are the stored weights' own."""
         if device.type != "cpu":
             return "plain"
+        features = cpu.detect()
         if precision == "int8":
-            return "int8"
+            return "int8" if features.int8_products else "widened"
+        if precision == "bf16" and not features.bf16_products:
+            return "widened"
         return "onednn" if onednn_available() else "plain"
 
     def _pack_int8(self, weight: torch.Tensor, bias: torch.Tensor | None, few_rows: bool) -> None:
@@ -172,8 +180,6 @@ class PackedLinear:
         engine = int8_engine()
         if engine is None:
             raise RuntimeError("this PyTorch build has no int8 CPU engine (onednn/x86/fbgemm)")
-        # fbgemm without VNNI must keep 7-bit activations; it is used so only if nothing else is.
-        self.reduce_range = engine != "onednn" and not has_vnni()
         self.packed = self._prepack(qweight, engine)
         small = int8_engine(few_rows=True) if few_rows else None
         self._few_rows_packed = None if small in (None, engine) else self._prepack(qweight, small)
@@ -201,6 +207,8 @@ class PackedLinear:
             y = torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
         elif self.kind == "int8":
             y = self._int8(x)
+        elif self.kind == "widened":
+            y = F.linear(x if self._unsmooth is None else x * self._unsmooth, self.widened(), self.bias)
         else:
             y = F.linear(x, self.weight, self.bias)
         if self._act is not None:
@@ -208,6 +216,9 @@ class PackedLinear:
         if residual is not None:
             y = y + residual
         return y
+
+    def widened(self) -> torch.Tensor:  # "widened": the (out, in) float32 weight the product uses
+        return self.weight.float() if self.scale is None else self.weight.float().mul_(self.scale[:, None])
 
     def _small_product(self, x: torch.Tensor) -> torch.Tensor:  # x @ W.T + b through MKL, (in, out) weight
         if self._weight_t is None:
@@ -228,5 +239,5 @@ class PackedLinear:
         packed = self.packed
         if self._few_rows_packed is not None and x.shape[0] <= INT8_FEW_ROWS:
             packed = self._few_rows_packed
-        y = torch.ops.quantized.linear_dynamic(x / rows, packed, self.reduce_range)
+        y = torch.ops.quantized.linear_dynamic(x / rows, packed, False)  # exact 8-bit: VNNI
         return y.mul_(rows) if self.bias is None else torch.addcmul(self.bias, y, rows)

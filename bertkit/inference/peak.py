@@ -18,7 +18,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from bertkit.inference.kernels import PackedLinear
+from bertkit.inference import cpu as cpu_features
+from bertkit.inference.kernels import PackedLinear, compute_dtype
 
 
 def _kernels(m: int, k: int, n: int) -> dict[str, Callable[[], object]]:
@@ -31,14 +32,19 @@ def _kernels(m: int, k: int, n: int) -> dict[str, Callable[[], object]]:
 
     def packed(precision: str):
         linear = PackedLinear(weight, bias, precision, cpu)
-        inputs = x.bfloat16() if precision == "bf16" else x
+        inputs = x.to(compute_dtype(precision, cpu))
         return lambda: linear(inputs)
 
+    # what the engine's bf16 and int8 products are on this CPU (cpu.py): oneDNN's bf16 or
+    # VNNI kernels, else the stored weights widened to float32 for MKL
+    features = cpu_features.detect()
+    bf16 = "bf16 oneDNN packed" if features.bf16_products else "bf16 widened to fp32"
+    int8 = "int8 dynamic (engine)" if features.int8_products else "int8 widened to fp32"
     return {
         "fp32 F.linear (MKL)": lambda: (lambda: F.linear(x, weight, bias)),
         "fp32 oneDNN packed": lambda: packed("fp32"),
-        "bf16 oneDNN packed": lambda: packed("bf16"),
-        "int8 dynamic (engine)": lambda: packed("int8"),
+        bf16: lambda: packed("bf16"),
+        int8: lambda: packed("int8"),
     }
 
 

@@ -11,7 +11,7 @@ import torch
 from bertkit.config import BertConfig
 from bertkit.errors import BertkitError
 from bertkit.inference import FastEncoder
-from bertkit.inference import engine, kernels
+from bertkit.inference import cpu, engine, kernels
 from bertkit.inference.engine import _Layout
 from bertkit.modeling.bert import BertModel
 from bertkit.modeling.distilbert import DistilBertModel
@@ -135,6 +135,9 @@ def test_the_device_agnostic_path_matches(monkeypatch):
     out = plain(ids, mask, types)
     real = mask.bool()
     torch.testing.assert_close(out.sequence[real], packed.sequence[real], atol=1e-5, rtol=1e-5)
+    # bf16 activations, as on CUDA (on a CPU without bf16 products PyTorch's own kernels run them)
+    monkeypatch.setattr(engine, "compute_dtype", lambda precision, device: torch.bfloat16 if precision == "bf16" else torch.float32)
+    monkeypatch.setattr(kernels, "compute_dtype", engine.compute_dtype)
     bf16 = FastEncoder(model, precision="bf16", device="cpu")
     assert bf16.layers[0].inner.weight.dtype == torch.bfloat16
     cosine = torch.nn.functional.cosine_similarity(bf16(ids, mask, types).sequence[real], packed.sequence[real])
@@ -175,6 +178,8 @@ def test_large_weights_take_the_transposed_path_for_one_row_only(monkeypatch):
     assert kernels.PackedLinear(weight, bias, "int8", torch.device("cpu"))._few_rows == 0
 
 
+@pytest.mark.skipif(not cpu.detect().int8_products, reason="int8 products of any size need AVX512-VNNI; "
+                    "the C layer's int8 smoothing is tested on every CPU in test_few_rows.py")
 def test_smoothing_keeps_the_product_and_shrinks_int8_error_on_outlier_channels():
     """SmoothQuant: (x / s) @ (W * s).T = x @ W.T; with a few 50x channels int8 loses far less."""
     generator = torch.Generator().manual_seed(0)
@@ -208,22 +213,57 @@ def test_int8_rows_keep_their_own_scale_beside_a_row_of_large_activations():
     assert torch.equal(zero, torch.zeros(2, 96))  # an all-zero row stays zero, no division by 0
 
 
-@pytest.mark.parametrize("vnni", [True, False])
-def test_int8_engines_keep_8_bit_activations_exactly(monkeypatch, vnni):
-    """oneDNN for every product; fbgemm for few rows only where VNNI makes it exact."""
-    monkeypatch.setattr(kernels, "has_vnni", lambda: vnni)
+@pytest.mark.parametrize("acting_as", ["native", "avx2", "generic"])
+def test_int8_products_are_exact_8_bit_or_widened_weights(cpu_class, acting_as):
+    """On VNNI: oneDNN for every product, fbgemm for few rows, 8-bit activations kept exactly.
+    Without VNNI no int8 product is run (they saturate or keep 7 bits): the int8 weights are
+    widened to float32, so the product is exactly x @ dequantised(W).T."""
+    features = cpu_class(acting_as)
+    vnni = features.int8_products
     engines = torch.backends.quantized.supported_engines
-    assert kernels.int8_engine() == "onednn" if "onednn" in engines else kernels.int8_engine() in engines
-    few_rows = kernels.int8_engine(few_rows=True)
-    assert few_rows in ("fbgemm", "x86") if vnni else few_rows is None
+    if vnni:
+        assert kernels.int8_engine() == "onednn" if "onednn" in engines else kernels.int8_engine() in engines
+        assert kernels.int8_engine(few_rows=True) in ("fbgemm", "x86")
+    else:
+        assert kernels.int8_engine() is None and kernels.int8_engine(few_rows=True) is None
     generator = torch.Generator().manual_seed(0)
     weight, bias = torch.randn(48, 32, generator=generator) * 0.2, torch.randn(48, generator=generator)
     linear = kernels.PackedLinear(weight, bias, "int8", torch.device("cpu"))
-    assert not linear.reduce_range and (linear._few_rows_packed is not None) == vnni
+    assert linear.kind == ("int8" if vnni else "widened")
     x = torch.randn(40, 32, generator=generator)
     exact = torch.nn.functional.linear(x, weight, bias)
     for rows in (1, kernels.INT8_FEW_ROWS, 40):  # the few-rows engine and the main one agree
         torch.testing.assert_close(linear(x[:rows]), exact[:rows], atol=0.05, rtol=0.05)
+    if not vnni:
+        assert linear.weight.dtype == torch.int8  # a quarter of the memory
+        scale = weight.abs().amax(dim=1, keepdim=True) / 127
+        dequantised = torch.round(weight / scale).clamp(-127, 127) * scale
+        torch.testing.assert_close(linear(x), torch.nn.functional.linear(x, dequantised, bias), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("acting_as", ["native", "avx2", "generic"])
+def test_bf16_without_bf16_products_keeps_bf16_weights_and_float32_activations(cpu_class, acting_as):
+    """No oneDNN bf16 call on a CPU that cannot run it: bf16 weights (half the memory), widened
+    to float32 for each product, so the numbers are the bf16 weights' own, to float32 rounding."""
+    features = cpu_class(acting_as)
+    generator = torch.Generator().manual_seed(0)
+    weight, bias = torch.randn(48, 32, generator=generator) * 0.2, torch.randn(48, generator=generator)
+    linear = kernels.PackedLinear(weight, bias, "bf16", torch.device("cpu"), activation="gelu")
+    x = torch.randn(40, 32, generator=generator)
+    if features.bf16_products:
+        assert linear.kind == "onednn" and kernels.compute_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+        return
+    assert linear.kind == "widened" and linear.weight.dtype == torch.bfloat16
+    assert kernels.compute_dtype("bf16", torch.device("cpu")) == torch.float32
+    expected = torch.nn.functional.gelu(torch.nn.functional.linear(x, weight.bfloat16().float(), bias))
+    torch.testing.assert_close(linear(x), expected, atol=1e-5, rtol=1e-5)
+    model = MODELS["bert"]()
+    ids, mask, types = batch([6, 3, 10])
+    fast = FastEncoder(model, precision="bf16", device="cpu")
+    assert fast.dtype == torch.float32
+    real = mask.bool()
+    cosine = torch.nn.functional.cosine_similarity(fast(ids, mask, types).sequence[real], reference(model, ids, mask, types).sequence[real])
+    assert cosine.min() > 0.999
 
 
 def _stand_in_varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k):
@@ -285,12 +325,13 @@ def test_int8_calibration_leaves_the_model_as_it_was():
 
 
 def test_kernel_choice_per_device():
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    cpu_device, cuda = torch.device("cpu"), torch.device("cuda")
     assert kernels.PackedLinear._choose_kind("bf16", cuda) == "plain"
     assert kernels.PackedLinear._choose_kind("fp32", cuda) == "plain"
-    assert kernels.PackedLinear._choose_kind("int8", cpu) == "int8"
+    vnni = cpu.detect().int8_products
+    assert kernels.PackedLinear._choose_kind("int8", cpu_device) == ("int8" if vnni else "widened")
     assert kernels.compute_dtype("bf16", cuda) == torch.bfloat16
-    assert kernels.compute_dtype("int8", cpu) == torch.float32
+    assert kernels.compute_dtype("int8", cpu_device) == torch.float32
 
 
 def test_user_errors_are_bertkit_errors():

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from bertkit.config import BertConfig
 from bertkit.inference import FastEncoder, few_rows
 from bertkit.inference.engine import _Layout
-from bertkit.inference.kernels import cpu_flags
+from bertkit.inference import cpu
 from bertkit.modeling.bert import BertModel
 
-CPU_HAS_AVX512 = {"avx512f", "fma"} <= cpu_flags()
-needs_library = pytest.mark.skipif(not CPU_HAS_AVX512, reason="the C layer needs AVX-512F")
+VARIANT = cpu.detect().c_layer_variant  # "avx512", "avx2" or None
+needs_library = pytest.mark.skipif(VARIANT is None, reason="the C layer needs AVX-512F, or AVX2 and FMA")
 
 
 def tiny_model(activation="gelu", hidden=64, heads=4, inner=128, layers=2, seed=0):
@@ -118,17 +118,17 @@ ACT = {
 def rounding_precisions():
     found = []
     if few_rows.int8_supported():
-        found.append(pytest.param("int8", int8_product, id="int8-vnni"))
+        found.append(pytest.param("int8", int8_product, id=f"int8-{VARIANT}"))
     if few_rows.amx_supported():
         found.append(pytest.param("bf16", bf16_product, id="bf16-amx"))
-    return found or [pytest.param(None, None, marks=pytest.mark.skip(reason="no AVX512-VNNI nor AMX"))]
+    return found or [pytest.param(None, None, marks=pytest.mark.skip(reason="no C layer on this CPU"))]
 
 
 @needs_library
 @pytest.mark.parametrize("activation", ["gelu", "gelu_new", "relu"])
 @pytest.mark.parametrize("precision, product", rounding_precisions())
 def test_c_layers_that_round_their_inputs_compute_that_rounding_exactly(precision, product, activation):
-    """int8 (VNNI: 8-bit rows) and bf16 on AMX (bfloat16 rows) against `emulated_layer`, their
+    """int8 (8-bit rows: VNNI, or 16-bit pairs on AVX2) and bf16 on AMX (bfloat16 rows) against `emulated_layer`, their
     float32 emulation. Rounding the inputs moves the result by ~1e-3 here; the C layer and the
     emulation agree to ~1e-6 (only an input within float rounding of a rounding boundary can
     differ, by one step)."""
@@ -364,3 +364,47 @@ def test_a_model_held_in_bf16_packs_float32_copies_of_its_weights():
     ids, mask, types = texts([5, 3])
     expected = pytorch_path(model.float())(ids, mask, types).sequence
     torch.testing.assert_close(fast(ids, mask, types).sequence, expected, atol=1e-5, rtol=1e-5)
+
+
+def builds_this_cpu_runs():
+    """The C layer's builds this CPU can run, each as the class that selects it: on an AVX-512
+    machine both (BERTKIT_CPU=avx2 runs the AVX2 build natively), on an AVX2 one the AVX2 build."""
+    found = cpu.detect().c_layer_variant
+    classes = {"avx512": ["native", "avx2"], "avx2": ["native"]}.get(found, [])
+    return [pytest.param(c, id=f"{c}-{found if c == 'native' else c}") for c in classes] or [
+        pytest.param(None, marks=pytest.mark.skip(reason="no build of the C layer runs on this CPU"))
+    ]
+
+
+@pytest.mark.parametrize("acting_as", builds_this_cpu_runs())
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_every_build_this_cpu_runs_computes_each_precision(cpu_class, monkeypatch, acting_as, precision):
+    """Each build in every precision: fp32 and bf16 (weights widened in registers) against the
+    PyTorch layer on the weights it stores, to 1e-5; int8 against its float32 emulation (exact
+    8-bit codes and int32 sums in both builds, so the same tolerance as above), on 1 to 3 texts."""
+    monkeypatch.setenv("BERTKIT_AMX", "0")  # bf16 widened to FMAs in both builds
+    features = cpu_class(acting_as)
+    model = tiny_model("gelu", layers=1)
+    fast = FastEncoder(model, precision=precision, device="cpu")
+    layer = fast.layers[0]
+    assert layer.c_layer is not None and layer.c_layer._lib.variant == (
+        features.c_layer_variant if precision != "int8" or features.int8_products else "avx2"
+    )
+    if precision == "int8":
+        source = packing_inputs(model.transformer.layers[0], layer.smoothing)
+    else:
+        reference = pytorch_path(model if precision == "fp32" else rounded_like(model, precision)).layers[0]
+    for lengths in ([1], [7], [13], [3, 9, 4], [30, 34]):
+        x = 3 * torch.randn(sum(lengths), 64, generator=torch.Generator().manual_seed(len(lengths)))
+        layout = _Layout.from_mask(texts(lengths)[1])
+        with torch.inference_mode():
+            found = layer.c_layer(x, layout.offsets, torch.empty(layer.c_layer.workspace(len(x))), 2)
+            if precision == "int8":
+                expected = emulated_layer(int8_product, source, layer.heads, "gelu", x, lengths)
+            else:
+                expected = reference(x, layout)
+        off = (found - expected).abs()
+        if precision == "int8":
+            assert (off > 1e-4).float().mean() < 0.01 and off.mean() < 1e-5, f"{off.max():.2e}"
+        else:
+            torch.testing.assert_close(found, expected, atol=2e-5, rtol=1e-5)

@@ -16,31 +16,43 @@
  * (the tiles' pair layout), each product's input rows rounded to bfloat16 (as oneDNN's AMX
  * products do), 16 rows x 32 columns of k per tile product, sums in float32.
  *
- * Compiled with -O3 -mavx512f -mfma -fopenmp; loaded only on CPUs with AVX-512F; the int8
- * functions are compiled for AVX512-VNNI too, the AMX ones for AMX, and each is called only
- * where the CPU has it.
+ * Written in 16-lane vectors (simd16.h) and compiled twice, each build loaded only on CPUs that
+ * run it (few_rows.py):
+ * - with -mavx512f -mfma: 512-bit registers, two column blocks of 12 rows in flight; the int8
+ *   functions compiled for AVX512-VNNI too, the AMX ones for AMX, each called only where the
+ *   CPU has it;
+ * - with -mavx2 -mfma: 256-bit registers (16 of them, not 32), one column block of 6 rows in
+ *   flight; int8 products as exact int32 sums of 16-bit pairs (`vpmaddwd`: each int8 weight
+ *   and code widened to 16 bits, so nothing saturates, unlike `vpmaddubsw`), the weights
+ *   [out / 16][in / 2][16][2]. Every code and sum is the VNNI build's, so are the outputs.
  */
-#include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "simd16.h"
+
 #define MAX_ROWS 128 /* rows a call takes: few_rows.py decides, per precision, up to how many it is given */
-#define TILE 12      /* rows whose sums stay in registers: 2 x 12 accumulators for two column blocks */
 #define ACC 16       /* a tile's sums: acc[m] for the first column block, acc[ACC + m] for the second */
-#define LANES 16
+#ifdef __AVX512F__
+#define TILE 12      /* rows whose sums stay in registers: 2 x 12 accumulators for two column blocks */
+#define PAIRS 1      /* column blocks computed together: 1, two; 0, one */
+#else
+#define TILE 6       /* 6 rows x 2 registers of sums for one column block: 12 of the 16 registers */
+#define PAIRS 0
+#endif
 
 enum { WEIGHT_F32 = 0, WEIGHT_BF16 = 1, WEIGHT_I8 = 2, WEIGHT_BF16_AMX = 3 };
 enum { ACT_NONE = 0, ACT_GELU = 1, ACT_GELU_TANH = 2, ACT_RELU = 3 };
 
 typedef struct {
-    const void *weight;        /* [out / 16][in][16] of the weight type; int8: [out / 16][in / 4][16][4] */
+    const void *weight;        /* [out / 16][in][16] of the weight type; int8: [out / 16][in / 4][16][4] (AVX2: [in / 2][16][2]) */
     const float *scale;        /* int8: (out,) per output column; otherwise NULL */
     const float *bias;         /* (out,) or NULL */
     const float *in_scale;     /* int8: (in,) factors the input is multiplied by first (smoothing), or NULL */
-    const int32_t *column_sum; /* int8: (out,) 128 x the sum of each column's int8 weights */
+    const int32_t *column_sum; /* int8 on VNNI: (out,) 128 x the sum of each column's int8 weights */
     int64_t in, out;
 } Dense;
 
@@ -53,78 +65,71 @@ typedef struct {
 
 /* ---- 16 weights as float32 ---- */
 
-static inline __m512 load_f32(const void *w, int64_t k) { return _mm512_loadu_ps((const float *)w + k * LANES); }
+INLINE vf load_f32(const void *w, int64_t k) { return vf_load((const float *)w + k * LANES); }
 
-static inline __m512 load_bf16(const void *w, int64_t k) {
-    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + k * LANES));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
+INLINE vf load_bf16(const void *w, int64_t k) { return vf_load_bf16((const uint16_t *)w + k * LANES); }
 
 /* ---- elementwise functions, vectorised ---- */
 
-static inline __m512 exp512(__m512 x) {  /* e^x, relative error ~1e-7 */
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3f)), _mm512_set1_ps(-87.3f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);  /* ln 2 in two parts */
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);  /* Taylor to r^7 on |r| <= ln2 / 2 */
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
+static inline vf exp16(vf x) {  /* e^x, relative error ~1e-7 */
+    x = vf_max(vf_min(x, vf_set1(88.3f)), vf_set1(-87.3f));
+    vf n = vf_round(vf_mul(x, vf_set1(1.44269504f)));
+    vf r = vf_fnmadd(n, vf_set1(0.693145752f), x);  /* ln 2 in two parts */
+    r = vf_fnmadd(n, vf_set1(1.42860677e-6f), r);
+    vf p = vf_set1(1.0f / 5040);  /* Taylor to r^7 on |r| <= ln2 / 2 */
+    p = vf_fmadd(p, r, vf_set1(1.0f / 720));
+    p = vf_fmadd(p, r, vf_set1(1.0f / 120));
+    p = vf_fmadd(p, r, vf_set1(1.0f / 24));
+    p = vf_fmadd(p, r, vf_set1(1.0f / 6));
+    p = vf_fmadd(p, r, vf_set1(0.5f));
+    p = vf_fmadd(p, r, vf_set1(1.0f));
+    p = vf_fmadd(p, r, vf_set1(1.0f));
+    return vf_scale2(p, n);
 }
 
-static inline __m512 erf512(__m512 x) {  /* Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7 */
-    __m512 a = _mm512_abs_ps(x);
-    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(a, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
-    __m512 p = _mm512_set1_ps(1.061405429f);
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
-    p = _mm512_mul_ps(p, t);
-    __m512 y = _mm512_fnmadd_ps(p, exp512(_mm512_mul_ps(_mm512_mul_ps(a, a), _mm512_set1_ps(-1.0f))), _mm512_set1_ps(1.0f));
-    /* erf is odd: put x's sign back */
-    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(y),
-        _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
+static inline vf erf16(vf x) {  /* Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7 */
+    vf a = vf_abs(x);
+    vf t = vf_div(vf_set1(1.0f), vf_fmadd(a, vf_set1(0.3275911f), vf_set1(1.0f)));
+    vf p = vf_set1(1.061405429f);
+    p = vf_fmadd(p, t, vf_set1(-1.453152027f));
+    p = vf_fmadd(p, t, vf_set1(1.421413741f));
+    p = vf_fmadd(p, t, vf_set1(-0.284496736f));
+    p = vf_fmadd(p, t, vf_set1(0.254829592f));
+    p = vf_mul(p, t);
+    vf y = vf_fnmadd(p, exp16(vf_mul(vf_mul(a, a), vf_set1(-1.0f))), vf_set1(1.0f));
+    return vf_with_sign_of(y, x);  /* erf is odd: put x's sign back */
 }
 
-static inline __m512 activate(__m512 v, int activation) {
+static inline vf activate(vf v, int activation) {
     if (activation == ACT_GELU) {  /* x/2 (1 + erf(x / sqrt 2)) */
-        __m512 e = erf512(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678f)));
-        return _mm512_mul_ps(_mm512_mul_ps(v, _mm512_set1_ps(0.5f)), _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
+        vf e = erf16(vf_mul(v, vf_set1(0.70710678f)));
+        return vf_mul(vf_mul(v, vf_set1(0.5f)), vf_add(e, vf_set1(1.0f)));
     }
     if (activation == ACT_GELU_TANH) {  /* x/2 (1 + tanh(u)), tanh(u) = 1 - 2 / (e^2u + 1) */
-        __m512 u = _mm512_mul_ps(_mm512_set1_ps(0.7978845608f),
-                                 _mm512_fmadd_ps(_mm512_mul_ps(_mm512_mul_ps(v, v), v), _mm512_set1_ps(0.044715f), v));
-        __m512 e = exp512(_mm512_mul_ps(u, _mm512_set1_ps(2.0f)));
-        __m512 th = _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
-        return _mm512_mul_ps(_mm512_mul_ps(v, _mm512_set1_ps(0.5f)), _mm512_add_ps(th, _mm512_set1_ps(1.0f)));
+        vf u = vf_mul(vf_set1(0.7978845608f), vf_fmadd(vf_mul(vf_mul(v, v), v), vf_set1(0.044715f), v));
+        vf e = exp16(vf_mul(u, vf_set1(2.0f)));
+        vf th = vf_sub(vf_set1(1.0f), vf_div(vf_set1(2.0f), vf_add(e, vf_set1(1.0f))));
+        return vf_mul(vf_mul(v, vf_set1(0.5f)), vf_add(th, vf_set1(1.0f)));
     }
-    if (activation == ACT_RELU) return _mm512_max_ps(v, _mm512_setzero_ps());
+    if (activation == ACT_RELU) return vf_max(v, vf_zero());
     return v;
 }
 
 /* ---- float32 / bfloat16 weights on FMAs: one or two blocks of 16 columns, up to TILE rows ---- */
 
 /* Accumulators for `rows` <= TILE rows and `pair` (0 or 1) extra blocks: constants at every
- * call site (see ROW_CASES), so each copy is unrolled with its sums in registers. Two blocks
+ * call site (see SWITCH_ROWS), so each copy is unrolled with its sums in registers. Two blocks
  * share each broadcast of x: 10 loads for 16 multiply-adds at 8 rows, not 9 for 8. */
 #define DEFINE_BLOCK(NAME, LOAD)                                                                   \
-    static inline __attribute__((always_inline)) void NAME(                                       \
-        const float *x, int64_t in, const void *w0, const void *w1, __m512 *acc, int rows, int pair) { \
-        __m512 s0[TILE], s1[TILE]; /* local: through `acc` they would be stored at each k */      \
-        for (int m = 0; m < rows; m++) s0[m] = s1[m] = _mm512_setzero_ps();                       \
+    INLINE void NAME(const float *x, int64_t in, const void *w0, const void *w1, vf *acc, int rows, int pair) { \
+        vf s0[TILE], s1[TILE]; /* local: through `acc` they would be stored at each k */          \
+        for (int m = 0; m < rows; m++) s0[m] = s1[m] = vf_zero();                                 \
         for (int64_t k = 0; k < in; k++) {                                                         \
-            __m512 a = LOAD(w0, k), b = pair ? LOAD(w1, k) : a;                                    \
+            vf a = LOAD(w0, k), b = pair ? LOAD(w1, k) : a;                                        \
             for (int m = 0; m < rows; m++) {                                                       \
-                __m512 xm = _mm512_set1_ps(x[m * in + k]);                                         \
-                s0[m] = _mm512_fmadd_ps(xm, a, s0[m]);                                             \
-                if (pair) s1[m] = _mm512_fmadd_ps(xm, b, s1[m]);                                   \
+                vf xm = vf_set1(x[m * in + k]);                                                    \
+                s0[m] = vf_fmadd(xm, a, s0[m]);                                                    \
+                if (pair) s1[m] = vf_fmadd(xm, b, s1[m]);                                          \
             }                                                                                      \
         }                                                                                          \
         for (int m = 0; m < rows; m++) {                                                           \
@@ -136,64 +141,92 @@ static inline __m512 activate(__m512 v, int activation) {
 DEFINE_BLOCK(block_f32, load_f32)
 DEFINE_BLOCK(block_bf16, load_bf16)
 
-#define ROW_CASE(BLOCK, R, P) case R: BLOCK(x, in, w0, w1, acc, R, P); break;
-#define ROW_CASES_OF(BLOCK, P)                                                                     \
+/* switch (rows) { case R: CALL(R, P); ... } for R = 1 .. TILE, so that R is a constant in each */
+#if TILE > 6
+#define MORE_ROWS(CALL, P) \
+    case 7: CALL(7, P); break; case 8: CALL(8, P); break; case 9: CALL(9, P); break; \
+    case 10: CALL(10, P); break; case 11: CALL(11, P); break; case 12: CALL(12, P); break;
+#else
+#define MORE_ROWS(CALL, P)
+#endif
+#define SWITCH_ROWS(CALL, P)                                                                       \
     switch (rows) {                                                                                \
-        ROW_CASE(BLOCK, 1, P) ROW_CASE(BLOCK, 2, P) ROW_CASE(BLOCK, 3, P) ROW_CASE(BLOCK, 4, P)    \
-        ROW_CASE(BLOCK, 5, P) ROW_CASE(BLOCK, 6, P) ROW_CASE(BLOCK, 7, P) ROW_CASE(BLOCK, 8, P)    \
-        ROW_CASE(BLOCK, 9, P) ROW_CASE(BLOCK, 10, P) ROW_CASE(BLOCK, 11, P) ROW_CASE(BLOCK, 12, P) \
+        case 1: CALL(1, P); break; case 2: CALL(2, P); break; case 3: CALL(3, P); break;          \
+        case 4: CALL(4, P); break; case 5: CALL(5, P); break; case 6: CALL(6, P); break;          \
+        MORE_ROWS(CALL, P)                                                                         \
     }
-#define ROW_CASES(BLOCK) if (pair) { ROW_CASES_OF(BLOCK, 1) } else { ROW_CASES_OF(BLOCK, 0) }
+#if PAIRS
+#define SWITCH_ROWS_AND_PAIR(CALL) if (pair) { SWITCH_ROWS(CALL, 1) } else { SWITCH_ROWS(CALL, 0) }
+#else
+#define SWITCH_ROWS_AND_PAIR(CALL) SWITCH_ROWS(CALL, 0)
+#endif
+
+#define CALL_F32(R, P) block_f32(x, in, w0, w1, acc, R, P)
+#define CALL_BF16(R, P) block_bf16(x, in, w0, w1, acc, R, P)
 
 static void block_product(const float *x, int64_t in, const void *w0, const void *w1, int weight_type,
-                          __m512 *acc, int rows, int pair) {
-    if (weight_type == WEIGHT_BF16) { ROW_CASES(block_bf16) }
-    else { ROW_CASES(block_f32) }
+                          vf *acc, int rows, int pair) {
+    if (weight_type == WEIGHT_BF16) { SWITCH_ROWS_AND_PAIR(CALL_BF16) }
+    else { SWITCH_ROWS_AND_PAIR(CALL_F32) }
 }
 
 /* y = act(acc + bias) + residual for one block of 16 columns, `rows` rows. */
-static inline void epilogue(const Dense *d, const __m512 *acc, int64_t col, int rows, int activation,
+static inline void epilogue(const Dense *d, const vf *acc, int64_t col, int rows, int activation,
                             const float *residual, float *y) {
-    __m512 bias = d->bias ? _mm512_loadu_ps(d->bias + col) : _mm512_setzero_ps();
+    vf bias = d->bias ? vf_load(d->bias + col) : vf_zero();
     for (int m = 0; m < rows; m++) {
-        __m512 v = activate(_mm512_add_ps(acc[m], bias), activation);
-        if (residual) v = _mm512_add_ps(v, _mm512_loadu_ps(residual + m * d->out + col));
-        _mm512_storeu_ps(y + m * d->out + col, v);
+        vf v = activate(vf_add(acc[m], bias), activation);
+        if (residual) v = vf_add(v, vf_load(residual + m * d->out + col));
+        vf_store(y + m * d->out + col, v);
     }
 }
 
-/* ---- int8 on AVX512-VNNI: sums (xq @ Wq.T - column_sum) * row_scale * scale ---- */
+/* ---- int8: sums of xq @ Wq.T, times row_scale * scale ---- */
+
+/* The largest |x * in_scale| of a row, and 1 / (its code's step): r = max / 127. */
+static inline float row_step(const float *row, int64_t in, const float *in_scale) {
+    vf top = vf_zero();
+    for (int64_t k = 0; k < in; k += LANES) {
+        vf v = vf_load(row + k);
+        if (in_scale) v = vf_mul(v, vf_load(in_scale + k));
+        top = vf_max(top, vf_abs(v));
+    }
+    const float largest = vf_reduce_max(top);
+    return largest > 0.0f ? largest / 127.0f : 1.0f;
+}
+
+/* Each row's codes c = round(x / r) in [-127, 127] (after the smoothing division, in_scale) */
+static inline vi row_codes(const float *row, int64_t k, const float *in_scale, vf inverse) {
+    vf v = vf_load(row + k);
+    if (in_scale) v = vf_mul(v, vf_load(in_scale + k));
+    return vi_clamp(vf_to_vi(vf_mul(v, inverse)), -127, 127);
+}
+
+#ifdef __AVX512F__
 
 #define VNNI __attribute__((target("avx512vnni")))
 
-/* Each row of x (times in_scale) to 8 bits: q = round(x / r) + 128 in [1, 255], r = max|x| / 127,
- * so q - 128 is the symmetric code; the 128s are taken back out with column_sum. */
-static void quantize_rows(const float *x, int rows, int64_t in, const float *in_scale, uint8_t *xq, float *row_scale) {
+typedef uint8_t Code;  /* an int8 code as the products read it */
+
+/* Each row of x to 8 bits: q = c + 128 in [1, 255] (VNNI multiplies unsigned by signed bytes);
+ * the 128s are taken back out with column_sum. */
+static void quantize_rows(const float *x, int rows, int64_t in, const float *in_scale, void *codes, float *row_scale) {
+    Code *xq = codes;
 #pragma omp for schedule(static)
     for (int m = 0; m < rows; m++) {
         const float *row = x + m * in;
-        __m512 top = _mm512_setzero_ps();
-        for (int64_t k = 0; k < in; k += LANES) {
-            __m512 v = _mm512_loadu_ps(row + k);
-            if (in_scale) v = _mm512_mul_ps(v, _mm512_loadu_ps(in_scale + k));
-            top = _mm512_max_ps(top, _mm512_abs_ps(v));
-        }
-        const float largest = _mm512_reduce_max_ps(top);
-        const float r = largest > 0.0f ? largest / 127.0f : 1.0f;
+        const float r = row_step(row, in, in_scale);
         row_scale[m] = r;
-        const __m512 inverse = _mm512_set1_ps(1.0f / r);
+        const vf inverse = vf_set1(1.0f / r);
         for (int64_t k = 0; k < in; k += LANES) {
-            __m512 v = _mm512_loadu_ps(row + k);
-            if (in_scale) v = _mm512_mul_ps(v, _mm512_loadu_ps(in_scale + k));
-            __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, inverse)), _mm512_set1_epi32(128));
-            q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(255)), _mm512_set1_epi32(1));
+            __m512i q = _mm512_add_epi32(row_codes(row, k, in_scale, inverse), _mm512_set1_epi32(128));
             _mm_storeu_si128((__m128i *)(xq + m * in + k), _mm512_cvtepi32_epi8(q));
         }
     }
 }
 
-static inline __attribute__((always_inline)) VNNI void block_vnni(
-    const uint8_t *xq, int64_t in, const int8_t *w0, const int8_t *w1, __m512i *acc, int rows, int pair) {
+INLINE VNNI void block_int8(const void *codes, int64_t in, const int8_t *w0, const int8_t *w1, vi *acc, int rows, int pair) {
+    const Code *xq = codes;
     __m512i s0[TILE], s1[TILE];
     for (int m = 0; m < rows; m++) s0[m] = s1[m] = _mm512_setzero_si512();  /* int32 sums */
     for (int64_t k = 0; k < in; k += 4) {
@@ -210,34 +243,78 @@ static inline __attribute__((always_inline)) VNNI void block_vnni(
     }
 }
 
-#define VNNI_CASE(R, P) case R: block_vnni(xq, in, w0, w1, acc, R, P); break;
+/* the exact sums of the codes c: those of q = c + 128, less 128 x each column's sum */
+INLINE vi signed_sums(const Dense *d, vi sums, int64_t col) { return vi_sub(sums, vi_load(d->column_sum + col)); }
 
-#define VNNI_CASES_OF(P)                                                                           \
-    switch (rows) {                                                                                \
-        VNNI_CASE(1, P) VNNI_CASE(2, P) VNNI_CASE(3, P) VNNI_CASE(4, P) VNNI_CASE(5, P) VNNI_CASE(6, P) \
-        VNNI_CASE(7, P) VNNI_CASE(8, P) VNNI_CASE(9, P) VNNI_CASE(10, P) VNNI_CASE(11, P) VNNI_CASE(12, P) \
+#else
+
+#define VNNI
+
+typedef int16_t Code;
+
+/* Each row of x to 16-bit codes c, so that a pair of them is one 32-bit broadcast. */
+static void quantize_rows(const float *x, int rows, int64_t in, const float *in_scale, void *codes, float *row_scale) {
+    Code *xq = codes;
+#pragma omp for schedule(static)
+    for (int m = 0; m < rows; m++) {
+        const float *row = x + m * in;
+        const float r = row_step(row, in, in_scale);
+        row_scale[m] = r;
+        const vf inverse = vf_set1(1.0f / r);
+        for (int64_t k = 0; k < in; k += LANES) {
+            vi c = row_codes(row, k, in_scale, inverse);
+            __m256i q = _mm256_permute4x64_epi64(_mm256_packs_epi32(c.lo, c.hi), 0xD8);  /* packs interleaves 128-bit halves */
+            _mm256_storeu_si256((__m256i *)(xq + m * in + k), q);
+        }
     }
+}
 
-static VNNI void block_product_vnni(const uint8_t *xq, int64_t in, const int8_t *w0, const int8_t *w1,
-                                    __m512i *acc, int rows, int pair) {
-    if (pair) { VNNI_CASES_OF(1) } else { VNNI_CASES_OF(0) }
+/* 16 columns x 2 k a step: each 16 bytes of weights widened to 16 bits, multiplied by the
+ * row's two codes and summed in pairs into 32 bits (vpmaddwd), exactly. */
+INLINE void block_int8(const void *codes, int64_t in, const int8_t *w0, const int8_t *w1, vi *acc, int rows, int pair) {
+    const Code *xq = codes;
+    (void)w1, (void)pair;  /* one block at a time */
+    vi s[TILE];
+    for (int m = 0; m < rows; m++) s[m] = vi_zero();
+    for (int64_t k = 0; k < in; k += 2) {
+        const __m128i *w = (const __m128i *)(w0 + k * LANES);
+        const __m256i a = _mm256_cvtepi8_epi16(_mm_loadu_si128(w)), b = _mm256_cvtepi8_epi16(_mm_loadu_si128(w + 1));
+        for (int m = 0; m < rows; m++) {
+            const __m256i xm = _mm256_set1_epi32(*(const int32_t *)(xq + m * in + k));  /* 2 codes of row m */
+            s[m].lo = _mm256_add_epi32(s[m].lo, _mm256_madd_epi16(a, xm));
+            s[m].hi = _mm256_add_epi32(s[m].hi, _mm256_madd_epi16(b, xm));
+        }
+    }
+    for (int m = 0; m < rows; m++) acc[m] = s[m];
+}
+
+INLINE vi signed_sums(const Dense *d, vi sums, int64_t col) { (void)d, (void)col; return sums; }
+
+#endif
+
+#define CALL_INT8(R, P) block_int8(xq, in, w0, w1, acc, R, P)
+
+static VNNI void block_product_int8(const void *xq, int64_t in, const int8_t *w0, const int8_t *w1,
+                                    vi *acc, int rows, int pair) {
+    SWITCH_ROWS_AND_PAIR(CALL_INT8)
 }
 
 /* One tile of `rows` quantised rows against one or two column blocks from `col`, as float sums. */
-static VNNI void tile_int8(const Dense *d, const uint8_t *xq, const float *row_scale, const int8_t *w0,
-                           const int8_t *w1, int64_t col, __m512 *acc, int rows, int pair) {
-    __m512i sums[2 * ACC];
-    block_product_vnni(xq, d->in, w0, w1, sums, rows, pair);
+static VNNI void tile_int8(const Dense *d, const void *xq, const float *row_scale, const int8_t *w0,
+                           const int8_t *w1, int64_t col, vf *acc, int rows, int pair) {
+    vi sums[2 * ACC];
+    block_product_int8(xq, d->in, w0, w1, sums, rows, pair);
     for (int b = 0; b <= pair; b++) {
-        const __m512 scale = _mm512_loadu_ps(d->scale + col + b * LANES);
-        const __m512i column_sum = _mm512_loadu_si512(d->column_sum + col + b * LANES);
+        const vf scale = vf_load(d->scale + col + b * LANES);
         for (int m = 0; m < rows; m++)
-            acc[b * ACC + m] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sums[b * ACC + m], column_sum)),
-                                             _mm512_mul_ps(scale, _mm512_set1_ps(row_scale[m])));
+            acc[b * ACC + m] = vf_mul(vi_to_vf(signed_sums(d, sums[b * ACC + m], col + b * LANES)),
+                                      vf_mul(scale, vf_set1(row_scale[m])));
     }
 }
 
 /* ---- bf16 on AMX tiles: tmm0, tmm1 sums of two column blocks; tmm2 16 rows of x; tmm3, tmm4 weights ---- */
+
+#ifdef __AVX512F__
 
 #define AMX __attribute__((target("amx-tile,amx-bf16,avx512bf16")))
 
@@ -274,7 +351,7 @@ static AMX void rows_to_bf16(const float *x, int rows, int64_t in, uint16_t *xb)
 
 /* One tile of 16 bfloat16 rows (those after `rows` are not stored) against one or two column
  * blocks, 32 k at a time (16 pairs), as float sums. */
-static AMX void tile_amx(int64_t in, const uint16_t *xb, const uint16_t *w0, const uint16_t *w1, __m512 *acc,
+static AMX void tile_amx(int64_t in, const uint16_t *xb, const uint16_t *w0, const uint16_t *w1, vf *acc,
                          int rows, int pair) {
     float sums0[16 * 16] __attribute__((aligned(64))), sums1[16 * 16] __attribute__((aligned(64)));
     _tile_zero(0);
@@ -296,11 +373,23 @@ static AMX void tile_amx(int64_t in, const uint16_t *xb, const uint16_t *w0, con
     }
 }
 
+#else /* no tiles in the AVX2 build: few_rows.py never asks for them there */
+
+int few_rows_amx_init(void) { return -1; }
+static void amx_begin(void) {}
+static void amx_end(void) {}
+static void rows_to_bf16(const float *x, int rows, int64_t in, uint16_t *xb) { (void)x, (void)rows, (void)in, (void)xb; }
+static void tile_amx(int64_t in, const uint16_t *xb, const uint16_t *w0, const uint16_t *w1, vf *acc, int rows, int pair) {
+    (void)in, (void)xb, (void)w0, (void)w1, (void)acc, (void)rows, (void)pair;
+}
+
+#endif
+
 /* ---- y = act(x @ W.T + bias) + residual, inside a parallel region ---- */
 
 /* The input rows in the form the kernel reads (int8 codes, bfloat16 rows), then the column
- * blocks, in pairs, shared among the threads; each pair's weights come from memory once, for
- * the first tile of rows, and from the cache for the others. */
+ * blocks, in pairs (AVX2: one at a time), shared among the threads; each pair's weights come
+ * from memory once, for the first tile of rows, and from the cache for the others. */
 static void dense(int weight_type, const Dense *d, const float *x, int rows, int activation, const float *residual,
                   float *y, void *scratch, float *row_scale) {
     if (weight_type == WEIGHT_I8) quantize_rows(x, rows, d->in, d->in_scale, scratch, row_scale);  /* barrier */
@@ -310,15 +399,15 @@ static void dense(int weight_type, const Dense *d, const float *x, int rows, int
     const size_t element_size = weight_type == WEIGHT_F32 ? 4 : weight_type == WEIGHT_I8 ? 1 : 2;
     const size_t block_bytes = (size_t)in * LANES * element_size;
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < (blocks + 1) / 2; i++) {
-        const int64_t j = 2 * i;
-        const int pair = j + 1 < blocks;
+    for (int64_t i = 0; i < (blocks + PAIRS) / (1 + PAIRS); i++) {
+        const int64_t j = (1 + PAIRS) * i;
+        const int pair = PAIRS && j + 1 < blocks;
         const char *w0 = (const char *)d->weight + (size_t)j * block_bytes, *w1 = w0 + block_bytes;
         for (int first = 0; first < rows; first += tile) {
             const int n = rows - first < tile ? rows - first : tile;
-            __m512 acc[2 * ACC];
+            vf acc[2 * ACC];
             if (weight_type == WEIGHT_I8)
-                tile_int8(d, (const uint8_t *)scratch + first * in, row_scale + first, (const int8_t *)w0,
+                tile_int8(d, (const Code *)scratch + first * in, row_scale + first, (const int8_t *)w0,
                           (const int8_t *)w1, j * LANES, acc, n, pair);
             else if (weight_type == WEIGHT_BF16_AMX)
                 tile_amx(in, (const uint16_t *)scratch + first * in, (const uint16_t *)w0, (const uint16_t *)w1, acc, n, pair);
@@ -373,43 +462,41 @@ static void attention(const float *qkv, float *context, const int32_t *offsets, 
                 const int queries = n - first < 4 ? n - first : 4;
                 const float *q[4];
                 for (int r = 0; r < 4; r++) q[r] = qkv + (start + first + (r < queries ? r : 0)) * stride + h * size;
-                __m512 top[4];
-                for (int r = 0; r < 4; r++) top[r] = _mm512_set1_ps(-INFINITY);
+                vf top[4];
+                for (int r = 0; r < 4; r++) top[r] = vf_set1(-INFINITY);
                 for (int j = 0; j < padded; j += LANES) {
-                    __m512 dot[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+                    vf dot[4] = {vf_zero(), vf_zero(), vf_zero(), vf_zero()};
                     for (int64_t c = 0; c < size; c++) {
-                        const __m512 key = _mm512_load_ps(keys + c * padded + j);
-                        for (int r = 0; r < 4; r++) dot[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[r][c]), key, dot[r]);
+                        const vf key = vf_load(keys + c * padded + j);
+                        for (int r = 0; r < 4; r++) dot[r] = vf_fmadd(vf_set1(q[r][c]), key, dot[r]);
                     }
-                    const __mmask16 real = n - j >= LANES ? 0xFFFF : (__mmask16)((1u << (n - j)) - 1);
-                    for (int r = 0; r < 4; r++) {
-                        dot[r] = _mm512_mask_blend_ps(real, _mm512_set1_ps(-INFINITY), _mm512_mul_ps(dot[r], _mm512_set1_ps(scale)));
-                        _mm512_store_ps(p + r * padded + j, dot[r]);
-                        top[r] = _mm512_max_ps(top[r], dot[r]);
+                    for (int r = 0; r < 4; r++) {  /* padding keys score -inf */
+                        dot[r] = vf_first_or(n - j, vf_mul(dot[r], vf_set1(scale)), vf_set1(-INFINITY));
+                        vf_store(p + r * padded + j, dot[r]);
+                        top[r] = vf_max(top[r], dot[r]);
                     }
                 }
                 for (int r = 0; r < queries; r++) {
                     float *pr = p + r * padded;
-                    const __m512 largest = _mm512_set1_ps(_mm512_reduce_max_ps(top[r]));
-                    __m512 sum = _mm512_setzero_ps();
+                    const vf largest = vf_set1(vf_reduce_max(top[r]));
+                    vf sum = vf_zero();
                     for (int j = 0; j < padded; j += LANES) {
-                        const __mmask16 real = n - j >= LANES ? 0xFFFF : (__mmask16)((1u << (n - j)) - 1);
-                        __m512 e = _mm512_maskz_mov_ps(real, exp512(_mm512_sub_ps(_mm512_load_ps(pr + j), largest)));
-                        _mm512_store_ps(pr + j, e);  /* padding keys weigh nothing */
-                        sum = _mm512_add_ps(sum, e);
+                        vf e = vf_first_or(n - j, exp16(vf_sub(vf_load(pr + j), largest)), vf_zero());
+                        vf_store(pr + j, e);  /* padding keys weigh nothing */
+                        sum = vf_add(sum, e);
                     }
-                    const __m512 inverse = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+                    const vf inverse = vf_set1(1.0f / vf_reduce_add(sum));
                     float *out = context + (start + first + r) * hidden + h * size;
                     for (int64_t c = 0; c < size; c += LANES) {  /* the values' weighted sum, 4 keys at a time */
                         const float *v = qkv + start * stride + 2 * hidden + h * size + c;
-                        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+                        vf acc[4] = {vf_zero(), vf_zero(), vf_zero(), vf_zero()};
                         int j = 0;
                         for (; j + 4 <= n; j += 4)
                             for (int u = 0; u < 4; u++)
-                                acc[u] = _mm512_fmadd_ps(_mm512_set1_ps(pr[j + u]), _mm512_loadu_ps(v + (j + u) * stride), acc[u]);
-                        for (; j < n; j++) acc[0] = _mm512_fmadd_ps(_mm512_set1_ps(pr[j]), _mm512_loadu_ps(v + j * stride), acc[0]);
-                        const __m512 total = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-                        _mm512_storeu_ps(out + c, _mm512_mul_ps(total, inverse));
+                                acc[u] = vf_fmadd(vf_set1(pr[j + u]), vf_load(v + (j + u) * stride), acc[u]);
+                        for (; j < n; j++) acc[0] = vf_fmadd(vf_set1(pr[j]), vf_load(v + j * stride), acc[0]);
+                        const vf total = vf_add(vf_add(acc[0], acc[1]), vf_add(acc[2], acc[3]));
+                        vf_store(out + c, vf_mul(total, inverse));
                     }
                 }
             }

@@ -1,0 +1,184 @@
+"""What this CPU can run, read once: every kernel choice of the inference engine comes from here.
+
+    >>> from bertkit.inference import cpu
+    >>> sorted(cpu.CLASSES)
+    ['amx', 'avx2', 'avx512', 'avx512-bf16', 'avx512-vnni', 'generic']
+    >>> cpu.detect().precision_support("fp32")[0]
+    True
+
+The instruction sets come from the CPU itself (CPUID through PyTorch's cpuinfo, so they are the
+emulated CPU's under `qemu-x86_64 -cpu Haswell`, where /proc/cpuinfo still shows the host's),
+else from /proc/cpuinfo. Each path of the engine asks `detect()` and never calls a kernel the
+CPU cannot run:
+
+| needs | what runs on it |
+| --- | --- |
+| AVX-512 F (x86) | the fused few-tokens C layer, 512-bit variant (`few_rows.py`) |
+| AVX2 + FMA (x86) | the fused few-tokens C layer, 256-bit variant |
+| AVX-512 BW/VL/DQ or AVX-NE-CONVERT | oneDNN's bf16 products (elsewhere bf16 weights are widened to float32) |
+| AVX512-VNNI | exact 8-bit int8 products in oneDNN / fbgemm for any number of rows |
+| AMX-BF16 (and Linux's grant) | bf16 products of the C layer on tiles |
+
+`BERTKIT_CPU=<class>` makes bertkit treat the CPU as one of `CLASSES` (only ever fewer features
+than it has: a class above the real CPU keeps the real CPU's), so a machine with AVX-512
+tests the choices an AVX2 machine makes: `BERTKIT_CPU=avx2 bertkit info`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+_AVX2 = frozenset({"avx", "avx2", "fma", "f16c"})
+_AVX512 = _AVX2 | {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"}
+CLASSES: dict[str, frozenset[str]] = {  # BERTKIT_CPU values: the features a class of CPU has
+    "generic": frozenset(),  # no SIMD path of bertkit's own: older x86, or ARM
+    "avx2": _AVX2,  # Haswell .. AMD Zen 3: the most common cloud VM and laptop class
+    "avx512": _AVX512,  # Skylake-SP
+    "avx512-vnni": _AVX512 | {"avx512_vnni"},  # Cascade Lake, Ice Lake
+    "avx512-bf16": _AVX512 | {"avx512_vnni", "avx512_bf16"},  # Cooper Lake, AMD Zen 4/5
+    "amx": _AVX512 | {"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8"},  # Sapphire Rapids on
+}
+
+# PyTorch's cpuinfo names -> the kernel's /proc/cpuinfo names, which the rest of bertkit uses
+_TORCH_NAMES = {"avx512_f": "avx512f", "avx512_bw": "avx512bw", "avx512_vl": "avx512vl", "avx512_dq": "avx512dq",
+                "avx512_cd": "avx512cd", "fma3": "fma", "asimd": "neon"}  # fmt: skip
+# what `bertkit info` lists, in order (x86, then ARM)
+SHOWN = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16", "avx_vnni", "avx512_vnni",
+         "amx_tile", "amx_bf16", "amx_int8", "avx_ne_convert", "neon", "sve", "sve2", "bf16", "i8mm")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """The CPU as bertkit sees it: its name, architecture and instruction sets (`features`, in
+    /proc/cpuinfo's spelling), and the class it was told to act as, if any."""
+
+    name: str
+    architecture: str
+    features: frozenset[str]
+    forced: str | None = None  # BERTKIT_CPU, when set
+
+    def has(self, *features: str) -> bool:
+        return set(features) <= self.features
+
+    @property
+    def c_layer_variant(self) -> str | None:
+        """Which build of the fused few-tokens C layer this CPU runs: "avx512", "avx2" or None."""
+        if self.architecture != "x86_64":
+            return None
+        if self.has("avx512f", "fma"):
+            return "avx512"
+        if self.has("avx2", "fma"):
+            return "avx2"
+        return None
+
+    @property
+    def bf16_products(self) -> bool:
+        """oneDNN's bf16 products (what `mkldnn` asks of the CPU before it packs a bf16 weight)."""
+        return self.has("avx512bw", "avx512vl", "avx512dq") or self.has("avx_ne_convert")
+
+    @property
+    def int8_products(self) -> bool:
+        """Exact 8-bit int8 products in oneDNN and fbgemm for any number of rows. Without VNNI
+        their u8 x s8 pairs are summed in 16 bits and saturate (8-bit activations) or keep 7
+        bits: measured on the bundled MiniLM and 972 SMS messages, worst cosine to fp32 0.9812
+        with 7-bit activations, whatever the smoothing (0.9852 at best), against 0.9926 exact."""
+        return self.has("avx512_vnni")
+
+    @property
+    def amx(self) -> bool:
+        return self.has("amx_tile", "amx_bf16", "avx512_bf16")
+
+    def precision_support(self, precision: str) -> tuple[bool, str]:
+        """(whether `precision` runs on this CPU, how: the kernels it uses) - every precision
+        runs on every CPU; what differs is the kernels, and so the speed."""
+        variant = self.c_layer_variant
+        few = f"few tokens: the {variant} C layer" if variant else "few tokens: as batches (no C layer for this CPU)"
+        if precision == "fp32":
+            return True, f"float32 products: oneDNN / MKL for batches; {few}"
+        if precision == "bf16":
+            if self.bf16_products:
+                return True, f"oneDNN bf16 products ({'AMX tiles' if self.amx else 'AVX-512'}) for batches; {few}, bf16 weights"
+            return True, (
+                f"bf16 weights widened to float32 (no bf16 products on this CPU) for batches; {few}, bf16 weights: "
+                "half the weight memory, bf16's numbers, fp32's speed"
+            )
+        if precision == "int8":
+            if variant:
+                few += f", exact 8-bit sums ({'VNNI' if self.int8_products else 'in 16-bit pairs, the avx2 build'})"
+            if self.int8_products:
+                return True, f"oneDNN VNNI int8 products for batches; {few}"
+            return True, f"int8 weights widened to float32 for batches (no exact int8 products without VNNI); {few}"
+        return False, f"unknown precision {precision!r}"
+
+    def auto_precision(self) -> str:
+        """The precision `precision="auto"` runs: the fastest one that keeps its accuracy guard
+        (cosine >= 0.999 for bf16, >= 0.99 for int8, to fp32) on this CPU, as measured with
+        `bertkit bench` (BENCHMARKS.md): bf16 where AMX runs it (10.6x transformers against
+        fp32's 3.1x, MiniLM), int8 where VNNI does (4.5x) or where the C layer computes its
+        passes of few tokens from int8 weights (AVX2: batches at fp32's speed, few tokens faster);
+        fp32 elsewhere."""
+        if self.amx and self.bf16_products:
+            return "bf16"
+        if self.int8_products or self.c_layer_variant is not None:
+            return "int8"
+        return "fp32"
+
+    def isa_line(self) -> str:
+        """One line naming the CPU and the instruction sets that matter here (for reports)."""
+        shown = [f for f in SHOWN if f in self.features]
+        forced = f" [acting as BERTKIT_CPU={self.forced}]" if self.forced else ""
+        return f"{self.name} ({self.architecture}): {' '.join(shown) or 'no SIMD extension bertkit uses'}{forced}"
+
+
+def _from_torch() -> set[str]:
+    try:
+        capabilities = torch.cpu.get_capabilities()
+    except (AttributeError, RuntimeError):  # older PyTorch
+        return set()
+    return {_TORCH_NAMES.get(name, name) for name, value in capabilities.items() if value is True}
+
+
+def _from_proc() -> tuple[set[str], str]:
+    """Flags (x86 "flags", ARM "Features") and the model name from /proc/cpuinfo (Linux)."""
+    features, name = set(), ""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return features, name
+    for line in lines:
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("flags", "Features") and not features:
+            features = {_TORCH_NAMES.get(f, f) for f in value.split()}
+        elif key in ("model name", "Model", "CPU part") and not name:
+            name = value.strip()
+    return features, name
+
+
+def _name() -> str:
+    try:
+        name = torch.cpu.get_capabilities().get("cpu_name")
+    except (AttributeError, RuntimeError):
+        name = None
+    return name or _from_proc()[1] or platform.processor() or "unknown CPU"
+
+
+@functools.cache
+def detect() -> Cpu:
+    """This CPU, read once per process (`BERTKIT_CPU` applied; see the module's docstring)."""
+    from bertkit.errors import InputError
+
+    features = _from_torch() or _from_proc()[0]
+    architecture = platform.machine().lower().replace("amd64", "x86_64").replace("arm64", "aarch64")
+    forced = os.environ.get("BERTKIT_CPU") or None
+    if forced is not None:
+        if forced not in CLASSES:
+            raise InputError(f"BERTKIT_CPU={forced!r}: choose one of {', '.join(CLASSES)}")
+        features = set(features) & CLASSES[forced]
+    return Cpu(_name(), architecture, frozenset(features), forced)
