@@ -124,6 +124,7 @@ def rounding_precisions():
     return found or [pytest.param(None, None, marks=pytest.mark.skip(reason="no C layer on this CPU"))]
 
 
+@pytest.mark.emulated
 @needs_library
 @pytest.mark.parametrize("activation", ["gelu", "gelu_new", "relu"])
 @pytest.mark.parametrize("precision, product", rounding_precisions())
@@ -168,6 +169,7 @@ def pytorch_path(model, precision="fp32"):
     return engine
 
 
+@pytest.mark.emulated
 @needs_library
 def test_the_library_builds_and_is_used_on_this_machine():
     assert few_rows.library() is not None, few_rows.unavailable_reason()
@@ -175,6 +177,7 @@ def test_the_library_builds_and_is_used_on_this_machine():
     assert FastEncoder(tiny_model(), device="cpu").few_rows
 
 
+@pytest.mark.emulated
 @needs_library
 @pytest.mark.parametrize("activation", ["gelu", "gelu_new", "relu"])
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -227,10 +230,12 @@ def _shared_engine():
     return _ENGINE[0]
 
 
+@pytest.mark.emulated
 @needs_library
 def test_more_rows_than_it_takes_take_the_pytorch_path():
     model = tiny_model()
     fast = FastEncoder(model, device="cpu")
+    fast.c_layer_groups = False  # larger passes in groups: the next test
     calls = []
 
     class Counted:
@@ -376,6 +381,7 @@ def builds_this_cpu_runs():
     ]
 
 
+@pytest.mark.emulated
 @pytest.mark.parametrize("acting_as", builds_this_cpu_runs())
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 def test_every_build_this_cpu_runs_computes_each_precision(cpu_class, monkeypatch, acting_as, precision):
@@ -408,3 +414,47 @@ def test_every_build_this_cpu_runs_computes_each_precision(cpu_class, monkeypatc
             assert (off > 1e-4).float().mean() < 0.01 and off.mean() < 1e-5, f"{off.max():.2e}"
         else:
             torch.testing.assert_close(found, expected, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.emulated
+@needs_library
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_larger_passes_take_the_c_layer_in_groups_of_whole_texts_where_that_wins(precision):
+    """Where `groups_win` (the AVX2 build), a pass over the precision's limit runs through the
+    C layer in consecutive groups of whole texts of at most MAX_ROWS rows: the same outputs as
+    one group each (int8's rows are quantised each on its own scale, so even int8 agrees), each
+    layer called once a group; a text longer than MAX_ROWS sends the pass to the PyTorch path."""
+    model = tiny_model(layers=2)
+    fast = FastEncoder(model, precision=precision, device="cpu")
+    assert fast.c_layer_groups == few_rows.groups_win(precision) == (VARIANT == "avx2" or (
+        precision == "int8" and not cpu.detect().int8_products))
+    fast.c_layer_groups = True
+    lengths = [40, 3, 40, 40, 1, 40, 17, 40, 40, 2]  # 263 rows: groups of 124, 97 (no text split) and 42
+    calls = []
+    for layer in fast.layers:
+        kernel = layer.c_layer
+        layer.c_layer = lambda x, offsets, workspace, threads, kernel=kernel: calls.append(len(x)) or kernel(x, offsets, workspace, threads)
+        layer.c_layer.workspace = kernel.workspace
+    ids, mask, types = texts(lengths)
+    grouped = fast(ids, mask, types, all_layers=True)
+    assert calls == [124, 124, 97, 97, 42, 42]
+    real = mask.bool()
+    for i, length in enumerate(lengths):  # each text alone: one group
+        alone = fast(ids[i : i + 1, :length], mask[i : i + 1, :length], types[i : i + 1, :length], all_layers=True)
+        torch.testing.assert_close(grouped.sequence[i, :length], alone.sequence[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(grouped.layers[0][i, :length], alone.layers[0][0], atol=1e-5, rtol=1e-5)
+    if precision == "fp32":
+        reference = pytorch_path(model)(ids, mask, types)
+        torch.testing.assert_close(grouped.sequence[real], reference.sequence[real], atol=1e-5, rtol=1e-5)
+    long_model = BertModel(BertConfig.from_dict({**model.config.to_dict(), "max_position_embeddings": 200})).eval()
+    long_fast = FastEncoder(long_model, precision=precision, device="cpu")
+    long_fast.c_layer_groups = True
+    for layer in long_fast.layers:
+        kernel = layer.c_layer
+        layer.c_layer = lambda *args, kernel=kernel: calls.append("long") or kernel(*args)
+        layer.c_layer.workspace = kernel.workspace
+    calls.clear()
+    long_fast(*texts([few_rows.MAX_ROWS + 1, 3]))
+    assert calls == []  # no group can hold the long text: the PyTorch path
+    long_fast(*texts([few_rows.MAX_ROWS, 3]))
+    assert calls == ["long", "long", "long", "long"]  # two groups, two layers

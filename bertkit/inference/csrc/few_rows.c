@@ -208,21 +208,10 @@ static inline vi row_codes(const float *row, int64_t k, const float *in_scale, v
 
 typedef uint8_t Code;  /* an int8 code as the products read it */
 
-/* Each row of x to 8 bits: q = c + 128 in [1, 255] (VNNI multiplies unsigned by signed bytes);
+/* 16 codes c stored as q = c + 128 in [1, 255] (VNNI multiplies unsigned by signed bytes);
  * the 128s are taken back out with column_sum. */
-static void quantize_rows(const float *x, int rows, int64_t in, const float *in_scale, void *codes, float *row_scale) {
-    Code *xq = codes;
-#pragma omp for schedule(static)
-    for (int m = 0; m < rows; m++) {
-        const float *row = x + m * in;
-        const float r = row_step(row, in, in_scale);
-        row_scale[m] = r;
-        const vf inverse = vf_set1(1.0f / r);
-        for (int64_t k = 0; k < in; k += LANES) {
-            __m512i q = _mm512_add_epi32(row_codes(row, k, in_scale, inverse), _mm512_set1_epi32(128));
-            _mm_storeu_si128((__m128i *)(xq + m * in + k), _mm512_cvtepi32_epi8(q));
-        }
-    }
+INLINE void store_codes(Code *xq, vi c) {
+    _mm_storeu_si128((__m128i *)xq, _mm512_cvtepi32_epi8(_mm512_add_epi32(c, _mm512_set1_epi32(128))));
 }
 
 INLINE VNNI void block_int8(const void *codes, int64_t in, const int8_t *w0, const int8_t *w1, vi *acc, int rows, int pair) {
@@ -252,21 +241,10 @@ INLINE vi signed_sums(const Dense *d, vi sums, int64_t col) { return vi_sub(sums
 
 typedef int16_t Code;
 
-/* Each row of x to 16-bit codes c, so that a pair of them is one 32-bit broadcast. */
-static void quantize_rows(const float *x, int rows, int64_t in, const float *in_scale, void *codes, float *row_scale) {
-    Code *xq = codes;
-#pragma omp for schedule(static)
-    for (int m = 0; m < rows; m++) {
-        const float *row = x + m * in;
-        const float r = row_step(row, in, in_scale);
-        row_scale[m] = r;
-        const vf inverse = vf_set1(1.0f / r);
-        for (int64_t k = 0; k < in; k += LANES) {
-            vi c = row_codes(row, k, in_scale, inverse);
-            __m256i q = _mm256_permute4x64_epi64(_mm256_packs_epi32(c.lo, c.hi), 0xD8);  /* packs interleaves 128-bit halves */
-            _mm256_storeu_si256((__m256i *)(xq + m * in + k), q);
-        }
-    }
+/* 16 codes c stored as 16-bit numbers, so that a pair of them is one 32-bit broadcast. */
+INLINE void store_codes(Code *xq, vi c) {
+    /* packs interleaves the 128-bit halves: the permutation puts lanes 0-15 back in order */
+    _mm256_storeu_si256((__m256i *)xq, _mm256_permute4x64_epi64(_mm256_packs_epi32(c.lo, c.hi), 0xD8));
 }
 
 /* 16 columns x 2 k a step: each 16 bytes of weights widened to 16 bits, multiplied by the
@@ -291,6 +269,19 @@ INLINE void block_int8(const void *codes, int64_t in, const int8_t *w0, const in
 INLINE vi signed_sums(const Dense *d, vi sums, int64_t col) { (void)d, (void)col; return sums; }
 
 #endif
+
+/* Each row of x (times in_scale) to its codes, with its scale r; shared among the threads by row. */
+static void quantize_rows(const float *x, int rows, int64_t in, const float *in_scale, void *codes, float *row_scale) {
+    Code *xq = codes;
+#pragma omp for schedule(static)
+    for (int m = 0; m < rows; m++) {
+        const float *row = x + m * in;
+        const float r = row_step(row, in, in_scale);
+        row_scale[m] = r;
+        const vf inverse = vf_set1(1.0f / r);
+        for (int64_t k = 0; k < in; k += LANES) store_codes(xq + m * in + k, row_codes(row, k, in_scale, inverse));
+    }
+}
 
 #define CALL_INT8(R, P) block_int8(xq, in, w0, w1, acc, R, P)
 
