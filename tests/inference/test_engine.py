@@ -17,6 +17,8 @@ from bertkit.modeling.bert import BertModel
 from bertkit.modeling.distilbert import DistilBertModel
 from bertkit.modeling.roberta import RobertaModel
 
+pytestmark = pytest.mark.emulated  # also run on an emulated AVX2-only CPU (make test-emulated)
+
 SMALL = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
          "intermediate_size": 64, "max_position_embeddings": 40}  # fmt: skip
 MODELS = {
