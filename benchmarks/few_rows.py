@@ -73,7 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     model, _, _ = load_backbone(resolve_model_dir(args.model))
     model.eval()
     torch.set_grad_enabled(False)
-    print(f"AMX for bf16: {few_rows.amx_supported()}; int8 on VNNI: {few_rows.int8_supported()}; threads {torch.get_num_threads()}")
+    from bertkit.inference import cpu
+
+    int8 = few_rows.int8_library()
+    print(f"{cpu.detect().isa_line()}; C layer build {few_rows.library().variant}; AMX for bf16: {few_rows.amx_supported()}; "
+          f"int8 build {int8.variant if int8 else None}; threads {torch.get_num_threads()}")
     print("| precision | rows | PyTorch cold ms | C cold ms | PyTorch ms | C ms | C / PyTorch |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for precision in args.precisions.split(","):

@@ -1,7 +1,8 @@
-"""Inference benchmark: bertkit's engine in each precision against transformers and ONNX Runtime.
+"""Inference benchmark: bertkit's engine in each precision against transformers, ONNX Runtime, CTranslate2 and OpenVINO.
 
     python benchmarks/inference.py                 # both sizes, every system, ~10 minutes on 2 cores
     python benchmarks/inference.py --sizes minilm --texts 256 --systems "bertkit fp32,onnxruntime"
+    python benchmarks/inference.py --sizes minilm --systems "bertkit fp32,ctranslate2,openvino int8"
     python benchmarks/inference.py --device cuda   # on a GPU: bertkit fp32/bf16, transformers fp32/bf16
 
 Same texts (`tests/corpora.py`'s realistic mix: UI strings in many languages, changelog and
@@ -10,6 +11,14 @@ every system (`--texts-file`: your own, one per line); each system runs in a fre
 are its own) and embeds every text into a mean-pooled vector. Writes `inference.md`,
 `inference.json` and `inference.png` into `--out` and prints the table. `bertkit bench` runs
 this file. Ratios are against the references measured in the same run.
+
+The references ("anchors", benchmarks/references.py) are each built from the same checkpoint
+directory before the systems run: ONNX Runtime optimized (the fused ONNX export) and its int8
+quantisation, CTranslate2 in float32 and int8, OpenVINO in fp32 and NNCF's int8 (calibrated on
+texts of this run). Each is optional: one whose package is missing is skipped, with the install
+hint. Every system's vectors are compared with transformers' (cosine, min and mean over the
+texts), so a fast but wrong system shows; bertkit fp32 is also set against the fastest fp32
+anchor, and the short sentence's batch-1 p50 of each bertkit precision against every anchor.
 """
 
 from __future__ import annotations
@@ -36,17 +45,47 @@ import bertkit  # noqa: F401
 # import path for `import references`.
 sys.path.append(str(Path(__file__).resolve().parent))
 
-SYSTEMS = ("bertkit fp32", "bertkit bf16", "bertkit int8", "transformers", "transformers bf16", "onnxruntime")
-DEFAULT_SYSTEMS = {  # int8 and the ONNX Runtime reference run on the CPU only
-    "cpu": ("bertkit fp32", "bertkit bf16", "bertkit int8", "transformers", "onnxruntime"),
+ANCHORS = ("onnxruntime", "onnxruntime int8", "ctranslate2", "ctranslate2 int8", "openvino", "openvino int8")
+FP32_ANCHORS = ("onnxruntime", "ctranslate2", "openvino")  # bertkit fp32 against the fastest
+SYSTEMS = ("bertkit fp32", "bertkit bf16", "bertkit int8", "bertkit auto", "transformers", "transformers bf16", *ANCHORS)
+CPU_ONLY = ("bertkit int8", *ANCHORS)
+DEFAULT_SYSTEMS = {  # int8 and the anchors run on the CPU only; "auto" is one of the three (`bertkit info`)
+    "cpu": ("bertkit fp32", "bertkit bf16", "bertkit int8", "bertkit auto", "transformers", *ANCHORS),
     "cuda": ("bertkit fp32", "bertkit bf16", "transformers", "transformers bf16"),
+}
+DESCRIPTIONS = {  # for the report's prose
+    "transformers": "PyTorch, SDPA, dynamic padding",
+    "onnxruntime": "ONNX Runtime optimized: the exported model fused by its transformer optimizer, fp32",
+    "onnxruntime int8": "ONNX Runtime optimized, int8 weights (dynamic quantisation, per channel)",
+    "ctranslate2": "CTranslate2 Encoder, float32",
+    "ctranslate2 int8": "CTranslate2 Encoder, int8",
+    "openvino": "OpenVINO, fp32",
+    "openvino int8": "OpenVINO, NNCF post-training int8 (calibrated on this run's texts)",
 }
 SIZES = ("minilm", "base")
 ORACLE_MODULES = {
     "transformers": ["transformers"],
     "transformers bf16": ["transformers"],
     "onnxruntime": ["transformers", "onnxruntime", "onnx", "onnxscript"],
+    "onnxruntime int8": ["transformers", "onnxruntime", "onnx", "onnxscript"],
+    "ctranslate2": ["transformers", "ctranslate2"],
+    "ctranslate2 int8": ["transformers", "ctranslate2"],
+    "openvino": ["transformers", "openvino"],
+    "openvino int8": ["transformers", "openvino", "nncf"],
 }
+# What each anchor runs, built once per model size before the systems run (`prepare`); a
+# build that needs another names it in BUILT_FROM.
+ARTIFACTS = {
+    "onnxruntime": "onnx",
+    "onnxruntime int8": "onnx int8",
+    "ctranslate2": "ctranslate2",
+    "ctranslate2 int8": "ctranslate2",  # one float32 folder; int8 is chosen when it loads
+    "openvino": "openvino",
+    "openvino int8": "openvino int8",
+}
+BUILT_FROM = {"onnx int8": "onnx", "openvino int8": "openvino"}
+BUILDS = {"onnx": ".onnx", "onnx int8": ".int8.onnx", "ctranslate2": "-ct2", "openvino": ".xml", "openvino int8": ".int8.xml"}
+CALIBRATION_TEXTS = 64  # openvino int8's activation ranges
 INSTALL_HINT = "pip install 'bertkit[bench]'"
 SHORT_SENTENCE = "This is a spam mail"
 
@@ -135,14 +174,18 @@ def worker(job: dict) -> tuple[dict, object, list[int]]:
     import numpy as np
     import torch  # noqa: F401  (imported before the memory baseline, like the references below)
 
-    import references
+    import references  # noqa: F401
 
     system, threads, batch_size, device = job["system"], job["threads"], job["batch_size"], job["device"]
     cuda = device == "cuda"
     if system.startswith("transformers"):
         import transformers  # noqa: F401  (imported before the memory baseline)
-    if system == "onnxruntime":
+    if system.startswith("onnxruntime"):
         import onnxruntime  # noqa: F401
+    if system.startswith("ctranslate2"):
+        import ctranslate2  # noqa: F401
+    if system.startswith("openvino"):
+        import openvino  # noqa: F401
     ids = json.loads(Path(job["ids"]).read_text())
     short = json.loads(Path(job["short"]).read_text())
     if cuda:
@@ -150,13 +193,7 @@ def worker(job: dict) -> tuple[dict, object, list[int]]:
     baseline_mb = memory_mb("VmRSS")
 
     start = time.perf_counter()
-    if system.startswith("bertkit"):
-        runner = references.Bertkit(Path(job["model"]), system.split()[1], threads, device)
-    elif system.startswith("transformers"):
-        dtype = torch.bfloat16 if system.endswith("bf16") else torch.float32
-        runner = references.Transformers(Path(job["model"]), threads, device, dtype)
-    else:
-        runner = references.OnnxRuntime(Path(job["onnx"]), threads)
+    runner = make_runner(system, Path(job["model"]), job["artifact"], threads, device)
     load_s = time.perf_counter() - start
 
     runner.embed(ids[: 2 * batch_size], batch_size)  # warm-up: kernels, allocator
@@ -194,6 +231,25 @@ def worker(job: dict) -> tuple[dict, object, list[int]]:
         )
         result["dense_kernel_gflops"] = dense_kernel_rate(runner, ids, batch_size)
     return result, runner, short
+
+
+def make_runner(system: str, model: Path, artifact: str | None, threads: int, device: str = "cpu"):
+    """The system's `embed`-er: from the checkpoint `model`, or an anchor from its `artifact`
+    (`prepare`'s path of what it runs)."""
+    import torch
+
+    import references
+
+    precision = system.split()[-1]
+    if system.startswith("bertkit"):
+        return references.Bertkit(model, precision, threads, device)
+    if system.startswith("transformers"):
+        return references.Transformers(model, threads, device, torch.bfloat16 if precision == "bf16" else torch.float32)
+    if system.startswith("onnxruntime"):
+        return references.OnnxRuntime(Path(artifact), threads)
+    if system.startswith("ctranslate2"):
+        return references.CTranslate2(Path(artifact), "int8" if precision == "int8" else "float32", threads)
+    return references.OpenVino(Path(artifact), threads)
 
 
 def answer_rounds(runner, short: list[int]) -> None:
@@ -279,7 +335,7 @@ def run(args) -> dict:
 
         if not torch.cuda.is_available():
             raise InputError("--device cuda: PyTorch sees no CUDA device here")
-        cpu_only = [s for s in systems if s in ("bertkit int8", "onnxruntime")]
+        cpu_only = [s for s in systems if s in CPU_ONLY]
         for system in cpu_only:
             print(f"skipping {system}: it runs on the CPU only")
         systems = [s for s in systems if s not in cpu_only]
@@ -325,18 +381,17 @@ def run(args) -> dict:
             (workdir / "ids.json").write_text(json.dumps(ids))
             (workdir / "short.json").write_text(json.dumps(short))
             entry = {"model": str(directory), "texts": len(ids), "mean_tokens": statistics.mean(map(len, ids))}
-            onnx_path = workdir / f"{size}.onnx"
-            if "onnxruntime" in systems:
-                start = time.perf_counter()
-                export_onnx(directory, onnx_path)
-                entry["onnx_export_s"] = time.perf_counter() - start
+            artifacts, entry["build_s"] = prepare(systems, directory, workdir, size, ids)
+            if "onnx" in entry["build_s"]:
+                entry["onnx_export_s"] = entry["build_s"]["onnx"]
+            runnable = [s for s in systems if s not in ARTIFACTS or s in artifacts]
             results, workers, logs = {}, {}, []
-            for system in tqdm(systems, desc=f"{size}", unit="system"):
+            for system in tqdm(runnable, desc=f"{size}", unit="system"):
                 job = {
                     "system": system,
                     "device": args.device,
                     "model": str(directory),
-                    "onnx": str(onnx_path),
+                    "artifact": artifacts.get(system),
                     "ids": str(workdir / "ids.json"),
                     "short": str(workdir / "short.json"),
                     "vectors": str(workdir / f"{size}-{system.replace(' ', '-')}.npy"),
@@ -375,7 +430,8 @@ def run(args) -> dict:
                         proc.wait()
                 for log in logs:
                     log.close()
-            add_derived(results, dense_flops_per_token(directory), peaks, sum(map(len, ids)))
+            entry["accuracy_reference"] = add_derived(results, dense_flops_per_token(directory), peaks, sum(map(len, ids)))
+            entry.update(verdicts(results))
             entry["results"] = results
             report["sizes"][size] = entry
     finally:
@@ -391,18 +447,66 @@ def export_onnx(directory: Path, path: Path) -> None:
     references.export_onnx(directory, path)
 
 
-def add_derived(results: dict, flops_per_token: float, peaks: dict[str, float], tokens: int) -> None:
-    """Ratios, fraction of peak and accuracy against the references of the same run."""
+def build(name: str, directory: Path, path: Path, built: dict[str, Path], ids: list[list[int]]) -> Path:
+    """One anchor's model, `name` from ARTIFACTS, written to `path` (a file or a folder)."""
+    import references
+
+    if name == "onnx":
+        export_onnx(directory, path)
+        return path
+    if name == "onnx int8":
+        return references.quantize_onnx(built["onnx"], path)
+    if name == "ctranslate2":
+        return references.convert_ctranslate2(directory, path)
+    if name == "openvino":
+        return references.convert_openvino(directory, path)
+    return references.quantize_openvino(built["openvino"], path, calibration(ids))
+
+
+def calibration(ids: list[list[int]], n: int = CALIBRATION_TEXTS) -> list[list[int]]:
+    """`n` texts spread evenly over the run's (whose order mixes short and long ones)."""
+    return ids[:: max(1, len(ids) // n)][:n]
+
+
+def prepare(systems: list[str], directory: Path, workdir: Path, size: str, ids: list[list[int]]):
+    """(system -> the path of its model, build name -> seconds), for the anchors in `systems`.
+
+    Conversions run here, before any system is timed, so they count in no system's load time.
+    A build that fails is reported and its systems left out (the others still run).
+    """
+    wanted = {ARTIFACTS[s] for s in systems if s in ARTIFACTS}
+    wanted |= {BUILT_FROM[name] for name in wanted if name in BUILT_FROM}
+    built, seconds = {}, {}
+    for name, suffix in BUILDS.items():  # in order: what a build starts from comes before it
+        source = BUILT_FROM.get(name)
+        if name not in wanted or (source and source not in built):
+            continue
+        start = time.perf_counter()
+        try:
+            built[name] = build(name, directory, workdir / f"{size}{suffix}", built, ids)
+        except Exception as e:  # an anchor's converter that cannot take this model
+            print(f"{size} / {name}: building failed, its systems are left out: {type(e).__name__}: {e}")
+            continue
+        seconds[name] = time.perf_counter() - start
+    return {s: str(built[ARTIFACTS[s]]) for s in systems if ARTIFACTS.get(s) in built}, seconds
+
+
+def add_derived(results: dict, flops_per_token: float, peaks: dict[str, float], tokens: int) -> str | None:
+    """Ratios, fraction of peak and accuracy against the references of the same run; returns
+    the system every other's vectors are compared with (transformers, else bertkit fp32)."""
     import numpy as np
 
     from bertkit.inference.peak import precision_peak
 
-    reference = results.get("transformers") or results.get("bertkit fp32")
-    ref_vectors = np.load(reference["vectors"]) if reference else None
+    reference = next((name for name in ("transformers", "bertkit fp32") if name in results), None)
+    ref_vectors = np.load(results[reference]["vectors"]) if reference else None
+    best = best_fp32_anchor(results)
     for system, r in results.items():
         for name in ("transformers", "transformers bf16", "onnxruntime"):
             if name in results:
                 r[f"x_{name.replace(' ', '_')}"] = r["texts_per_s"] / results[name]["texts_per_s"]
+        if best:
+            r["x_best_fp32_anchor"] = r["texts_per_s"] / results[best]["texts_per_s"]
         r["dense_gflops_end_to_end"] = flops_per_token * tokens / r["seconds"] / 1e9
         r["fraction_of_fp32_peak"] = r["dense_gflops_end_to_end"] / precision_peak(peaks, "fp32")
         if system.endswith("bf16") and precision_peak(peaks, "bf16"):
@@ -414,6 +518,35 @@ def add_derived(results: dict, flops_per_token: float, peaks: dict[str, float], 
             cos = (vectors * ref_vectors).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(ref_vectors, axis=1)
             r["max_abs_diff_vs_reference"] = float(np.abs(vectors - ref_vectors).max())
             r["min_cosine_vs_reference"] = float(cos.min())
+            r["mean_cosine_vs_reference"] = float(cos.mean())
+    return reference
+
+
+def best_fp32_anchor(results: dict) -> str | None:
+    """The fp32 anchor of the run with the most texts/s (None without one)."""
+    anchors = [name for name in FP32_ANCHORS if name in results]
+    return max(anchors, key=lambda name: results[name]["texts_per_s"], default=None)
+
+
+def verdicts(results: dict) -> dict:
+    """The run's two questions: bertkit fp32 against the fastest fp32 anchor (texts/s), and
+    whether each bertkit precision's short-sentence batch-1 p50 beats every anchor's."""
+    out = {}
+    best = best_fp32_anchor(results)
+    if best and "bertkit fp32" in results:
+        out["best_fp32_anchor"] = best
+        out["bertkit_fp32_x_best_fp32_anchor"] = results["bertkit fp32"]["x_best_fp32_anchor"]
+    if "bertkit auto" in results and "bertkit fp32" in results:
+        out["bertkit_auto_x_bertkit_fp32"] = results["bertkit auto"]["texts_per_s"] / results["bertkit fp32"]["texts_per_s"]
+    key = "short_latency_p50_ms"
+    anchors = {n: r[key] for n, r in results.items() if not n.startswith("bertkit") and key in r}
+    if anchors:
+        fastest = min(anchors, key=anchors.get)
+        out["fastest_anchor_short_p50"] = {"system": fastest, "ms": anchors[fastest]}
+        out["short_p50_beats_every_anchor"] = {
+            n: r[key] < anchors[fastest] for n, r in results.items() if n.startswith("bertkit") and key in r
+        }
+    return out
 
 
 def machine_description(device: str = "cpu") -> str:
@@ -423,24 +556,17 @@ def machine_description(device: str = "cpu") -> str:
 
     if device == "cuda":
         return f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}, torch {torch.__version__}"
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from bertkit.inference import few_rows
+    from bertkit.inference import cpu, few_rows
 
     if few_rows.library() is None:
-        small = f"few-rows C layer off ({few_rows.unavailable_reason()})"
+        small = f"fused C layer off ({few_rows.unavailable_reason()})"
     else:
+        int8 = few_rows.int8_library()
         small = (
-            f"few-rows C layer on (bf16 on {'AMX tiles' if few_rows.amx_supported() else 'FMAs'}, "
-            f"int8 {'on VNNI' if few_rows.int8_supported() else 'off'})"
+            f"fused C layer: {few_rows.library().variant} build (bf16 on {'AMX tiles' if few_rows.amx_supported() else 'FMAs'}, "
+            f"int8 {'on the ' + int8.variant + ' build' if int8 else 'off'}); auto = {cpu.detect().auto_precision()}"
         )
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}; {small}"
+    return f"{cpu.detect().isa_line()}, {os.cpu_count()} cores, torch {torch.__version__}; {small}"
 
 
 COLUMNS = [
@@ -449,7 +575,8 @@ COLUMNS = [
     ("tokens/s", "tokens_per_s", "{:.0f}"),
     ("x transformers", "x_transformers", "{:.2f}"),
     ("x transformers bf16", "x_transformers_bf16", "{:.2f}"),
-    ("x ORT", "x_onnxruntime", "{:.2f}"),
+    ("x ORT optimized", "x_onnxruntime", "{:.2f}"),
+    ("x best fp32 anchor", "x_best_fp32_anchor", "{:.2f}"),
     ("b=1 p50 ms", "latency_p50_ms", "{:.1f}"),
     ("b=1 p99 ms", "latency_p99_ms", "{:.1f}"),
     ("short p50 ms", "short_latency_p50_ms", "{:.2f}"),
@@ -460,6 +587,7 @@ COLUMNS = [
     ("% fp32 peak (dense kernels)", "dense_kernel_fraction_of_fp32_peak", "{:.0%}"),
     ("dense kernels GFLOP/s", "dense_kernel_gflops", "{:.0f}"),
     ("min cos vs ref", "min_cosine_vs_reference", "{:.5f}"),
+    ("mean cos vs ref", "mean_cosine_vs_reference", "{:.5f}"),
     ("max abs diff vs ref", "max_abs_diff_vs_reference", "{:.1e}"),
 ]
 
@@ -471,9 +599,12 @@ def markdown(report: dict) -> str:
         f"Machine: {report['machine']}, {report['threads']} threads; load average "
         f"{report['load_average_at_start']:.1f} at start, {report['load_average_at_end']:.1f} at end  ",
         f"Measured matmul peak (GFLOP/s, int8 GOP/s): {peaks}  ",
-        f"Batches of {report['batch_size']} texts; reference for accuracy: transformers fp32 (mean-pooled vectors).",
-        "",
+        f"Batches of {report['batch_size']} texts; accuracy: cosine of each system's mean-pooled vector to the "
+        "reference's (transformers fp32 where it ran), min and mean over the texts.  ",
     ]
+    measured = {name for entry in report["sizes"].values() for name in entry["results"]}
+    lines += [f"- {name}: {text}" for name, text in DESCRIPTIONS.items() if name in measured]
+    lines.append("")
     for size, entry in report["sizes"].items():
         # only the columns some system of this run has (no "x ORT" in a GPU run, say)
         columns = [c for c in COLUMNS if any(c[1] in r for r in entry["results"].values())]
@@ -486,8 +617,32 @@ def markdown(report: dict) -> str:
         for r in entry["results"].values():
             cells = [fmt.format(r[key]) if key in r else "" for _, key, fmt in columns]
             lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += ["", *verdict_lines(entry), ""]
     return "\n".join(lines)
+
+
+def verdict_lines(entry: dict) -> list[str]:
+    """`verdicts` in words, below a size's table."""
+    lines = []
+    if entry.get("accuracy_reference") not in (None, "transformers"):
+        lines.append(f"Accuracy reference: {entry['accuracy_reference']} (transformers did not run).  ")
+    if "best_fp32_anchor" in entry:
+        best = entry["best_fp32_anchor"]
+        lines.append(
+            f"bertkit fp32 against the fastest fp32 anchor ({best}, "
+            f"{entry['results'][best]['texts_per_s']:.1f} texts/s): {entry['bertkit_fp32_x_best_fp32_anchor']:.2f}x  "
+        )
+    if "bertkit_auto_x_bertkit_fp32" in entry:
+        lines.append(f"bertkit auto against bertkit fp32 (texts/s): {entry['bertkit_auto_x_bertkit_fp32']:.2f}x  ")
+    if "short_p50_beats_every_anchor" in entry:
+        fastest = entry["fastest_anchor_short_p50"]
+        for name, beats in entry["short_p50_beats_every_anchor"].items():
+            mine = entry["results"][name]["short_latency_p50_ms"]
+            lines.append(
+                f"Short sentence, batch 1, p50: {name} {mine:.2f} ms {'beats' if beats else 'does not beat'} every anchor "
+                f"(fastest: {fastest['system']} {fastest['ms']:.2f} ms)  "
+            )
+    return lines
 
 
 def write_outputs(report: dict, out_dir: Path) -> None:

@@ -2,18 +2,29 @@
 
 Every system embeds the same packed token ids (with [CLS]/[SEP], produced once by bertkit's
 preprocessor, which matches HuggingFace's tokenizer id for id) into mean-pooled float32
-vectors, so tokenisation is outside every measurement and every system does the same work:
+vectors, so tokenisation is outside every measurement and every system does the same work.
+Every reference is built from the same local checkpoint directory (HuggingFace format):
 
 - `bertkit <precision>`: `FastEncoder`, texts batched by length, no compute on padding;
 - `transformers` (and `transformers bf16`): `BertModel` in PyTorch with SDPA attention, batches
   of `batch_size` texts in input order, padded to each batch's longest text (dynamic padding),
   mean-pooled where the model runs (on a GPU, only the vectors come back);
-- `onnxruntime`: the same `transformers` model exported with `torch.onnx.export` (dynamo
-  exporter, dynamic batch and length), fused by ONNX Runtime's transformer optimizer
-  (SkipLayerNorm, BiasGelu), run with all graph optimisations on the same batches as
-  `transformers`.
+- `onnxruntime` ("ONNX Runtime optimized"): the same `transformers` model exported with
+  `torch.onnx.export` (dynamo exporter, dynamic batch and length), fused by ONNX Runtime's
+  transformer optimizer (SkipLayerNorm, BiasGelu), run with all graph optimisations on the same
+  batches as `transformers`;
+- `onnxruntime int8`: that fused model with int8 weights (ONNX Runtime's dynamic quantisation:
+  per-output-channel weight scales, activations quantised per call), run the same way;
+- `ctranslate2` / `ctranslate2 int8`: CTranslate2's `Encoder` on the checkpoint converted by its
+  `TransformersConverter`, float32 or int8 compute (weights quantised per channel at load);
+- `openvino` / `openvino int8`: the `transformers` model converted by `openvino.convert_model`
+  (dynamic batch and length) and compiled for the CPU in fp32 (even where the CPU has bf16);
+  int8 is NNCF's post-training quantisation (int8 weights and activations), calibrated on
+  texts of the run itself.
 
-`transformers`, `onnxruntime`, `onnx` and `onnxscript` are imported here only.
+The same batches as `transformers` for every reference (padded, input order). `transformers`,
+`onnxruntime`, `onnx`, `onnxscript`, `ctranslate2`, `openvino` and `nncf` are imported here only,
+each where its system needs it.
 """
 
 from __future__ import annotations
@@ -87,6 +98,22 @@ class _LastHiddenState(torch.nn.Module):
         return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
 
 
+INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def example_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Ids, mask and token types of two texts, one padded: what exporters trace the model with."""
+    word = torch.ones(2, 16, dtype=torch.long)
+    mask = torch.ones_like(word)
+    mask[1, 9:] = 0
+    return word, mask, torch.zeros_like(word)
+
+
+def feed(word: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The exported models' inputs: one segment, so token types are all 0."""
+    return {"input_ids": word, "attention_mask": mask, "token_type_ids": np.zeros_like(word)}
+
+
 def export_onnx(model_dir: Path, path: Path) -> Path:
     """Export `model_dir` with dynamic (batch, length) and fuse it for ONNX Runtime on CPU."""
     import warnings
@@ -95,20 +122,16 @@ def export_onnx(model_dir: Path, path: Path) -> Path:
     from transformers import AutoConfig, AutoModel
 
     model = AutoModel.from_pretrained(model_dir, attn_implementation="sdpa").eval()
-    word = torch.ones(2, 16, dtype=torch.long)
-    mask = torch.ones_like(word)
-    mask[1, 9:] = 0
-    names = ["input_ids", "attention_mask", "token_type_ids"]
     raw = path.with_suffix(".raw.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             _LastHiddenState(model),
-            (word, mask, torch.zeros_like(word)),
+            example_inputs(),
             str(raw),
-            input_names=names,
+            input_names=INPUT_NAMES,
             output_names=["last_hidden_state"],
-            dynamic_axes={name: {0: "batch", 1: "length"} for name in [*names, "last_hidden_state"]},
+            dynamic_axes={name: {0: "batch", 1: "length"} for name in [*INPUT_NAMES, "last_hidden_state"]},
             dynamo=True,
         )
     config = AutoConfig.from_pretrained(model_dir)
@@ -133,6 +156,128 @@ class OnnxRuntime:
         out = []
         for start in range(0, len(token_ids), batch_size):
             word, mask = padded(token_ids[start : start + batch_size])
-            feed = {"input_ids": word, "attention_mask": mask, "token_type_ids": np.zeros_like(word)}
-            out.append(mean_pool(torch.from_numpy(self.session.run(None, feed)[0]), torch.from_numpy(mask)))
+            hidden = self.session.run(None, feed(word, mask))[0]
+            out.append(mean_pool(torch.from_numpy(hidden), torch.from_numpy(mask)))
+        return np.concatenate(out)
+
+
+def quantize_onnx(fused: Path, path: Path) -> Path:
+    """`fused` with int8 weights, for `OnnxRuntime`: ONNX Runtime's dynamic quantisation.
+
+    Per output channel: on all-MiniLM-L6-v2 (128 texts of the benchmark's mix) one scale per
+    weight matrix gave cosines to transformers of 0.880 min / 0.950 mean, one per channel
+    0.971 / 0.990; `reduce_range` (7-bit weights, for CPUs without VNNI) gained nothing.
+    """
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to run its pre-processing: the model is fused already
+    try:
+        quantize_dynamic(str(fused), str(path), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root.setLevel(level)
+    return path
+
+
+def convert_ctranslate2(model_dir: Path, path: Path) -> Path:
+    """`model_dir` as a CTranslate2 model folder (float32 weights; int8 is chosen at load).
+
+    CTranslate2's BERT converter checks `config.position_embedding_type == "absolute"`, an
+    attribute `transformers` 5 dropped with relative positions: absolute is then the only kind,
+    so it is filled in where missing. The pooler it converts is never used (mean pooling).
+    """
+    from ctranslate2.converters import TransformersConverter
+
+    class Converter(TransformersConverter):
+        def load_model(self, model_class, model_name_or_path, **kwargs):
+            model = super().load_model(model_class, model_name_or_path, **kwargs)
+            if not hasattr(model.config, "position_embedding_type"):
+                model.config.position_embedding_type = "absolute"
+            return model
+
+    Converter(str(model_dir)).convert(str(path), force=True)
+    return path
+
+
+class CTranslate2:
+    """CTranslate2's `Encoder` with its own choice of kernels for this CPU (oneDNN on AMD;
+    forcing Intel MKL with CT2_USE_MKL=1 made int8 several times slower on a Zen 3)."""
+
+    def __init__(self, path: Path, compute_type: str, threads: int):
+        import ctranslate2
+
+        self.encoder = ctranslate2.Encoder(
+            str(path), device="cpu", compute_type=compute_type, intra_threads=threads, inter_threads=1
+        )
+
+    def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
+        out = []
+        for start in range(0, len(token_ids), batch_size):
+            batch = token_ids[start : start + batch_size]
+            _, mask = padded(batch)  # the encoder pads each batch to its longest text, as here
+            hidden = np.array(self.encoder.forward_batch(batch).last_hidden_state)
+            out.append(mean_pool(torch.from_numpy(hidden), torch.from_numpy(mask)))
+        return np.concatenate(out)
+
+
+def convert_openvino(model_dir: Path, path: Path) -> Path:
+    """`model_dir` as an OpenVINO model (`path`: .xml, weights beside it in .bin), dynamic
+    batch and length, weights kept in fp32 (`save_model` would halve them to fp16 by default)."""
+    import warnings
+
+    import openvino as ov
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(model_dir, attn_implementation="sdpa").eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's, on branches that hold for every input here
+        converted = ov.convert_model(_LastHiddenState(model), example_input=example_inputs())
+    converted.reshape({name: ov.PartialShape([-1, -1]) for name in INPUT_NAMES})
+    ov.save_model(converted, str(path), compress_to_fp16=False)
+    return path
+
+
+def quantize_openvino(fp32: Path, path: Path, calibration: list[list[int]]) -> Path:
+    """The OpenVINO model `fp32` quantised to int8 weights and activations by NNCF, with
+    activation ranges from `calibration` (texts at batch 1, so no padding enters them).
+
+    NNCF's preset for transformers (`ModelType.TRANSFORMER`: SmoothQuant first). On
+    all-MiniLM-L6-v2 (128 texts of the mix, 64 of them for calibration) the cosine to
+    transformers was 0.971 min / 0.994 mean; int8 weights alone (`nncf.compress_weights`, no
+    calibration, activations left in fp32) gave 0.998 / 0.999 but are not an int8 engine.
+    """
+    import contextlib
+    import io
+    import logging
+
+    import nncf
+    import openvino as ov
+
+    nncf.set_log_level(logging.WARNING)
+    model = ov.Core().read_model(str(fp32))
+    dataset = nncf.Dataset(calibration, lambda ids: feed(*padded([ids])))
+    with contextlib.redirect_stdout(io.StringIO()):  # its progress bars
+        quantized = nncf.quantize(
+            model, dataset, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration)
+        )
+    ov.save_model(quantized, str(path), compress_to_fp16=False)
+    return path
+
+
+class OpenVino:
+    def __init__(self, path: Path, threads: int):
+        import openvino as ov
+
+        config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        self.request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+
+    def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
+        out = []
+        for start in range(0, len(token_ids), batch_size):
+            word, mask = padded(token_ids[start : start + batch_size])
+            hidden = self.request.infer(feed(word, mask))[0]
+            out.append(mean_pool(torch.from_numpy(hidden), torch.from_numpy(mask)))
         return np.concatenate(out)

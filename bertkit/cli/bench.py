@@ -1,11 +1,12 @@
-"""`bertkit bench`: the inference engine against transformers and ONNX Runtime, in one run.
+"""`bertkit bench`: the inference engine against transformers, ONNX Runtime, CTranslate2 and OpenVINO, in one run.
 
     $ bertkit bench                                   # MiniLM- and BERT-base-sized, every system
     $ bertkit bench --sizes minilm --texts 128 --systems "bertkit fp32,bertkit int8,onnxruntime"
 
-Measures, on the same real texts and the same model, bertkit's engine in fp32, bf16 and int8,
-`transformers` (PyTorch, SDPA, dynamic padding) and ONNX Runtime (the model exported from
-`transformers`): texts/s, tokens/s, batch-1 latency (p50/p99), peak memory, load time and the
+Measures, on the same real texts and the same model, bertkit's engine in fp32, bf16, int8 and
+auto, `transformers` (PyTorch, SDPA, dynamic padding) and the anchors: ONNX Runtime optimized
+(the model exported from `transformers`, fused; fp32 and int8), CTranslate2 and OpenVINO (fp32
+and int8), each with its cosine to `transformers`: texts/s, tokens/s, batch-1 latency (p50/p99), peak memory, load time and the
 fraction of this machine's measured matmul peak; writes `inference.md`, `inference.json` and
 `inference.png` into `--out` (default `benchmarks/results`). The references are optional:
 without them the command says how to install them (`pip install 'bertkit[bench]'`) and
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from bertkit.errors import BertkitError
 
-HELP = "measure the inference engine against transformers and ONNX Runtime (throughput, latency, memory)"
+HELP = "measure the inference engine against transformers, ONNX Runtime, CTranslate2 and OpenVINO (throughput, latency, memory)"
 
 HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "inference.py"
 
