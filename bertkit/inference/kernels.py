@@ -37,6 +37,14 @@ with, with `python benchmarks/peak.py` (see docs/inference.md):
   multiplied by it (the product is unchanged), which moves the outliers into the weights,
   quantised per output channel.
 
+On other CPUs (`cpu.py` says which; `bertkit info` prints it): without oneDNN's bf16 kernels
+(AVX-512 BW/VL/DQ or AVX-NE-CONVERT) bf16 keeps bf16 weights and widens them to float32 for
+each product, activations float32; without AVX512-VNNI int8 keeps int8 weights and does the
+same, since the CPU's int8 products sum u8 x s8 pairs in 16 bits: exact only with 7-bit
+activations, which cost the accuracy guard (worst cosine 0.981 on the SMS messages against
+0.99; `cpu.Cpu.int8_products`). Passes of few tokens take the fused C layer in every case
+(`few_rows.py`), whose int8 sums are exact on every build.
+
 On CUDA every precision runs plain `F.linear` in the weight's dtype (cuBLAS packs nothing).
 """
 
