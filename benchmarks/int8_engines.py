@@ -44,6 +44,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     engines = [e for e in ("fbgemm", "x86", "onednn") if e in torch.backends.quantized.supported_engines]
     main_engine, few_rows = int8_engine(), int8_engine(few_rows=True)
+    if main_engine is None:
+        print("bertkit runs none of these on this CPU: without AVX512-VNNI they keep 7-bit activations or saturate "
+              "(bertkit/inference/cpu.py); timing them anyway")
     print(
         f"hidden {args.hidden}, {args.threads} threads; bertkit uses {main_engine!r}, and {few_rows or main_engine!r}"
         " for products of few rows (8-bit activations)"

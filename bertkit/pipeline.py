@@ -78,16 +78,17 @@ def load(
     encoder.to(PRECISIONS[precision])
     if task is not None:
         task[0].to(PRECISIONS[precision])
-    pipeline = Pipeline(preprocessor, encoder, task, engine, task_engine)
-    pipeline.precision = engine_precision
-    return pipeline
+    return Pipeline(preprocessor, encoder, task, engine, task_engine, precision=engine_precision)
 
 
 class Pipeline:
     """The high-level model object: `.preprocessor`, `.encoder`, and `embed`."""
 
-    def __init__(self, preprocessor, encoder: Encoder, task: tuple | None = None, engine=None, task_engine=None):
+    def __init__(
+        self, preprocessor, encoder: Encoder, task: tuple | None = None, engine=None, task_engine=None, precision: str = "fp32"
+    ):
         self.preprocessor = preprocessor
+        self.precision = precision  # what `load` ran: "auto" resolved to the precision it chose
         self.encoder = encoder
         self.task = task  # (task model, bertkit.tasks.TaskSpec) of a fine-tuned checkpoint
         self.engine = engine  # bertkit.inference.FastEncoder that embed() runs on, if any

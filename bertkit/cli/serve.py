@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:  # a host name
         pass
     routes = "predict" if model.task else "embed"
-    print(f"bertkit serve: {model.encoder.source} on {server.url} ({routes}; Ctrl+C stops)", flush=True)
+    precision = f"precision {model.precision}" + (" (auto)" if args.precision == "auto" else "")
+    print(f"bertkit serve: {model.encoder.source} on {server.url} ({routes}, {precision}; Ctrl+C stops)", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, docker stop, systemd: stop as on Ctrl+C
     try:
         server.serve_forever()

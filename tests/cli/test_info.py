@@ -16,6 +16,7 @@ TEXTS = ["A man is eating food.", "Das ist ein Satz über Äpfel.", "这是一�
 CLASSES = ["native", "avx2", "generic"]  # never more than the CPU has: on AVX2 "avx2" is native
 
 
+@pytest.mark.emulated
 def test_info_names_the_cpu_its_instruction_sets_and_every_precision(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
@@ -51,6 +52,7 @@ def test_an_unknown_class_is_one_line_and_exit_1(cpu_class, monkeypatch, capsys)
     assert err.count("\n") == 1 and "BERTKIT_CPU='avx1024': choose one of generic, avx2" in err
 
 
+@pytest.mark.emulated
 def test_the_auto_choice_follows_the_instruction_sets():
     base = cpu.CLASSES
     assert cpu.Cpu("x", "x86_64", base["amx"]).auto_precision() == "bf16"

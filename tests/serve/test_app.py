@@ -253,6 +253,7 @@ def test_the_command_serves_and_stops_cleanly(stop):
     try:
         line = process.stdout.readline()
         assert line.startswith("bertkit serve: ") and "http://127.0.0.1:" in line, line
+        assert f"precision {'int8' if stop == signal.SIGINT else 'fp32'};" in line, line  # the one it runs, named
         port = int(line.split("http://127.0.0.1:")[1].split(" ")[0])
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.request("POST", "/embed", json.dumps({"texts": ["hello"]}))
