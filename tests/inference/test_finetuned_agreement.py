@@ -91,7 +91,7 @@ def test_bf16_and_int8_agree_with_fp32_on_a_fine_tuned_classifier(spam_model):
     for precision, floor in (("bf16", 0.999), ("int8", 0.99)):
         out = outputs(directory, precision, texts)
         agreement = np.mean([a == b for a, b in zip(out["labels"], fp32["labels"])])
-        assert agreement >= 0.99, f"{precision} labels agree with fp32 on {agreement:.1%}; {fine_tuned}"
+        assert agreement >= 0.995, f"{precision} labels agree with fp32 on {agreement:.1%}; {fine_tuned}"
         for pooling in ("cls", "mean", "pooled"):
             found = cosines(out[pooling], fp32[pooling])
             worst = int(found.argmin())
