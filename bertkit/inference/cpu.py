@@ -144,17 +144,23 @@ def _from_torch() -> set[str]:
     return {_TORCH_NAMES.get(name, name) for name, value in capabilities.items() if value is True}
 
 
+def _architecture() -> str:
+    return platform.machine().lower().replace("amd64", "x86_64").replace("arm64", "aarch64")
+
+
 def _from_proc() -> tuple[set[str], str]:
-    """Flags (x86 "flags", ARM "Features") and the model name from /proc/cpuinfo (Linux)."""
+    """Flags (x86 "flags", ARM "Features") and the model name from /proc/cpuinfo (Linux). Only
+    the line of this process's architecture: under qemu-user the file is the host's."""
     features, name = set(), ""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return features, name
+    wanted = "flags" if _architecture() == "x86_64" else "Features"
     for line in lines:
         key, _, value = line.partition(":")
         key = key.strip()
-        if key in ("flags", "Features") and not features:
+        if key == wanted and not features:
             features = {_TORCH_NAMES.get(f, f) for f in value.split()}
         elif key in ("model name", "Model", "CPU part") and not name:
             name = value.strip()
@@ -175,7 +181,7 @@ def detect() -> Cpu:
     from bertkit.errors import InputError
 
     features = _from_torch() or _from_proc()[0]
-    architecture = platform.machine().lower().replace("amd64", "x86_64").replace("arm64", "aarch64")
+    architecture = _architecture()
     forced = os.environ.get("BERTKIT_CPU") or None
     if forced is not None:
         if forced not in CLASSES:
