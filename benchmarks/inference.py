@@ -550,8 +550,6 @@ def verdicts(results: dict) -> dict:
 
 
 def machine_description(device: str = "cpu") -> str:
-    import platform
-
     import torch
 
     if device == "cuda":

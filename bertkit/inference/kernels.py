@@ -68,6 +68,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return precision
     return "bf16" if device.type == "cuda" else cpu.detect().auto_precision()
 
+
 FEW_ROWS = 16  # fp32 products of at most this many rows use MKL on the (in, out) weight,
 FEW_ROWS_LARGEST_WEIGHT = 1 << 20  # if the weight has at most this many elements; else 1 row
 INT8_FEW_ROWS = 16  # int8 products of at most this many rows use fbgemm where it is exact
