@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with Python 3.11:
 #   make run    create .venv, install everything, preprocess + encode the notebook's two sentences
-#   make test   the whole test suite, then its `emulated` tests on an emulated AVX2-only CPU (what CI runs)
+#   make test   the whole test suite, the C layer's AVX-512 build through SIMDe's portable intrinsics,
+#               then the `emulated` tests on an emulated AVX2-only CPU (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -34,6 +35,7 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -n 2 -q
+	PYTHON=$(PY) bash tests/simde/run.sh
 	$(MAKE) --no-print-directory test-emulated
 
 # The tests marked `emulated`, again under `qemu-x86_64 -cpu $(QEMU_CPU)`, so that a machine with
