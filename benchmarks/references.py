@@ -52,6 +52,17 @@ def mean_pool(sequence: torch.Tensor, mask: torch.Tensor) -> np.ndarray:  # (B, 
     return ((sequence.float() * weights).sum(1) / weights.sum(1)).cpu().numpy()
 
 
+def embed_in_batches(token_ids: list[list[int]], batch_size: int, hidden_states) -> np.ndarray:
+    """Mean-pooled vectors of `token_ids` in input-order batches of `batch_size`, each padded to
+    its longest text; `hidden_states(batch, word, mask)` gives a batch's (B, S, H) array."""
+    out = []
+    for start in range(0, len(token_ids), batch_size):
+        batch = token_ids[start : start + batch_size]
+        word, mask = padded(batch)
+        out.append(mean_pool(torch.as_tensor(hidden_states(batch, word, mask)), torch.from_numpy(mask)))
+    return np.concatenate(out)
+
+
 class Bertkit:
     def __init__(self, model_dir: Path, precision: str, threads: int, device: str = "cpu"):
         from bertkit.checkpoint import load_backbone
@@ -153,12 +164,7 @@ class OnnxRuntime:
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
     def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
-        out = []
-        for start in range(0, len(token_ids), batch_size):
-            word, mask = padded(token_ids[start : start + batch_size])
-            hidden = self.session.run(None, feed(word, mask))[0]
-            out.append(mean_pool(torch.from_numpy(hidden), torch.from_numpy(mask)))
-        return np.concatenate(out)
+        return embed_in_batches(token_ids, batch_size, lambda _, word, mask: self.session.run(None, feed(word, mask))[0])
 
 
 def quantize_onnx(fused: Path, path: Path) -> Path:
@@ -214,13 +220,10 @@ class CTranslate2:
         )
 
     def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
-        out = []
-        for start in range(0, len(token_ids), batch_size):
-            batch = token_ids[start : start + batch_size]
-            _, mask = padded(batch)  # the encoder pads each batch to its longest text, as here
-            hidden = np.array(self.encoder.forward_batch(batch).last_hidden_state)
-            out.append(mean_pool(torch.from_numpy(hidden), torch.from_numpy(mask)))
-        return np.concatenate(out)
+        # the encoder pads each batch to its longest text itself, as `padded` does
+        return embed_in_batches(
+            token_ids, batch_size, lambda batch, *_: np.array(self.encoder.forward_batch(batch).last_hidden_state)
+        )
 
 
 def convert_openvino(model_dir: Path, path: Path) -> Path:
@@ -275,9 +278,4 @@ class OpenVino:
         self.request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
 
     def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
-        out = []
-        for start in range(0, len(token_ids), batch_size):
-            word, mask = padded(token_ids[start : start + batch_size])
-            hidden = self.request.infer(feed(word, mask))[0]
-            out.append(mean_pool(torch.from_numpy(hidden), torch.from_numpy(mask)))
-        return np.concatenate(out)
+        return embed_in_batches(token_ids, batch_size, lambda _, word, mask: self.request.infer(feed(word, mask))[0])

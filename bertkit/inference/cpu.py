@@ -136,12 +136,14 @@ class Cpu:
         return f"{self.name} ({self.architecture}): {' '.join(shown) or 'no SIMD extension bertkit uses'}{forced}"
 
 
-def _from_torch() -> set[str]:
+def _from_torch() -> tuple[set[str], str]:
+    """Features and name as PyTorch's cpuinfo reads them from CPUID (none with an older PyTorch)."""
     try:
         capabilities = torch.cpu.get_capabilities()
-    except (AttributeError, RuntimeError):  # older PyTorch
-        return set()
-    return {_TORCH_NAMES.get(name, name) for name, value in capabilities.items() if value is True}
+    except (AttributeError, RuntimeError):
+        return set(), ""
+    features = {_TORCH_NAMES.get(name, name) for name, value in capabilities.items() if value is True}
+    return features, capabilities.get("cpu_name") or ""
 
 
 def _architecture() -> str:
@@ -167,24 +169,19 @@ def _from_proc() -> tuple[set[str], str]:
     return features, name
 
 
-def _name() -> str:
-    try:
-        name = torch.cpu.get_capabilities().get("cpu_name")
-    except (AttributeError, RuntimeError):
-        name = None
-    return name or _from_proc()[1] or platform.processor() or "unknown CPU"
-
-
 @functools.cache
 def detect() -> Cpu:
     """This CPU, read once per process (`BERTKIT_CPU` applied; see the module's docstring)."""
     from bertkit.errors import InputError
 
-    features = _from_torch() or _from_proc()[0]
+    features, name = _from_torch()
+    if not features or not name:
+        proc_features, proc_name = _from_proc()
+        features, name = features or proc_features, name or proc_name
     architecture = _architecture()
     forced = os.environ.get("BERTKIT_CPU") or None
     if forced is not None:
         if forced not in CLASSES:
             raise InputError(f"BERTKIT_CPU={forced!r}: choose one of {', '.join(CLASSES)}")
         features = set(features) & CLASSES[forced]
-    return Cpu(_name(), architecture, frozenset(features), forced)
+    return Cpu(name or platform.processor() or "unknown CPU", architecture, frozenset(features), forced)

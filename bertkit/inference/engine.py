@@ -349,27 +349,18 @@ class FastEncoder:
         """Every layer as the C layer computes it, on consecutive groups of whole texts of at
         most MAX_ROWS rows (one group for a pass of few tokens): (T, H) final states, and each
         layer's if `all_layers`."""
-        offsets = layout.offsets.cpu().tolist()
-        ends, first = [], 0  # each group's last text + 1
-        for text in range(1, len(offsets)):
-            if offsets[text] - offsets[first] > few_rows.MAX_ROWS:
-                ends.append(text - 1)
-                first = text - 1
-        ends.append(len(offsets) - 1)
+        groups = [(x, layout.offsets)] if layout.tokens <= few_rows.MAX_ROWS else _text_groups(x, layout.offsets)
         threads = torch.get_num_threads()
-        layers = [layer.c_layer for layer in self.layers]
-        outputs, states, start = [], [[] for _ in layers], 0
-        for end in ends:
-            rows = x[offsets[start] : offsets[end]].contiguous()
-            group = torch.tensor(offsets[start : end + 1], dtype=torch.int32) - offsets[start]
-            workspace = torch.empty(layers[0].workspace(rows.shape[0]))  # the same for every layer
-            for i, layer in enumerate(layers):
-                rows = layer(rows, group, workspace, threads)
+        outputs, states = [], [[] for _ in self.layers]
+        for rows, offsets in groups:
+            rows = rows.contiguous()
+            workspace = torch.empty(self.layers[0].c_layer.workspace(rows.shape[0]))  # the same for every layer
+            for i, layer in enumerate(self.layers):
+                rows = layer.c_layer(rows, offsets, workspace, threads)
                 if all_layers:
                     states[i].append(rows)
             outputs.append(rows)
-            start = end
-        if len(ends) == 1:
+        if len(outputs) == 1:  # no copy on the path of one request
             return outputs[0], [s[0] for s in states] if all_layers else []
         return torch.cat(outputs), [torch.cat(s) for s in states] if all_layers else []
 
@@ -442,6 +433,22 @@ class FastEncoder:
             if progress is not None:
                 progress(len(batch))
         return out.cpu() if out is not None else torch.empty(0, 0)
+
+
+def _text_groups(x: torch.Tensor, offsets: torch.Tensor):
+    """(rows, offsets within them) of consecutive groups of whole texts of at most
+    few_rows.MAX_ROWS rows each, from the (T, H) rows and the texts' (B + 1,) offsets."""
+    offsets = offsets.cpu().tolist()
+    ends, first = [], 0  # each group's last text + 1
+    for text in range(1, len(offsets)):
+        if offsets[text] - offsets[first] > few_rows.MAX_ROWS:
+            ends.append(text - 1)
+            first = text - 1
+    ends.append(len(offsets) - 1)
+    start = 0
+    for end in ends:
+        yield x[offsets[start] : offsets[end]], torch.tensor(offsets[start : end + 1], dtype=torch.int32) - offsets[start]
+        start = end
 
 
 def _padding_mask(lengths: list[int]) -> np.ndarray:  # (B, longest) int64, 1 on real tokens

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from bertkit.inference import cpu
+from bertkit.inference.kernels import int8_codes
 
 SOURCE = Path(__file__).with_name("csrc") / "few_rows.c"
 HEADERS = [SOURCE.with_name("simd16.h")]
@@ -192,22 +193,27 @@ def groups_win(precision: str) -> bool:
     AVX2 build, measured faster than the PyTorch path's MKL / widened products in every
     precision (320 mixed texts, MiniLM, 2 threads: fp32 2.36 against 2.79 s, int8 2.25 against
     2.47 s); on the AVX-512 build oneDNN's products win from ~64 rows (see `rows_limits`)."""
-    lib = int8_library() if precision == "int8" else library()
+    lib = library_for(precision)
     return lib is not None and lib.variant == "avx2"
 
 
-def int8_library() -> _Library | None:
-    """The build int8 passes take: exact 8-bit sums on VNNI in the AVX-512 build, in 16-bit
-    pairs in the AVX2 one, which an AVX-512 CPU without VNNI (Skylake-SP) runs for int8."""
+def library_for(precision: str) -> _Library | None:
+    """The build passes of `precision` take: `library()`, except int8 on an AVX-512 CPU without
+    VNNI (Skylake-SP), which takes the AVX2 build's exact 16-bit pairs."""
     lib = library()
-    if lib is not None and lib.variant == "avx512" and not cpu.detect().int8_products:
+    if precision == "int8" and lib is not None and lib.variant == "avx512" and not cpu.detect().int8_products:
         return library("avx2")
     return lib
 
 
+def int8_library() -> _Library | None:
+    """The build int8 passes take (see `library_for`)."""
+    return library_for("int8")
+
+
 def int8_supported() -> bool:
-    """Whether int8 passes can take the C layer (see `int8_library`)."""
-    return int8_library() is not None
+    """Whether int8 passes can take the C layer (see `library_for`)."""
+    return library_for("int8") is not None
 
 
 @functools.cache
@@ -248,7 +254,7 @@ class FewRowsLayer:
     """
 
     def __init__(self, linears, norms, heads: int, activation: str | None, precision: str):
-        self._lib = int8_library() if precision == "int8" else library()
+        self._lib = library_for(precision)
         if self._lib is None:
             raise RuntimeError(unavailable_reason())
         kind = precision
@@ -275,8 +281,7 @@ class FewRowsLayer:
                 smoothing = _host(smoothing)
                 weight = weight * smoothing[None, :]
                 in_scale = (1.0 / smoothing).contiguous()
-            scale = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
-            codes = torch.round(weight / scale[:, None]).clamp_(-127, 127)
+            codes, scale = int8_codes(weight)
             column_sum = (128 * codes.sum(dim=1)).to(torch.int32)
             return _Dense(
                 pointer(_blocks(codes, torch.int8, group=INT8_GROUP[self._lib.variant])), pointer(scale.contiguous()),

@@ -100,6 +100,14 @@ def int8_engine(few_rows: bool = False) -> str | None:
     return next((e for e in ("onednn", "x86", "fbgemm") if e in engines), None)
 
 
+def int8_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes, scale) of an (out, in) float weight: one symmetric scale per output row, max |w|
+    / 127, and the codes round(w / scale) in [-127, 127] (as floats) - what every int8 path
+    stores (oneDNN / fbgemm's packing, the widened products, the C layer)."""
+    scale = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+    return torch.round(weight / scale[:, None]).clamp_(-127, 127), scale
+
+
 def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
     """dtype of the activations between layers: int8 keeps fp32 activations (dynamic quant),
     and so does bf16 on a CPU without bf16 products (its weights are widened to float32)."""
@@ -147,8 +155,8 @@ class PackedLinear:
             if precision == "bf16":
                 self.weight, self.scale = weight.to(torch.bfloat16), None
             else:  # the int8 codes and scales the C layer and the VNNI kernels use
-                self.scale = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
-                self.weight = torch.round(weight / self.scale[:, None]).clamp_(-127, 127).to(torch.int8)
+                codes, self.scale = int8_codes(weight)
+                self.weight = codes.to(torch.int8)
         else:
             dtype = compute_dtype(precision, device)
             self.weight = weight.to(device, dtype)
@@ -181,7 +189,7 @@ class PackedLinear:
     def _pack_int8(self, weight: torch.Tensor, bias: torch.Tensor | None, few_rows: bool) -> None:
         # Symmetric per-output-channel int8 weights; activations are quantised per call. The
         # bias is added after the rows are scaled back (see `_int8`), so it is not packed.
-        scales = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12).double()
+        scales = int8_codes(weight)[1].double()
         zero_points = torch.zeros(self.out_features, dtype=torch.long)
         with warnings.catch_warnings():  # quantized tensors are deprecated in favour of torchao,
             warnings.simplefilter("ignore")  # which is not a dependency; these ops still ship in torch
