@@ -37,14 +37,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bertkit import checkpoint, tasks
+from bertkit import checkpoint
 from bertkit.bundled import default_model_dir
-from bertkit.data.encoding import collate_texts, encode_texts
-from bertkit.distill.student import make_student
-from bertkit.inference import length_batches
-from bertkit.preprocess import Preprocessor
-from bertkit.tasks import model_inputs
+from bertkit.data.batches import length_batches
+from bertkit.preprocessing import Preprocessor
+from bertkit.preprocessing.encoding import collate_texts, encode_texts
+from bertkit.tasks import prediction
+from bertkit.tasks.prediction import model_inputs
 from bertkit.train.distill import DistillOptions, distill
+from bertkit.train.distill.student import make_student
 from bertkit.train.finetune import FinetuneOptions, finetune
 
 
@@ -86,9 +87,9 @@ def read_split(path: Path) -> tuple[list[str], list[str]]:
 
 
 def test_accuracy(model_dir: Path, texts: list[str], labels: list[str]) -> float:
-    model, _, spec, _ = tasks.load(model_dir)
+    model, _, spec, _ = checkpoint.load_task(model_dir)
     pre = Preprocessor.from_pretrained(model_dir, seq_length=128)
-    logits = tasks.text_logits(model.eval(), pre, encode_texts(pre, texts))
+    logits = prediction.text_logits(model.eval(), pre, encode_texts(pre, texts))
     predicted = [spec.labels[i] for i in logits.argmax(-1).tolist()]
     return float(np.mean([p == g for p, g in zip(predicted, labels)]))
 
@@ -106,7 +107,7 @@ def speed(model_dirs: dict[str, Path], texts: list[str], repeats: int) -> dict[s
         model_inputs(collate_texts(pre, encoded, b), torch.device("cpu"))
         for b in length_batches(encoded.lengths, max_tokens=32 * 128, max_texts=32)
     ]
-    models = {name: tasks.load(d)[0].eval() for name, d in model_dirs.items()}
+    models = {name: checkpoint.load_task(d)[0].eval() for name, d in model_dirs.items()}
     best = {name: [float("inf")] * len(batches) for name in models}
     for _ in range(repeats):
         for i, inputs in enumerate(batches):

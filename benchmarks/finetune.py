@@ -172,7 +172,7 @@ def agreement(args) -> None:
     import torch
 
     import bertkit
-    from bertkit import tasks
+    from bertkit.tasks import prediction
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -184,7 +184,7 @@ def agreement(args) -> None:
     models = {p: bertkit.load(directory, precision=p, seq_length=args.seq_length) for p in ("fp32", "bf16", "int8")}
     plain = models["fp32"]
     systems = {
-        "plain PyTorch task model, fp32 (no engine)": lambda: tasks.predict(plain.task[0], plain.task[1], plain.preprocessor, texts, batch_size=args.batch_size),
+        "plain PyTorch task model, fp32 (no engine)": lambda: prediction.predict(plain.task[0], plain.task[1], plain.preprocessor, texts, batch_size=args.batch_size),
         **{f"engine, {p}": (lambda m=m: m.predict(texts, batch_size=args.batch_size)) for p, m in models.items()},
     }  # fmt: skip
     print(f"{len(texts)} held-out SMS messages, {directory}, seq_length {args.seq_length}, "
@@ -275,13 +275,14 @@ def throughput(args) -> None:
     import torch.nn.functional as F
     import transformers
 
-    from bertkit import Preprocessor, tasks
+    from bertkit import Preprocessor, checkpoint
     from bertkit.bundled import default_model_dir
+    from bertkit.checkpoint import TaskSpec
     from bertkit.data.labeled import LabeledTexts
     from bertkit.inference.peak import fp32_peak, measure_matmul_peak
-    from bertkit.tasks import TaskSpec
-    from bertkit.train.finetune import ClassificationTask
-    from bertkit.train.loop import Trainer, TrainConfig
+    from bertkit.train.finetune import ClassificationObjective
+    from bertkit.train.loop import Trainer
+    from bertkit.train.options import TrainingOptions
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     rows = seeded_split(sms_spam())[0][: args.examples]
@@ -295,15 +296,17 @@ def throughput(args) -> None:
 
     def ours(precision: str = "fp32") -> tuple[float, int]:
         torch.manual_seed(0)
-        model, config, spec_, source = tasks.load(None, spec)
+        model, config, spec_, source = checkpoint.load_task(None, spec)
         pre = Preprocessor.from_pretrained(source, seq_length=args.seq_length)
-        task = ClassificationTask(pre, spec_, data, data, args.batch_size, seed=0)
-        task.evaluate = lambda model: {"loss": 0.0}  # throughput only
-        plan = task.train_batches(0)
-        padded = sum(len(b) * max(task.train.lengths[i] for i in b) for b in plan[args.skip : steps])
+        objective = ClassificationObjective(pre, spec_, data, data, args.batch_size, seed=0)
+        objective.evaluate = lambda model: {"loss": 0.0}  # throughput only
+        plan = objective.train_batches(0)
+        padded = sum(len(b) * max(objective.train.lengths[i] for i in b) for b in plan[args.skip : steps])
         marks = []
-        config_ = TrainConfig(epochs=1, max_steps=steps, learning_rate=2e-5, progress=False, precision=precision)
-        Trainer(model, task, config_, on_step=lambda step: marks.append(time.perf_counter())).fit()
+        options = TrainingOptions(
+            epochs=1, max_steps=steps, learning_rate=2e-5, progress=False, precision=precision, seed=0
+        )
+        Trainer(model, objective, options, on_step=lambda step: marks.append(time.perf_counter())).fit()
         return (steps - args.skip) * args.batch_size / (marks[-1] - marks[args.skip - 1]), padded
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(directory))

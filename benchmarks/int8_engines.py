@@ -43,12 +43,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     engines = [e for e in ("fbgemm", "x86", "onednn") if e in torch.backends.quantized.supported_engines]
-    main_engine, few_rows = int8_engine(), int8_engine(few_rows=True)
+    main_engine, small_engine = int8_engine(), int8_engine(small_products=True)
     if main_engine is None:
         print("bertkit runs none of these on this CPU: without AVX512-VNNI they keep 7-bit activations or saturate "
               "(bertkit/inference/cpu.py); timing them anyway")
     print(
-        f"hidden {args.hidden}, {args.threads} threads; bertkit uses {main_engine!r}, and {few_rows or main_engine!r}"
+        f"hidden {args.hidden}, {args.threads} threads; bertkit uses {main_engine!r}, and {small_engine or main_engine!r}"
         " for products of few rows (8-bit activations)"
     )
     print("rows  " + "  ".join(f"{e:>10s}" for e in engines) + f"   (ms for {args.layers} layers' products)")

@@ -2,7 +2,7 @@
 
 Both train the same model (same initial weights: ours are saved and loaded into
 `transformers.BertForPreTraining`) on the same batches (the same MLM + NSP instances made from
-real text by `bertkit.train.pretrain.prepare_data`), with AdamW, a linear schedule and gradient
+real text by `bertkit.data.shards.prepare_data`), with AdamW, a linear schedule and gradient
 clipping, in fp32. Ours runs on the shared `bertkit.train.loop.Trainer` (the loop `bertkit
 pretrain` uses); the reference is the plain loop a `transformers` user writes. Rounds alternate
 (ours, theirs, ours, theirs ...) and the best round of each counts, because other processes
@@ -23,15 +23,17 @@ from pathlib import Path
 import torch
 import transformers
 
-from bertkit import pretraining
+from bertkit import checkpoint
 from bertkit.bundled import default_model_dir
-from bertkit.config import BertConfig
+from bertkit.data.instances import DataSettings
 from bertkit.data.masking import MaskingConfig
-from bertkit.data.pretraining import PretrainingShards
+from bertkit.data.shards import PretrainingShards, prepare_data
 from bertkit.inference.peak import fp32_peak, measure_matmul_peak
+from bertkit.modeling.config import BertConfig
 from bertkit.text.loading import load_text_stages
-from bertkit.train.loop import Trainer, TrainConfig
-from bertkit.train.pretrain import DataSettings, PretrainingTask, prepare_data
+from bertkit.train.loop import Trainer
+from bertkit.train.options import TrainingOptions
+from bertkit.train.pretrain import PretrainingObjective
 
 
 def forward_flops_per_token(config: BertConfig, seq_length: int, mask_fraction: float) -> float:
@@ -49,13 +51,13 @@ class OurRound:
         self.model, self.train, self.batch_size = model, train, batch_size
 
     def __call__(self, batches: list[list[int]], steps: int) -> tuple[float, int]:
-        task = PretrainingTask(self.train, None, self.batch_size, max_eval_batches=0)
-        task.train_batches = lambda epoch: batches[: steps + 1]
-        config = TrainConfig(
-            epochs=1, learning_rate=1e-4, warmup=0.1, precision="fp32", progress=False, max_steps=steps + 1
+        objective = PretrainingObjective(self.train, None, self.batch_size, max_eval_batches=0)
+        objective.train_batches = lambda epoch: batches[: steps + 1]
+        options = TrainingOptions(
+            epochs=1, learning_rate=1e-4, warmup=0.1, precision="fp32", progress=False, max_steps=steps + 1, seed=0
         )
         times = []
-        Trainer(self.model, task, config, on_step=lambda step: times.append(time.perf_counter())).fit()
+        Trainer(self.model, objective, options, on_step=lambda step: times.append(time.perf_counter())).fit()
         tokens = sum(int(self.train.collate(b)["input_mask"].sum()) for b in batches[1 : steps + 1])
         return times[-1] - times[0], tokens
 
@@ -124,8 +126,8 @@ def main(argv=None) -> dict:
         num_attention_heads=args.heads, intermediate_size=4 * args.hidden,
     )  # fmt: skip
     torch.manual_seed(0)
-    ours = pretraining.build(config)
-    pretraining.save(ours, work / "init")
+    ours = checkpoint.build_pretraining(config)
+    checkpoint.save_pretraining(ours, work / "init")
     theirs = transformers.BertForPreTraining.from_pretrained(work / "init", attn_implementation="sdpa")
     runners = {"bertkit": OurRound(ours, train, args.batch_size), "transformers": TheirRound(theirs, train)}
 

@@ -27,7 +27,7 @@ def read_probes(path: Path) -> list[tuple[str, set[str]]]:
 
 
 def judge(model: str, probes: list[tuple[str, set[str]]], top_k: int = 3) -> list[dict]:
-    from bertkit.pretraining import FillMask
+    from bertkit.tasks.fill_mask import FillMask
 
     fill = FillMask.from_pretrained(model)
     results = []

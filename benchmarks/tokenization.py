@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from bertkit.bundled import default_model_dir
-from bertkit.preprocess import Preprocessor
+from bertkit.preprocessing import Preprocessor
 
 sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))  # corpora.py, the shared real-text loader
 import corpora  # noqa: E402

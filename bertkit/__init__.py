@@ -26,9 +26,9 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "Preprocessor": "bertkit.preprocess",
-    "Encoder": "bertkit.encoder",
-    "BertConfig": "bertkit.config",
+    "Preprocessor": "bertkit.preprocessing",
+    "Encoder": "bertkit.tasks.encoder",
+    "BertConfig": "bertkit.modeling.config",
     "load": "bertkit.pipeline",
 }
 

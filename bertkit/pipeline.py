@@ -21,10 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tqdm import tqdm
+
+from bertkit import checkpoint
 from bertkit.bundled import resolve_model_dir
-from bertkit.encoder import Encoder, resolve_device
 from bertkit.errors import InputError, InputTypeError
-from bertkit.inference.batching import length_batches
+from bertkit.inference import FastEncoder, FastTaskModel
+from bertkit.inference.kernels import resolve_precision
+from bertkit.preprocessing import Preprocessor
+from bertkit.tasks import prediction
+from bertkit.tasks.encoder import Encoder, resolve_device
+from bertkit.tasks.fill_mask import FillMask
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Precisions whose embed() and predict() run on bertkit.inference's FastEncoder (unpadded,
@@ -48,22 +55,16 @@ def load(
     "auto" picks the fastest of those that keeps its accuracy guard on this machine
     (`bertkit info` says which); `Pipeline.precision` is the one chosen.
     """
-    from bertkit.preprocess import Preprocessor
-
     if precision not in PRECISIONS and precision not in ENGINE_PRECISIONS and precision != "auto":
         choices = ", ".join(dict.fromkeys([*PRECISIONS, *ENGINE_PRECISIONS, "auto"]))
         raise InputError(f"unknown precision {precision!r}; choose one of {choices}")
     if precision == "auto":
-        from bertkit.inference.kernels import resolve_precision
-
         precision = resolve_precision(precision, resolve_device(device))
     engine_precision, precision = precision, "fp32" if precision == "int8" else precision
-    from bertkit import checkpoint, tasks
-
     directory = resolve_model_dir(model)
     task = None
-    if tasks.TaskSpec.from_config(checkpoint.read_config(directory)) is not None:  # a fine-tuned model
-        task_model, _, spec, _ = tasks.load(directory)
+    if checkpoint.task_of(directory) is not None:  # a fine-tuned model
+        task_model, _, spec, _ = checkpoint.load_task(directory)
         task = (task_model.to(resolve_device(device)).eval(), spec)
         encoder = Encoder(task_model.backbone, source=directory).eval()  # shares the task model's weights
     else:
@@ -71,8 +72,6 @@ def load(
     preprocessor = Preprocessor.from_pretrained(encoder.source, seq_length=seq_length)
     engine = task_engine = None
     if engine_precision in ENGINE_PRECISIONS:  # packed from the fp32 weights, before the cast below
-        from bertkit.inference import FastEncoder, FastTaskModel
-
         engine = FastEncoder(encoder.backbone, precision=engine_precision, device=encoder.device)
         task_engine = None if task is None else FastTaskModel(engine, task[0])  # its head stays fp32
     encoder.to(PRECISIONS[precision])
@@ -90,10 +89,10 @@ class Pipeline:
         self.preprocessor = preprocessor
         self.precision = precision  # what `load` ran: "auto" resolved to the precision it chose
         self.encoder = encoder
-        self.task = task  # (task model, bertkit.tasks.TaskSpec) of a fine-tuned checkpoint
+        self.task = task  # (task model, bertkit.checkpoint.TaskSpec) of a fine-tuned checkpoint
         self.engine = engine  # bertkit.inference.FastEncoder that embed() runs on, if any
         self.task_engine = task_engine  # bertkit.inference.FastTaskModel that predict() runs on, if any
-        self._fill_mask = None  # bertkit.pretraining.FillMask, built on first use
+        self._fill_mask = None  # bertkit.tasks.fill_mask.FillMask, built on first use
 
     @torch.inference_mode()
     def predict(self, texts: Sequence, texts_b: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
@@ -101,10 +100,8 @@ class Pipeline:
 
         Classifier: `{"label", "score", "scores"}` (multi-label: `{"labels", "scores"}`); pairs
         take `texts_b`. Tagger: `{"words", "tags", "scores", "entities"}`, texts split on
-        whitespace (or given as lists of words). See `bertkit.tasks.predict`.
+        whitespace (or given as lists of words). See `bertkit.tasks.prediction.predict`.
         """
-        from bertkit import tasks
-
         if self.task is None:
             raise InputError(
                 f"{self.encoder.source}: not a fine-tuned model, so nothing to predict; "
@@ -113,16 +110,14 @@ class Pipeline:
         model, spec = self.task
         if self.task_engine is not None:  # the same head on the engine's backbone outputs
             model = self.task_engine
-        return tasks.predict(model, spec, self.preprocessor, texts, texts_b, batch_size)
+        return prediction.predict(model, spec, self.preprocessor, texts, texts_b, batch_size)
 
     def fill_mask(self, text: str, top_k: int = 5) -> list[list[dict]]:
         """Top-k fillers `{token, token_id, score}` for each [MASK] / <mask> of `text`, from the
-        checkpoint's MLM head (loaded on first use). See `bertkit.pretraining.FillMask`."""
+        checkpoint's MLM head (loaded on first use). See `bertkit.tasks.fill_mask.FillMask`."""
         if self._fill_mask is None:
-            from bertkit import pretraining
-
-            model, _, _ = pretraining.load(self.encoder.source, require_heads=True)
-            self._fill_mask = pretraining.FillMask(model.to(self.encoder.device), self.preprocessor)
+            model, _, _ = checkpoint.load_pretraining(self.encoder.source, require_heads=True)
+            self._fill_mask = FillMask(model.to(self.encoder.device), self.preprocessor)
         return self._fill_mask(text, top_k)
 
     @torch.inference_mode()
@@ -147,17 +142,9 @@ class Pipeline:
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
         pre = self.preprocessor
-        specials = pre.layout.num_special_tokens(1)  # [CLS] ... [SEP] (BERT), <s> ... </s> (RoBERTa)
-        ids = pre.tokenizer.encode_batch(texts, max_tokens=pre.seq_length - specials)  # truncated
-        lengths = [len(row) + specials for row in ids]
         vectors = np.zeros((len(texts), self.encoder.config.hidden_size), dtype=np.float32)
-
-        from tqdm import tqdm
-
         with tqdm(total=len(texts), unit="text", disable=not progress, desc="embed") as bar:
-            for batch in length_batches(lengths, max_tokens=batch_size * pre.seq_length, max_texts=batch_size):
-                longest = max(lengths[i] for i in batch)  # pad to this batch's longest text only
-                inputs = pre.pack_inputs([[ids[i] for i in batch]], seq_length=longest)
+            for batch, inputs in pre.batches(pre.encode(texts), batch_size):  # padded to each batch's longest
                 if self.engine is not None:  # same vectors, no compute on padding
                     found = self.engine.embed(inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"], pooling)
                     vectors[batch] = (torch.nn.functional.normalize(found, dim=-1) if normalize else found).cpu().numpy()

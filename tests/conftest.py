@@ -19,12 +19,12 @@ def cpu_class(monkeypatch):
     """`cpu_class("avx2")`: bertkit treats this CPU as that class (BERTKIT_CPU) for the rest of
     the test, and returns what it then sees; "native" keeps the real CPU. A class never adds
     features the CPU lacks (see bertkit/inference/cpu.py), so every path chosen can run."""
-    from bertkit.inference import cpu, few_rows
+    from bertkit.inference import cpu, fused_layer
 
     def forget():
         cpu.detect.cache_clear()
-        few_rows.library.cache_clear()
-        few_rows._amx_granted.cache_clear()
+        fused_layer.library.cache_clear()
+        fused_layer._amx_granted.cache_clear()
 
     def act_as(name: str):
         if name == "native":

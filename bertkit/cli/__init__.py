@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import sys
 
+from bertkit import __version__
 from bertkit.errors import BertkitError
 
 # command name -> module in bertkit.cli, in the order `--help` lists them.
@@ -52,8 +53,6 @@ def _available_commands() -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bertkit import __version__
-
     parser = argparse.ArgumentParser(
         prog="bertkit",
         description="The BERT family from scratch in PyTorch, with the TF Hub workflow.",

@@ -10,47 +10,30 @@ and int8), each with its cosine to `transformers`: texts/s, tokens/s, batch-1 la
 fraction of this machine's measured matmul peak; writes `inference.md`, `inference.json` and
 `inference.png` into `--out` (default `benchmarks/results`). The references are optional:
 without them the command says how to install them (`pip install 'bertkit[bench]'`) and
-measures the rest. The harness is `benchmarks/inference.py` in the repository, which this
-command runs; bertkit itself never imports the references.
+measures the rest. The harness is the package `bertkit.bench` (`python benchmarks/inference.py`
+runs the same); it imports the references only inside the functions that use them.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-from pathlib import Path
 
-from bertkit.errors import BertkitError
+from bertkit import bench
+from bertkit.cli import add_model_argument
 
 HELP = "measure the inference engine against transformers, ONNX Runtime, CTranslate2 and OpenVINO (throughput, latency, memory)"
 
-HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "inference.py"
-
-
-def _harness():
-    if not HARNESS.is_file():
-        raise BertkitError(
-            f"{HARNESS}: not found; `bertkit bench` runs the repository's benchmarks/ folder, "
-            "so install bertkit from a checkout: pip install -e '.[bench]'"
-        )
-    spec = importlib.util.spec_from_file_location("bertkit_bench_harness", HARNESS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bertkit.cli import add_model_argument
-
     add_model_argument(parser)  # the MiniLM-sized model slot; the BERT-base-sized one is random
-    if HARNESS.is_file():
-        _harness().add_arguments(parser)
+    bench.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    harness = _harness()
-    argv = [f"--{key.replace('_', '-')}={value}" for key, value in vars(args).items() if _is_option(key, value)]
-    harness.main(argv, from_cli=True)
+    from bertkit.bench.run import run as run_bench  # loads torch: not at every command's start-up
+
+    options = [f"--{key.replace('_', '-')}={value}" for key, value in vars(args).items() if _is_option(key, value)]
+    run_bench(args, " ".join(["bertkit bench", *options]))
     return 0
 
 

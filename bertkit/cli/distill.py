@@ -24,65 +24,50 @@ and `transformers` load it.
 from __future__ import annotations
 
 import argparse
+import logging
+
+from bertkit.cli.training import add_labeled_data_arguments, add_training_arguments, finish, options_from
 
 HELP = "train a smaller student from a teacher (DistilBERT's recipe, or a fine-tuned classifier's logits)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bertkit.cli.training import add_training_arguments
-
-    parser.add_argument("--teacher", "--model", dest="teacher", metavar="DIR", default=None,
-                        help="the teacher checkpoint (default: the bundled all-MiniLM-L6-v2)")  # fmt: skip
-    parser.add_argument("--output", required=True, metavar="DIR", help="where the student goes")
+    add = parser.add_argument
+    add("--teacher", "--model", metavar="DIR", help="the teacher checkpoint (default: the bundled all-MiniLM-L6-v2)")
+    add("--output", required=True, metavar="DIR", help="where the student goes")
 
     data = parser.add_argument_group("data: --corpus for general distillation, --train for task distillation")
-    data.add_argument("--corpus", nargs="+", metavar="FILE", help="raw UTF-8 text, a sentence per line")
-    data.add_argument("--train", metavar="FILE", help="labelled .csv/.tsv/.jsonl (the teacher is a fine-tuned classifier)")
-    data.add_argument("--eval", metavar="FILE", help="labelled evaluation data; default: hold --eval-fraction out")
-    data.add_argument("--eval-fraction", type=float, default=0.1, help="held out when there is no --eval (0.1)")
-    data.add_argument("--text-column", default="text", help="column of the texts (default: text)")
-    data.add_argument("--text-pair-column", metavar="NAME", help="column of the second texts, for sentence pairs")
-    data.add_argument("--label-column", default="label", help="column of the labels (default: label)")
-    data.add_argument("--columns", metavar="A,B", help="column names of a file without a header line")
-    data.add_argument("--encoding", default="utf-8", help="encoding of the data files (default utf-8)")
+    add = data.add_argument
+    add("--corpus", nargs="+", metavar="FILE", help="raw UTF-8 text, a sentence per line")
+    add("--train", metavar="FILE", help="labelled .csv/.tsv/.jsonl (the teacher is a fine-tuned classifier)")
+    add("--eval", metavar="FILE", help="labelled evaluation data; default: hold --eval-fraction out")
+    add_labeled_data_arguments(data)
 
-    student = parser.add_argument_group("student")
-    student.add_argument("--layers", metavar="I,J,...", help="teacher layers the student keeps (default: 0,2,4,...)")
-    student.add_argument("--student-type", choices=("bert", "roberta", "distilbert"),
-                         help="architecture of the student (default: the teacher's)")  # fmt: skip
-    student.add_argument("--student", metavar="DIR", help="start from this checkpoint instead of the teacher's layers")
+    add = parser.add_argument_group("student").add_argument
+    add("--layers", metavar="I,J,...", help="teacher layers the student keeps (default: 0,2,4,...)")
+    add(
+        "--student-type",
+        choices=("bert", "roberta", "distilbert"),
+        help="the student's architecture (default: the teacher's)",
+    )
+    add("--student", metavar="DIR", help="start from this checkpoint instead of the teacher's layers")
 
-    loss = parser.add_argument_group("loss (defaults: general 5/2/1 for ce/mlm/cos, task 0.5/0.5 for ce/hard)")
-    loss.add_argument("--temperature", type=float, default=2.0, help="softens both distributions (2.0)")
-    loss.add_argument("--alpha-ce", type=float, help="soft targets: KL to the teacher's distribution, times T^2")
-    loss.add_argument("--alpha-mlm", type=float, help="masked-LM cross-entropy (general)")
-    loss.add_argument("--alpha-cos", type=float, help="cosine between last hidden states (general)")
-    loss.add_argument("--alpha-hard", type=float, help="cross-entropy of the gold labels (task)")
+    add = parser.add_argument_group(
+        "loss (defaults: general 5/2/1 for ce/mlm/cos, task 0.5/0.5 for ce/hard)"
+    ).add_argument
+    add("--temperature", type=float, default=2.0, help="softens both distributions (2.0)")
+    add("--alpha-ce", type=float, help="soft targets: KL to the teacher's distribution, times T^2")
+    add("--alpha-mlm", type=float, help="masked-LM cross-entropy (general)")
+    add("--alpha-cos", type=float, help="cosine between last hidden states (general)")
+    add("--alpha-hard", type=float, help="cross-entropy of the gold labels (task)")
 
     add_training_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
-    from bertkit import checkpoint
-    from bertkit.bundled import resolve_model_dir
-    from bertkit.cli.training import finish, training_options
-    from bertkit.distill.student import parse_layers
-    from bertkit.train.distill import DistillOptions, distill, format_report
+    from bertkit.train.distill import DistillOptions, distill, format_report  # here: `bertkit --help` skips torch
+    from bertkit.train.distill.student import parse_layers
 
     logging.basicConfig(format="bertkit distill: %(message)s", level=logging.WARNING)
-    layers = None
-    if args.layers is not None:
-        teacher_layers = checkpoint.read_config(resolve_model_dir(args.teacher)).num_hidden_layers
-        layers = parse_layers(args.layers, teacher_layers)
-    columns = [name.strip() for name in args.columns.split(",")] if args.columns else None
-    options = DistillOptions(
-        output=args.output, teacher=args.teacher, corpus=args.corpus, train=args.train, eval=args.eval,
-        student=args.student, layers=layers, student_type=args.student_type,
-        temperature=args.temperature, alpha_ce=args.alpha_ce, alpha_mlm=args.alpha_mlm,
-        alpha_cos=args.alpha_cos, alpha_hard=args.alpha_hard,
-        text_column=args.text_column, label_column=args.label_column, text_pair_column=args.text_pair_column,
-        columns=columns, encoding=args.encoding, eval_fraction=args.eval_fraction, **training_options(args),
-    )  # fmt: skip
-    return finish(distill(options), format_report)
+    layers = parse_layers(args.layers) if args.layers is not None else None
+    return finish(distill(options_from(args, DistillOptions, layers=layers)), format_report)

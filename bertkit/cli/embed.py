@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 
+from bertkit.cli import add_model_argument
+from bertkit.errors import InputError
+
 HELP = "embed each line of a text file into one vector, saved as a .npy array"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bertkit.cli import add_model_argument
-
     parser.add_argument("--input", required=True, metavar="FILE", help="UTF-8 text, one text per line")
     parser.add_argument("--output", required=True, metavar="FILE.npy", help="where to write the (N, H) array")
     add_model_argument(parser)
@@ -40,8 +41,6 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import numpy as np
-
-    from bertkit.errors import InputError
 
     source = Path(args.input)
     if not source.is_file():

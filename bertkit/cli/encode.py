@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 
+from bertkit.cli import add_model_argument
+from bertkit.errors import InputError
+
 HELP = "print the encoder's outputs (names, shapes, leading values) for some texts"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bertkit.cli import add_model_argument
-
     parser.add_argument("texts", nargs="+", metavar="TEXT", help="texts to encode, one batch")
     add_model_argument(parser)
     parser.add_argument("--seq-length", type=int, default=128, help="tokens per text, padded (default 128)")
@@ -30,9 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from bertkit.encoder import Encoder
-    from bertkit.errors import InputError
-    from bertkit.preprocess import Preprocessor
+    from bertkit.preprocessing import Preprocessor
+    from bertkit.tasks.encoder import Encoder
 
     if args.seq_length < 2:
         raise InputError(f"--seq-length must be at least 2 ([CLS] and [SEP]), got {args.seq_length}")

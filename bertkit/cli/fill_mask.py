@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 
+from bertkit.cli import add_model_argument
+
 HELP = "top-k fillers, with scores, for each [MASK] / <mask> of a text"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bertkit.cli import add_model_argument
-
     parser.add_argument("texts", nargs="+", metavar="TEXT", help="text with one or more mask tokens")
     add_model_argument(parser)
     parser.add_argument("--top-k", type=int, default=5, help="fillers per mask (default 5)")
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from bertkit.pretraining import FillMask
+    from bertkit.tasks.fill_mask import FillMask
 
     fill = FillMask.from_pretrained(args.model)
     for text in args.texts:

@@ -9,6 +9,10 @@ kernels that run it and why a faster path is off.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+
+from bertkit import __version__
 
 HELP = "this machine's instruction sets, and the kernels each precision runs on it"
 
@@ -19,22 +23,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def report() -> dict:
     """Everything `bertkit info` prints, as one dict."""
-    import os
+    import torch  # here, not at the top: `bertkit --help` loads every command's module
 
-    import torch
-
-    from bertkit import __version__
-    from bertkit.inference import cpu, few_rows
+    from bertkit.inference import cpu, fused_layer
     from bertkit.inference.kernels import PRECISIONS, int8_engine
 
     features = cpu.detect()
-    library = few_rows.library()
+    library = fused_layer.library()
     c_layer = {
         "variant": library.variant if library is not None else None,
-        "off_because": few_rows.unavailable_reason(),
-        "rows_limits": few_rows.rows_limits() if library is not None else {},
-        "amx_tiles": few_rows.amx_supported(),
-        "int8": few_rows.int8_supported(),
+        "off_because": fused_layer.unavailable_reason(),
+        "rows_limits": fused_layer.rows_limits() if library is not None else {},
+        "amx_tiles": fused_layer.amx_supported(),
+        "int8": fused_layer.int8_supported(),
     }
     precisions = {}
     for precision in PRECISIONS:
@@ -63,8 +64,6 @@ def report() -> dict:
 def run(args: argparse.Namespace) -> int:
     info = report()
     if args.json:
-        import json
-
         print(json.dumps(info, indent=2))
         return 0
     acting = f"  [acting as BERTKIT_CPU={info['acting_as']}]" if info["acting_as"] else ""

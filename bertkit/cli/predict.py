@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 
+from bertkit.cli import add_model_argument
+from bertkit.errors import InputError
+
 HELP = "labels and scores from a fine-tuned classifier or tagger, for texts or a file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bertkit.cli import add_model_argument
-
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label")
     parser.add_argument("--input", metavar="FILE", help="one text per line, or a .csv/.tsv/.jsonl table")
     parser.add_argument("--text-column", default="text", help="column of the texts in a table (text)")
@@ -37,8 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _read_input(args) -> tuple[list[str], list[str] | None]:
     from bertkit.data.labeled import read_texts
-    from bertkit.errors import InputError
-
     if args.input is not None:
         return read_texts(args.input, args.text_column, args.text_pair_column)
     if not args.texts:

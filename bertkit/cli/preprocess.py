@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--pair got {len(args.pair)} texts for {len(args.texts)} TEXT; give one per TEXT")
     import numpy as np
 
-    from bertkit.preprocess import Preprocessor
+    from bertkit.preprocessing import Preprocessor
 
     pre = Preprocessor.from_pretrained(args.model, seq_length=args.seq_length)
     batch = pre(args.texts, args.pair)

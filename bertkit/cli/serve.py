@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 
+from bertkit.cli import add_model_argument
+from bertkit.errors import InputError
+from bertkit.serve.limits import MAX_BODY_BYTES, MAX_TEXTS
+
 HELP = "serve a model over HTTP: /embed, /predict, /fill-mask, /health (127.0.0.1 by default)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bertkit.cli import add_model_argument
-    from bertkit.serve.app import MAX_BODY_BYTES, MAX_TEXTS
-
     add_model_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port, printed)")
@@ -43,8 +44,6 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import sys
 
-    from bertkit.errors import InputError
-
     for name in ("max_batch", "max_texts", "max_body_bytes"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--port must be between 0 and 65535, got {args.port}")
 
     import bertkit
-    from bertkit.serve import make_server
+    from bertkit.serve.app import make_server
 
     model = bertkit.load(args.model, precision=args.precision, device=args.device, seq_length=args.seq_length)
     try:

@@ -1,6 +1,11 @@
-"""Training batches: shuffled, grouped by length, padded per batch, split across processes.
+"""Batches grouped by length: the one bucketer, for inference and for training.
 
-Padding every example to `seq_length` wastes the compute of the padding; padding each batch to
+Inference (`length_batches`): padding every text of a batch to the batch's longest wastes the
+compute of the difference; sorting the texts by length first makes the texts of a batch nearly
+equal in length, and a token budget (texts x longest) instead of a fixed batch size keeps every
+batch about the same amount of work: many short texts or a few long ones.
+
+Training (`batch_plan`): padding every example to `seq_length` wastes the compute of the padding; padding each batch to
 its own longest example wastes less, and grouping examples of similar length into the same
 batch wastes almost none. The examples are shuffled, cut into buckets of `bucket_batches`
 batches, each bucket is sorted by length and cut into batches, and the batches are shuffled
@@ -9,6 +14,8 @@ again: batches stay random in content and order but nearly uniform in length ins
 The plan is a pure function of (seed, epoch), so a resumed run rebuilds the very same batches
 and skips the ones already done, and every process of a distributed run agrees on it.
 
+    >>> length_batches([5, 40, 6, 38, 7], max_tokens=80)
+    [[0, 2, 4], [3, 1]]
     >>> plan = batch_plan([3, 9, 4, 8, 2, 7], batch_size=2, seed=0, epoch=0, bucket_batches=3)
     >>> sorted(len(b) for b in plan), sorted(i for b in plan for i in b)
     ([2, 2, 2], [0, 1, 2, 3, 4, 5])
@@ -18,9 +25,32 @@ and skips the ones already done, and every process of a distributed run agrees o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import numpy as np
+
+
+def length_batches(lengths: Sequence[int], max_tokens: int = 4096, max_texts: int | None = None) -> list[list[int]]:
+    """Indices of `lengths` grouped into batches, shortest texts first.
+
+    Each batch holds texts of adjacent lengths (equal lengths in input order), at most
+    `max_texts` of them, and its padded size (texts x longest) stays within `max_tokens` unless
+    one text alone exceeds it.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for i in order:
+        # Sorted ascending: the text being added is the longest of the batch.
+        full = max_texts is not None and len(batch) >= max_texts
+        if batch and (full or (len(batch) + 1) * lengths[i] > max_tokens):
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 def batch_plan(
@@ -37,8 +67,9 @@ def batch_plan(
     bucket = batch_size * max(1, bucket_batches)
     batches = []
     for start in range(0, len(order), bucket):
-        chunk = sorted(order[start : start + bucket].tolist(), key=lambda i: lengths[i])  # stable
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+        chunk = order[start : start + bucket].tolist()
+        sizes = [lengths[i] for i in chunk]
+        batches.extend([chunk[j] for j in b] for b in length_batches(sizes, max_tokens=sys.maxsize, max_texts=batch_size))
     if shuffle:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches

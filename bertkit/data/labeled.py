@@ -26,6 +26,7 @@ import csv
 import dataclasses
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from bertkit.errors import InputError
@@ -278,3 +279,21 @@ def split(data, fraction: float, seed: int):
     if held >= len(data):
         raise InputError(f"{data.source}: {len(data)} rows are too few to hold {fraction:.0%} out for evaluation")
     return data.subset(sorted(order[held:])), data.subset(sorted(order[:held]))
+
+
+def entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(type, start, end) spans of a BIO (IOB1 or IOB2) tag sequence; `end` is exclusive.
+
+    As conlleval: an I- tag that does not continue an entity of its type starts a new one.
+    """
+    spans: list[tuple[str, int, int]] = []
+    kind, start = None, 0
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, name = tag.partition("-") if "-" in tag else (tag, "", "")
+        begins = prefix in ("B", "S") or (prefix in ("I", "E") and name != kind)
+        if kind is not None and (prefix not in ("I", "E") or begins):
+            spans.append((kind, start, i))
+            kind = None
+        if prefix in ("B", "I", "S", "E") and name and (begins or kind is None):
+            kind, start = name, i
+    return spans

@@ -21,12 +21,13 @@ drawn).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from bertkit.errors import InputError
+from bertkit.text.packing import PackingLayout
 
 IGNORE_INDEX = -100  # the label of positions that are not predicted (PyTorch's cross-entropy default)
 
@@ -48,8 +49,7 @@ class MaskingConfig:
             raise InputError(f"max_predictions must be at least 1, got {self.max_predictions}")
         if self.mask_fraction < 0 or self.random_fraction < 0 or self.mask_fraction + self.random_fraction > 1:
             raise InputError(
-                f"mask_fraction + random_fraction must lie in [0, 1], got "
-                f"{self.mask_fraction} + {self.random_fraction}"
+                f"mask_fraction + random_fraction must lie in [0, 1], got {self.mask_fraction} + {self.random_fraction}"
             )
 
 
@@ -88,6 +88,14 @@ class Masker:
         # the middle of a sentence teaches nothing (Google's script drew from the whole vocab).
         self.random_pool = np.flatnonzero(~self.special)
         self.continuation = None if continuation is None else np.asarray(continuation, dtype=bool)
+
+    @classmethod
+    def for_text(cls, tokenizer, layout: PackingLayout, config: MaskingConfig = MaskingConfig()) -> Masker:
+        """The masker of a tokenizer and its packing layout: the layout's tokens are never chosen,
+        and a word continues at the ids `tokenizer.continues_word` names (whole-word masking)."""
+        specials = sorted({*layout.start, *layout.end, *layout.between, layout.pad_id})
+        continuation = [tokenizer.continues_word(i) for i in range(tokenizer.vocab_size)] if config.whole_word else None
+        return cls(tokenizer.token_id("mask_token"), specials, tokenizer.vocab_size, config, continuation)
 
     def word_groups(self, ids: np.ndarray) -> list[list[int]]:
         """Candidate positions, grouped: one position per group, or one word per group."""

@@ -13,7 +13,7 @@ CPU cannot run:
 
 | needs | what runs on it |
 | --- | --- |
-| AVX-512 F (x86) | the fused few-tokens C layer, 512-bit variant (`few_rows.py`) |
+| AVX-512 F (x86) | the fused few-tokens C layer, 512-bit variant (`fused_layer.py`) |
 | AVX2 + FMA (x86) | the fused few-tokens C layer, 256-bit variant |
 | AVX-512 BW/VL/DQ or AVX-NE-CONVERT | oneDNN's bf16 products (elsewhere bf16 weights are widened to float32) |
 | AVX512-VNNI | exact 8-bit int8 products in oneDNN / fbgemm for any number of rows |
@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from bertkit.errors import InputError
 
 _AVX2 = frozenset({"avx", "avx2", "fma", "f16c"})
 _AVX512 = _AVX2 | {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"}
@@ -172,8 +174,6 @@ def _from_proc() -> tuple[set[str], str]:
 @functools.cache
 def detect() -> Cpu:
     """This CPU, read once per process (`BERTKIT_CPU` applied; see the module's docstring)."""
-    from bertkit.errors import InputError
-
     features, name = _from_torch()
     if not features or not name:
         proc_features, proc_name = _from_proc()

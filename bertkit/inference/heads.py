@@ -9,7 +9,7 @@ module, run in fp32. Only the backbone's precision changes, so the head reads it
 it was trained on them.
 
     >>> import torch
-    >>> from bertkit.config import BertConfig
+    >>> from bertkit.modeling.config import BertConfig
     >>> from bertkit.modeling.bert import BertModel
     >>> from bertkit.modeling.classification import SequenceClassifier
     >>> config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
@@ -33,7 +33,7 @@ from bertkit.inference.engine import FastEncoder
 
 class FastTaskModel(nn.Module):
     """`head(engine(word_ids, mask, type_ids))`: a task model's forward with its backbone on
-    the engine. Called as the task model is (`bertkit.tasks.text_logits` / `word_logits`)."""
+    the engine. Called as the task model is (`bertkit.tasks.prediction.text_logits` / `word_logits`)."""
 
     def __init__(self, engine: FastEncoder, model: nn.Module):  # model: SequenceClassifier or TokenClassifier
         super().__init__()

@@ -1,51 +1,19 @@
 """Dense layers with weights packed once, for the fastest kernel of each precision and device.
 
-Measured on the 2-core AVX-512 (BF16, VNNI) development machines, one without AMX and one
-with, with `python benchmarks/peak.py` (see docs/inference.md):
-
-- fp32: MKL's `F.linear` and oneDNN with a pre-packed weight both reach the machine's fp32
-  peak (~340 GFLOP/s) on BERT-sized products; oneDNN also fuses the bias, the GELU and the
-  residual add into the product's epilogue, so it saves a pass over memory per fusion.
-  A product of a few rows (one short text) is different: it reads every weight once for a
-  handful of multiply-adds, so it is bound by memory bandwidth, and there MKL's `addmm` over
-  the weight stored transposed, (in, out), is faster than oneDNN's packed layout - for
-  weights of up to ~1M elements (time packed / addmm at 8 rows, one thread: 1.2-1.8 for
-  MiniLM's four products and bert-base's 768x768), and for a single row whatever the size
-  (1.16-1.79), but not for bert-base's larger products from 4 rows on (0.58-0.87). From 16
-  to 64 rows the bare products are even on MiniLM (packed / addmm 0.89-1.21, warm, AMX
-  machine), but oneDNN's fused GELU makes the feed-forward's first product 1.2x faster at 32
-  rows; `addmm` would save only oneDNN's one-off kernel for each new row count (~70 us a
-  product; 64 rows through addmm left `bertkit bench`'s cold batch-1 p50 unchanged, 9.1 ms).
-  Products of up to `FEW_ROWS` rows take that path (one row for larger weights), from a
-  second copy of the weight made the first time one is seen.
-- bf16: on a CPU with AMX oneDNN runs bf16 products on the tile units, 4-8x its fp32 rate
-  (800-1700 against 190-250 GFLOP/s). Without AMX its avx512_core_bf16 kernel reaches only
-  about half the fp32 rate (`vdpbf16ps` issues on one port where fp32 FMAs issue on two):
-  there bf16 is a memory saving, not a speed-up.
-- int8: dynamic quantisation - symmetric per-output-channel int8 weights, activations
-  quantised per call and per row: each token row is divided by its own max |x| before the
-  product and its result multiplied back, so one per-tensor activation scale serves every row
-  at full resolution (in BERT-family models the [CLS] row carries activations ~10x the others,
-  which would otherwise take most of the range). Products run on oneDNN's VNNI kernels, and
-  products of few rows on fbgemm's where the CPU has AVX512-VNNI (elsewhere fbgemm's kernels
-  saturate at 16 bits unless activations keep 7): `python benchmarks/int8_engines.py`, 6
-  MiniLM layers on 2 threads, ms fbgemm / oneDNN: 0.66 / 0.99 at 1 row, 1.00 / 1.29 at 16,
-  equal at 64, 40.0 / 35.9 at 1536; 12 bert-base layers: 3.9 / 4.8 at 8 rows, 10.4 / 10.2 at
-  32. A product fed by a LayerNorm also takes `smoothing` (SmoothQuant, Xiao et al. 2023): a
-  few hidden channels of BERT-family activations are 10-100x the others, and one per-row scale
-  leaves the rest few bits, so input channel j is divided by s_j and weight column j
-  multiplied by it (the product is unchanged), which moves the outliers into the weights,
-  quantised per output channel.
-
-On other CPUs (`cpu.py` says which; `bertkit info` prints it): without oneDNN's bf16 kernels
-(AVX-512 BW/VL/DQ or AVX-NE-CONVERT) bf16 keeps bf16 weights and widens them to float32 for
-each product, activations float32; without AVX512-VNNI int8 keeps int8 weights and does the
-same, since the CPU's int8 products sum u8 x s8 pairs in 16 bits: exact only with 7-bit
-activations, which cost the accuracy guard (worst cosine 0.981 on the SMS messages against
-0.99; `cpu.Cpu.int8_products`). Passes of few tokens take the fused C layer in every case
-(`few_rows.py`), whose int8 sums are exact on every build.
-
-On CUDA every precision runs plain `F.linear` in the weight's dtype (cuBLAS packs nothing).
+`PackedLinear` computes act(x @ W.T + b) (+ residual) on unpadded token rows:
+- fp32: oneDNN with a pre-packed weight, the bias, the activation or the residual add fused
+  into the product's epilogue; products of few rows, bound by memory bandwidth, through MKL's
+  `addmm` on an (in, out) copy of the weight, which it reads faster;
+- bf16: oneDNN's bf16 products (on AMX tiles where the CPU has them);
+- int8: dynamic quantisation - symmetric per-output-channel int8 weights, each token row
+  quantised on its own scale at every call (the [CLS] row's activations are ~10x the
+  others'), the LayerNorm-fed products smoothed (SmoothQuant, Xiao et al. 2023); on
+  oneDNN's VNNI kernels, and fbgemm's for products of few rows;
+- on a CPU without exact products of a precision (`cpu.py`), bf16 / int8 weights are kept
+  and widened to float32 for each product; on CUDA every precision runs plain `F.linear` in
+  the weight's dtype (cuBLAS packs nothing).
+Passes of few tokens take the fused C layer instead (`fused_layer.py`) where it runs. The
+measurements behind each choice, and their commands: docs/inference.md ("The kernels").
 """
 
 from __future__ import annotations
@@ -56,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from bertkit.inference import cpu
-from bertkit.modeling.feed_forward import ACTIVATIONS
+from bertkit.modeling.activations import ACTIVATIONS
 
 PRECISIONS = ("fp32", "bf16", "int8")
 
@@ -69,33 +37,28 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if device.type == "cuda" else cpu.detect().auto_precision()
 
 
-FEW_ROWS = 16  # fp32 products of at most this many rows use MKL on the (in, out) weight,
-FEW_ROWS_LARGEST_WEIGHT = 1 << 20  # if the weight has at most this many elements; else 1 row
-INT8_FEW_ROWS = 16  # int8 products of at most this many rows use fbgemm where it is exact
+TRANSPOSED_WEIGHT_ROWS = 16  # fp32 products of at most this many rows: MKL's addmm on the (in, out) weight,
+TRANSPOSED_WEIGHT_MAX_ELEMENTS = 1 << 20  # if the weight has at most this many elements; else 1 row
+FBGEMM_ROWS = 16  # int8 products of at most this many rows: fbgemm, where it is exact
 
-# activation name (config.json's `hidden_act`) -> oneDNN post-op (attr, algorithm); the
-# others run after the product, as the model's own function.
-_ONEDNN_ACTIVATIONS = {
-    "gelu": ("gelu", "none"),  # erf form, as BERT's checkpoints define "gelu"
-    "gelu_new": ("gelu", "tanh"),
-    "gelu_pytorch_tanh": ("gelu", "tanh"),
-    "relu": ("relu", ""),
-}
+# an activation's form (`bertkit.modeling.activations`) -> oneDNN's post-op (attr, algorithm);
+# the others run after the product, as the model's own function.
+_ONEDNN_POST_OPS = {"gelu_erf": ("gelu", "none"), "gelu_tanh": ("gelu", "tanh"), "relu": ("relu", "")}
 
 
 def onednn_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
-def int8_engine(few_rows: bool = False) -> str | None:
-    """The quantized engine for dynamic int8 products (of at most `INT8_FEW_ROWS` rows if
-    `few_rows`), keeping 8-bit activations exactly, so only on CPUs with AVX512-VNNI: oneDNN,
-    and fbgemm for few rows. None: no engine for that case (few rows then take the main
-    engine; without VNNI int8 products are not run at all, see `PackedLinear`)."""
+def int8_engine(small_products: bool = False) -> str | None:
+    """The quantized engine for dynamic int8 products (of at most `FBGEMM_ROWS` rows if
+    `small_products`), keeping 8-bit activations exactly, so only on CPUs with AVX512-VNNI:
+    oneDNN, and fbgemm for few rows. None: no engine for that case (few rows then take the
+    main engine; without VNNI int8 products are not run at all, see `PackedLinear`)."""
     if not cpu.detect().int8_products:
         return None
     engines = torch.backends.quantized.supported_engines
-    if few_rows:
+    if small_products:
         return next((e for e in ("fbgemm", "x86") if e in engines), None)
     return next((e for e in ("onednn", "x86", "fbgemm") if e in engines), None)
 
@@ -130,26 +93,26 @@ class PackedLinear:
         device: torch.device,
         activation: str | None = None,
         smoothing: torch.Tensor | None = None,
-        few_rows: bool = True,
+        small_products: bool = True,
     ):
         """`smoothing`: int8 only, (in_features,) factors s; computes (x / s) @ (W * s).T.
-        `few_rows`: prepare the paths for products of few rows (fp32: MKL on an (in, out)
+        `small_products`: prepare the paths for products of few rows (fp32: MKL on an (in, out)
         copy; int8: fbgemm's packing); False where something else computes such passes (the
-        engine's C layer, `few_rows.py`), so no copy is kept for them."""
+        engine's C layer, `fused_layer.py`), so no copy is kept for them."""
         self.out_features, self.in_features = weight.shape
-        self.activation = activation
-        self._act = ACTIVATIONS[activation] if activation else None  # the model's own functions
+        self._act = ACTIVATIONS[activation].function if activation else None  # the model's own functions
+        self._post_op = _ONEDNN_POST_OPS.get(ACTIVATIONS[activation].form) if activation else None
         weight = weight.detach().float()
         bias = None if bias is None else bias.detach().float()
         self.kind = self._choose_kind(precision, device)
         self._unsmooth = None
-        self._few_rows = 0  # fp32 on CPU: rows up to which a product takes the (in, out) path
+        self._transposed_rows = 0  # fp32 on CPU: rows up to which a product takes the (in, out) path
         self._weight_t = self._source = None
         if precision == "int8" and smoothing is not None:
             weight = weight * smoothing[None, :]
             self._unsmooth = (1.0 / smoothing).to(device)
         if self.kind == "int8":
-            self._pack_int8(weight, bias, few_rows)
+            self._pack_int8(weight, bias, small_products)
         elif self.kind == "widened":  # compact weights, widened to float32 for each product
             self.bias = bias
             if precision == "bf16":
@@ -163,8 +126,8 @@ class PackedLinear:
             self.bias = None if bias is None else bias.to(device, dtype)
             # fp32 on CPU: the (in, out) copy for products of few rows, made from `weight` (the
             # model's own tensor, not a copy) the first time such a product is asked for.
-            if self.kind == "onednn" and dtype == torch.float32 and few_rows:
-                self._few_rows = FEW_ROWS if weight.numel() <= FEW_ROWS_LARGEST_WEIGHT else 1
+            if self.kind == "onednn" and dtype == torch.float32 and small_products:
+                self._transposed_rows = TRANSPOSED_WEIGHT_ROWS if weight.numel() <= TRANSPOSED_WEIGHT_MAX_ELEMENTS else 1
                 self._source = weight
             if self.kind == "onednn":
                 # The batch size only hints the packing layout; any row count works afterwards.
@@ -186,7 +149,7 @@ class PackedLinear:
             return "widened"
         return "onednn" if onednn_available() else "plain"
 
-    def _pack_int8(self, weight: torch.Tensor, bias: torch.Tensor | None, few_rows: bool) -> None:
+    def _pack_int8(self, weight: torch.Tensor, bias: torch.Tensor | None, small_products: bool) -> None:
         # Symmetric per-output-channel int8 weights; activations are quantised per call. The
         # bias is added after the rows are scaled back (see `_int8`), so it is not packed.
         scales = int8_codes(weight)[1].double()
@@ -198,8 +161,8 @@ class PackedLinear:
         if engine is None:
             raise RuntimeError("this PyTorch build has no int8 CPU engine (onednn/x86/fbgemm)")
         self.packed = self._prepack(qweight, engine)
-        small = int8_engine(few_rows=True) if few_rows else None
-        self._few_rows_packed = None if small in (None, engine) else self._prepack(qweight, small)
+        small = int8_engine(small_products=True) if small_products else None
+        self._fbgemm_packed = None if small in (None, engine) else self._prepack(qweight, small)
         self.bias = bias
 
     @staticmethod
@@ -212,13 +175,13 @@ class PackedLinear:
             torch.backends.quantized.engine = previous
 
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        if x.shape[0] <= self._few_rows:
-            y = self._small_product(x)
+        if x.shape[0] <= self._transposed_rows:
+            y = self._transposed_product(x)
         elif self.kind == "onednn":
             if residual is not None and self._act is None:
                 return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
-            if self._act is not None and self.activation in _ONEDNN_ACTIVATIONS:
-                attr, algorithm = _ONEDNN_ACTIVATIONS[self.activation]
+            if self._post_op is not None:
+                attr, algorithm = self._post_op
                 y = torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, attr, [], algorithm)
                 return y if residual is None else y + residual
             y = torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
@@ -237,7 +200,7 @@ class PackedLinear:
     def widened(self) -> torch.Tensor:  # "widened": the (out, in) float32 weight the product uses
         return self.weight.float() if self.scale is None else self.weight.float().mul_(self.scale[:, None])
 
-    def _small_product(self, x: torch.Tensor) -> torch.Tensor:  # x @ W.T + b through MKL, (in, out) weight
+    def _transposed_product(self, x: torch.Tensor) -> torch.Tensor:  # x @ W.T + b through MKL, (in, out) weight
         if self._weight_t is None:
             self._weight_t, self._source = self._source.t().contiguous(), None
         return torch.addmm(self.bias, x, self._weight_t) if self.bias is not None else x @ self._weight_t
@@ -248,13 +211,13 @@ class PackedLinear:
         # max |x| of each row. Many rows: amax and amin read x twice but are ~2x faster than
         # abs().amax(), which writes a copy, and ~10x faster than a norm or aminmax (measured,
         # 1500 x 1536); few rows: abs().amax(), fewer calls (4 against 7 us at 7 x 384).
-        if x.shape[0] <= INT8_FEW_ROWS:
+        if x.shape[0] <= FBGEMM_ROWS:
             rows = x.abs().amax(dim=1, keepdim=True)
         else:
             rows = torch.maximum(x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True).neg_())
         rows.clamp_min_(1e-12)  # a row of zeros stays zero
         packed = self.packed
-        if self._few_rows_packed is not None and x.shape[0] <= INT8_FEW_ROWS:
-            packed = self._few_rows_packed
+        if self._fbgemm_packed is not None and x.shape[0] <= FBGEMM_ROWS:
+            packed = self._fbgemm_packed
         y = torch.ops.quantized.linear_dynamic(x / rows, packed, False)  # exact 8-bit: VNNI
         return y.mul_(rows) if self.bias is None else torch.addcmul(self.bias, y, rows)

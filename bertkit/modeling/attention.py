@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertkit.config import BertConfig
+from bertkit.modeling.config import BertConfig
 
 
 class SelfAttention(nn.Module):

@@ -1,7 +1,7 @@
 """The BERT backbone: embeddings -> transformer stack -> pooler (BERT paper, figure 1).
 
     >>> import torch
-    >>> from bertkit.config import BertConfig
+    >>> from bertkit.modeling.config import BertConfig
     >>> from bertkit.modeling.bert import BertModel
     >>> model = BertModel(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
     ...                              intermediate_size=128)).eval()
@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from bertkit.config import BertConfig
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.embeddings import Embeddings
 from bertkit.modeling.layer import TransformerStack
 from bertkit.modeling.pooler import Pooler

@@ -13,7 +13,7 @@ A task model is a backbone (`bertkit.modeling.bert.BertModel` or a sibling) held
 HuggingFace's names in each architecture's table.
 
     >>> import torch
-    >>> from bertkit.config import BertConfig
+    >>> from bertkit.modeling.config import BertConfig
     >>> from bertkit.modeling.bert import BertModel
     >>> config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
     >>> model = SequenceClassifier(BertModel(config), config, num_labels=3).eval()
@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bertkit.config import BertConfig
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.bert import BackboneOutput, init_weights
 
 
@@ -108,7 +108,7 @@ CLASSIFIER_HEADS = {
 }
 
 
-class _TaskModel(nn.Module):
+class TaskModel(nn.Module):
     """backbone + head; the backbone's pooler is dropped when the head does not read it,
     as HuggingFace's task classes do, so saved files hold exactly what they load."""
 
@@ -132,14 +132,14 @@ class _TaskModel(nn.Module):
         return self.head(self.backbone(word_ids, mask, type_ids))
 
 
-class SequenceClassifier(_TaskModel):
+class SequenceClassifier(TaskModel):
     """One label (or, multi-label, one score per label) per text or text pair: logits (B, labels)."""
 
     def __init__(self, backbone: nn.Module, config: BertConfig, num_labels: int):
         super().__init__(backbone, CLASSIFIER_HEADS[config.model_type](config, num_labels), config, num_labels)
 
 
-class TokenClassifier(_TaskModel):
+class TokenClassifier(TaskModel):
     """One label per token: logits (B, S, labels); words are labelled at their first sub-word."""
 
     def __init__(self, backbone: nn.Module, config: BertConfig, num_labels: int):

@@ -14,7 +14,7 @@ Positions are learned, or a fixed sinusoidal table ("Attention Is All You Need",
 config.json says `sinusoidal_pos_embds`; both come from the checkpoint when there is one.
 
     >>> import torch
-    >>> from bertkit.config import BertConfig
+    >>> from bertkit.modeling.config import BertConfig
     >>> config = BertConfig.from_dict({"model_type": "distilbert", "vocab_size": 50, "dim": 32,
     ...                                "n_layers": 2, "n_heads": 4, "hidden_dim": 64})
     >>> model = DistilBertModel(config).eval()
@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bertkit.config import BertConfig
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.bert import BertModel
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bertkit.config import BertConfig
+from bertkit.modeling.config import BertConfig
 
 
 class Embeddings(nn.Module):

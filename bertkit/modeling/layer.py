@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bertkit.config import BertConfig
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.attention import SelfAttention
 from bertkit.modeling.feed_forward import FeedForward
 

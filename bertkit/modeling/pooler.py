@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bertkit.config import BertConfig
+from bertkit.modeling.config import BertConfig
 
 
 class Pooler(nn.Module):

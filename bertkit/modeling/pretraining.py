@@ -9,7 +9,7 @@ NSP head; `checkpoint.py` maps both to HuggingFace's names (`cls.predictions.*`,
 `cls.seq_relationship.*`, `lm_head.*`).
 
     >>> import torch
-    >>> from bertkit.config import BertConfig
+    >>> from bertkit.modeling.config import BertConfig
     >>> from bertkit.modeling.bert import BertModel
     >>> config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
     ...                     intermediate_size=64)
@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertkit.config import BertConfig
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.bert import init_weights
-from bertkit.modeling.feed_forward import ACTIVATIONS
+from bertkit.modeling.activations import ACTIVATIONS
 
 IGNORE_INDEX = -100  # label of the positions that are not predicted
 
@@ -48,7 +48,7 @@ class MaskedLMHead(nn.Module):
     def __init__(self, config: BertConfig, word_embeddings: nn.Embedding):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.activation = ACTIVATIONS[config.hidden_act]
+        self.activation = ACTIVATIONS[config.hidden_act].function
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
         self._tied = [word_embeddings]  # a list: not registered as a submodule a second time

@@ -8,7 +8,7 @@ for 512 tokens. Everything else (LayerNorm epsilon 1e-5, one token type, the poo
 configuration, read from config.json.
 
     >>> import torch
-    >>> from bertkit.config import BertConfig
+    >>> from bertkit.modeling.config import BertConfig
     >>> config = BertConfig(model_type="roberta", pad_token_id=1, type_vocab_size=1, vocab_size=50,
     ...                     hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
     ...                     intermediate_size=64, max_position_embeddings=10)

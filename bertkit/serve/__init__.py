@@ -1,6 +1,5 @@
-"""`bertkit serve`: a model behind HTTP routes (`app`), with micro-batching (`batching`)."""
+"""`bertkit serve`: a model behind HTTP routes (`app`), with micro-batching (`batching`).
 
-from bertkit.serve.app import Server, make_server
-from bertkit.serve.batching import MicroBatcher, Overloaded
-
-__all__ = ["MicroBatcher", "Overloaded", "Server", "make_server"]
+Nothing is imported here, so that `bertkit --help` can read the request limits (`limits`)
+without loading the model stack: `from bertkit.serve.app import make_server`.
+"""

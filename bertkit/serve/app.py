@@ -32,11 +32,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from bertkit.errors import BertkitError
 from bertkit.pipeline import POOLINGS
 from bertkit.serve.batching import MicroBatcher, Overloaded
+from bertkit.serve.limits import MAX_BODY_BYTES, MAX_TEXTS
 
 log = logging.getLogger(__name__)
 
-MAX_TEXTS = 256  # texts per request
-MAX_BODY_BYTES = 1 << 20  # 1 MiB of JSON per request
 
 
 class RequestError(Exception):

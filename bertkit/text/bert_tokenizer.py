@@ -104,6 +104,12 @@ class BertTokenizer(ChunkedTokenizer):
                 return position
             start = position + 1  # the "]" of "[MASK]": try the next symbol
 
+    def decode_token(self, token_id: int) -> str:
+        return self.id_to_token(token_id)
+
+    def continues_word(self, token_id: int) -> bool:
+        return self.id_to_token(token_id).startswith("##")
+
     def encode_chunks(self, text: str) -> list[int]:
         """Ids of a text without special tokens: the ids of its raw chunks, from the cache."""
         return list(chain.from_iterable(map(self._cache.__getitem__, split_chunks(text))))

@@ -31,7 +31,7 @@ from itertools import chain
 from pathlib import Path
 
 from bertkit.errors import VocabError
-from bertkit.text.byte_level import WHITESPACE, ByteLevelPreTokenizer, to_symbols
+from bertkit.text.byte_level import WHITESPACE, ByteLevelPreTokenizer, from_symbols, to_symbols
 from bertkit.text.tokenizer import ChunkCache, ChunkedTokenizer
 
 VOCAB_FILE = "vocab.json"
@@ -168,6 +168,12 @@ class BpeTokenizer(ChunkedTokenizer):
                 raise VocabError(f"{directory}: the vocabulary has no {role} {special[role]!r}")
         model = BytePairEncoding(vocab, merges)
         return cls(model, special, bool(config.get("add_prefix_space", False)), absorbs)
+
+    def decode_token(self, token_id: int) -> str:
+        return from_symbols(self.id_to_token(token_id))
+
+    def continues_word(self, token_id: int) -> bool:
+        return not self.id_to_token(token_id).startswith("Ġ")
 
     def encode_chunks(self, text: str) -> list[int]:
         return list(chain.from_iterable(map(self._cache.__getitem__, self.pre_tokenizer.words(text))))

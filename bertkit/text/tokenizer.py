@@ -29,6 +29,14 @@ class Tokenizer(Protocol):
     def id_to_token(self, token_id: int) -> str:
         """The vocabulary entry of an id."""
 
+    def decode_token(self, token_id: int) -> str:
+        """The text a token stands for: a WordPiece entry as it is ("##ing"), a byte-level BPE
+        entry decoded to its characters ("Ġparis" -> " paris")."""
+
+    def continues_word(self, token_id: int) -> bool:
+        """Whether the token continues the word before it (WordPiece "##x"; a byte-level piece
+        without its leading space): what whole-word masking groups."""
+
 
 class ChunkCache(dict):
     """chunk -> its ids; computes missing entries, forgets everything when full."""

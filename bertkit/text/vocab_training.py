@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from bertkit.errors import InputError
+from bertkit.text.bert_tokenizer import BertTokenizer, split_chunks
+from bertkit.text.byte_level import BYTE_TO_SYMBOL, ByteLevelPreTokenizer, to_symbols
+from bertkit.text.normalization import BertNormalizer
 
 WORDPIECE_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 BPE_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0-3 as in RoBERTa; <mask> goes last
@@ -135,9 +138,6 @@ def bert_word_counts(texts: Iterable[str], lowercase: bool = True) -> Counter:
     Raw text repeats its whitespace-delimited chunks, and every stage is local to a chunk (see
     `bert_tokenizer.py`), so each distinct chunk is normalised and split once.
     """
-    from bertkit.text.bert_tokenizer import BertTokenizer, split_chunks
-    from bertkit.text.normalization import BertNormalizer
-
     specials = dict(zip(("pad_token", "unk_token", "cls_token", "sep_token", "mask_token"), WORDPIECE_SPECIALS))
     stages = BertTokenizer({t: i for i, t in enumerate(WORDPIECE_SPECIALS)}, BertNormalizer(lowercase), specials)
     chunks: Counter = Counter()
@@ -223,8 +223,6 @@ def write_wordpiece_vocab(vocab: Sequence[str], directory: str | os.PathLike, lo
 
 def byte_level_word_counts(texts: Iterable[str], add_prefix_space: bool = False) -> Counter:
     """Counts of GPT-2 pieces, spelled in byte symbols ("Ġworld"), each piece converted once."""
-    from bertkit.text.byte_level import ByteLevelPreTokenizer, to_symbols
-
     split = ByteLevelPreTokenizer(add_prefix_space=add_prefix_space).split
     pieces: Counter = Counter()
     for text in texts:
@@ -240,8 +238,6 @@ def train_byte_level_bpe(
     Pieces are cut by GPT-2's pattern and spelled with the 256 byte symbols, all of which are
     in the vocabulary, so any text can be encoded. `<mask>` takes the last id, as in RoBERTa.
     """
-    from bertkit.text.byte_level import BYTE_TO_SYMBOL
-
     words = byte_level_word_counts(texts, add_prefix_space)
     if not words:
         raise InputError("the corpus holds no words to learn a vocabulary from")

@@ -1,2 +1,3 @@
-"""Training: one loop (`loop.py`) and the tasks built on it (fine-tuning now; pretraining and
-distillation reuse the loop), with their metrics and plots."""
+"""Training: one loop (`loop.py`, `options.py`, `state.py`) and the runs on it, each with its entry
+point (`finetune.finetune`, `pretrain.pretrain`, `distill.distill`); their metrics and plots.
+Nothing is imported here, so `bertkit --help` reads `options.py` without loading torch."""

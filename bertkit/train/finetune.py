@@ -1,25 +1,24 @@
 """Fine-tuning: a classifier (texts or pairs, one label or several) or a tagger, on the one loop.
 
-    data file(s) -> labels (`TaskSpec`) -> encoder + new head (`bertkit.tasks.load`)
-                 -> `ClassificationTask` / `TaggingTask` -> `Trainer` (train/loop.py)
-                 -> best model as a HuggingFace directory + report, curves, confusion matrix
+data file(s) -> labels (`TaskSpec`) -> encoder + new head (`bertkit.checkpoint.load_task`)
+             -> `ClassificationObjective` / `TaggingObjective` -> `Trainer` (train/loop.py)
+             -> best model as a HuggingFace directory + report, curves, confusion matrix
 
-    >>> import bertkit, pathlib, tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> rows = ["text,label"] + ["free prize call now,spam", "see you at lunch,ham"] * 8
-    >>> _ = (folder / "train.csv").write_text("\\n".join(rows) + "\\n")
-    >>> report = finetune(FinetuneOptions(train=folder / "train.csv", output=folder / "model",
-    ...                                   epochs=2, batch_size=4, progress=False))
-    >>> report["task"], report["labels"]
-    ('classification', ['ham', 'spam'])
-    >>> bertkit.load(folder / "model").predict(["free prize, call now"])[0]["label"]
-    'spam'
+>>> import bertkit, pathlib, tempfile
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> rows = ["text,label"] + ["free prize call now,spam", "see you at lunch,ham"] * 8
+>>> _ = (folder / "train.csv").write_text("\\n".join(rows) + "\\n")
+>>> report = finetune(FinetuneOptions(train=folder / "train.csv", output=folder / "model",
+...                                   epochs=2, batch_size=4, progress=False))
+>>> report["task"], report["labels"]
+('classification', ['ham', 'spam'])
+>>> bertkit.load(folder / "model").predict(["free prize, call now"])[0]["label"]
+'spam'
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
@@ -28,34 +27,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertkit import tasks
+from bertkit import checkpoint
+from bertkit.checkpoint import TaskSpec
 from bertkit.data import labeled
 from bertkit.data.batches import batch_plan
-from bertkit.data.encoding import IGNORE_INDEX, collate_texts, collate_words, encode_texts, encode_words
 from bertkit.errors import InputError
-from bertkit.tasks import TaskSpec, model_inputs
+from bertkit.preprocessing import Preprocessor
+from bertkit.preprocessing.encoding import IGNORE_INDEX, collate_texts, collate_words, encode_texts, encode_words
+from bertkit.tasks import prediction
+from bertkit.tasks.prediction import model_inputs
 from bertkit.train import metrics as M
-from bertkit.train.loop import Trainer, TrainingOptions
+from bertkit.train import plots
+from bertkit.train.loop import Trainer, write_training_file
+from bertkit.train.options import LabeledDataOptions, TrainingOptions
 
 log = logging.getLogger("bertkit")
 
 
 @dataclasses.dataclass
-class FinetuneOptions(TrainingOptions):
-    """What to fine-tune on; how to train comes from the fields of `TrainingOptions`."""
+class FinetuneOptions(TrainingOptions, LabeledDataOptions):
+    """What to fine-tune on; how to train and how to read the files come from the fields of
+    `TrainingOptions` and `LabeledDataOptions`."""
 
     train: str | Path
     output: str | Path
-    eval: str | Path | None = None  # None: hold `eval_fraction` of the training file out
     model: str | Path | None = None  # None: the bundled all-MiniLM-L6-v2
     task: str = "auto"  # "classification", "tagging", or "auto" (CoNLL files are tagging)
-    text_column: str = "text"
-    label_column: str = "label"
-    text_pair_column: str | None = None
     label_separator: str | None = None  # set: multi-label classification, labels split on it
-    columns: list[str] | None = None  # column names of a file without a header line
-    encoding: str = "utf-8"
-    eval_fraction: float = 0.1
     metric: str | None = None  # None: macro_f1 (classification) or entity_f1 (tagging)
 
 
@@ -119,10 +117,10 @@ def _labels(data, kind: str, options: FinetuneOptions, at_least_two: bool = True
     return labels
 
 
-# --- tasks for the loop --------------------------------------------------------------------------
+# --- objectives for the loop --------------------------------------------------------------------------
 
 
-class ClassificationTask:
+class ClassificationObjective:
     """A label per text or text pair (cross-entropy), or several (binary cross-entropy per label)."""
 
     def __init__(self, pre, spec: TaskSpec, train, evaluation, batch_size: int, seed: int):
@@ -156,7 +154,7 @@ class ClassificationTask:
         return self._loss(logits, targets), targets.numel()
 
     def evaluate(self, model: nn.Module) -> dict:
-        return self.metrics(torch.from_numpy(tasks.text_logits(model, self.pre, self.eval, self.batch_size)))
+        return self.metrics(torch.from_numpy(prediction.text_logits(model, self.pre, self.eval, self.batch_size)))
 
     def metrics(self, logits: torch.Tensor) -> dict:
         """The evaluation metrics of the logits (N, labels) of the evaluation texts."""
@@ -170,7 +168,7 @@ class ClassificationTask:
         return {"loss": loss, **M.classification_report(gold, predicted, labels)}
 
 
-class TaggingTask:
+class TaggingObjective:
     """A tag per word, learned and predicted at each word's first sub-word."""
 
     def __init__(self, pre, spec: TaskSpec, train, evaluation, batch_size: int, seed: int):
@@ -195,11 +193,13 @@ class TaggingTask:
         inputs, labels = collate_words(self.pre, self.train, batch, self.train_tags)
         logits = model(*model_inputs(inputs, device))  # (B, S, labels)
         labels = labels.to(device)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+        loss = F.cross_entropy(
+            logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+        )
         return loss, (labels != IGNORE_INDEX).sum()
 
     def evaluate(self, model: nn.Module) -> dict:
-        per_sentence = tasks.word_logits(model, self.pre, self.eval, self.batch_size)
+        per_sentence = prediction.word_logits(model, self.pre, self.eval, self.batch_size)
         index = {tag: i for i, tag in enumerate(self.spec.labels)}
         outside = "O" if "O" in index else self.spec.labels[0]
         predicted, losses = [], []
@@ -222,25 +222,23 @@ def finetune(options: FinetuneOptions, on_step=None) -> dict:
     """Fine-tune, keep the best epoch's model in `options.output`, return the report.
 
     `on_step(step)` runs after every optimizer step (see `Trainer`)."""
-    from bertkit.preprocess import Preprocessor
-
     started = time.perf_counter()
     output = Path(options.output)
     train, evaluation, spec = read_data(options)
     torch.manual_seed(options.seed)  # the new head's initialisation
-    model, config, spec, source = tasks.load(options.model, spec)
+    model, config, spec, source = checkpoint.load_task(options.model, spec)
     pre = Preprocessor.from_pretrained(source, seq_length=options.seq_length)
     if options.seq_length > config.max_position_embeddings:
-        raise InputError(f"--seq-length {options.seq_length} exceeds the model's {config.max_position_embeddings} positions")
-    task_class = TaggingTask if spec.kind == "tagging" else ClassificationTask
-    task = task_class(pre, spec, train, evaluation, options.batch_size, options.seed)
+        raise InputError(
+            f"--seq-length {options.seq_length} exceeds the model's {config.max_position_embeddings} positions"
+        )
+    objective_class = TaggingObjective if spec.kind == "tagging" else ClassificationObjective
+    objective = objective_class(pre, spec, train, evaluation, options.batch_size, options.seed)
     metric = options.metric or ("entity_f1" if spec.kind == "tagging" else "macro_f1")
 
-    def keep_best(best_model: nn.Module, entry: dict) -> None:
-        tasks.save(best_model, config, spec, output, source)
-
-    trainer = Trainer(model, task, options.train_config(metric, output), on_improvement=keep_best, on_step=on_step)
-    history = trainer.fit(resume=options.resume)
+    keep_best = lambda best, entry: checkpoint.save_task(best, config, spec, output, source)
+    trainer = Trainer(model, objective, options, metric, output, on_improvement=keep_best, on_step=on_step)
+    history = trainer.fit()
     report = {
         "task": spec.kind,
         "multi_label": spec.multi_label,
@@ -264,11 +262,7 @@ def finetune(options: FinetuneOptions, on_step=None) -> dict:
 
 
 def _write_report(output: Path, report: dict, history: dict, metric: str, spec: TaskSpec) -> None:
-    from bertkit.train import plots
-
-    training = output / "training"
-    training.mkdir(parents=True, exist_ok=True)
-    (training / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    write_training_file(output, "report.json", report)
     plots.training_curves(history, metric, output / "training_curves.png")
     if report["best"] and "confusion" in report["best"]:
         plots.confusion_matrix(report["best"]["confusion"], spec.labels, output / "confusion_matrix.png")
@@ -292,7 +286,9 @@ def format_report(report: dict) -> str:
         rows, key = best.get("per_type", {}), "type"
     else:
         extra = f"  micro-F1 {best['micro_f1']:.4f}" if "micro_f1" in best else ""
-        lines.append(f"accuracy {best['accuracy']:.4f}  macro-F1 {best['macro_f1']:.4f}{extra}  loss {best['loss']:.4f}")
+        lines.append(
+            f"accuracy {best['accuracy']:.4f}  macro-F1 {best['macro_f1']:.4f}{extra}  loss {best['loss']:.4f}"
+        )
         rows, key = best.get("per_class", {}), "label"
     width = max([len(key), *map(len, rows)])
     lines.append(f"  {key:<{width}}  precision  recall     f1  support")

@@ -1,15 +1,16 @@
 """The one training loop of bertkit: fine-tuning, pretraining and distillation all run on it.
 
-What the loop does, and what it leaves to the task:
+What the loop does, and what it leaves to the objective:
 
-    loop   AdamW (no weight decay on biases and LayerNorm weights, as BERT), linear warm-up
-           then linear decay, gradient accumulation and clipping, bf16 autocast where the
-           hardware has it, evaluation every epoch, early stopping on a chosen metric,
-           resumable checkpoints written atomically, PyTorch DDP under `torchrun`
-    task   which examples form each batch (`train_batches`), the loss of a batch (`loss`),
-           and the metrics on held-out data (`evaluate`)
+    loop       AdamW (no weight decay on biases and LayerNorm weights, as BERT), linear warm-up
+               then linear decay, gradient accumulation and clipping, bf16 autocast where the
+               hardware has it, evaluation every epoch, early stopping on a chosen metric,
+               resumable checkpoints written atomically (state.py), PyTorch DDP under
+               `torchrun`, all as `TrainingOptions` (options.py) say
+    objective  which examples form each batch (`train_batches`), the loss of a batch (`loss`),
+               and the metrics on held-out data (`evaluate`)
 
-A task's `loss` returns the *sum* of its per-item losses and the number of items; the loop
+An objective's `loss` returns the *sum* of its per-item losses and the number of items; the loop
 divides the gradients by the number of items of the whole optimizer step, over every
 micro-batch and every process. So accumulation and DDP give the gradient of one big batch:
 2 processes x 8 examples step exactly as 1 process x 16 (up to float rounding).
@@ -21,12 +22,11 @@ micro-batch and every process. So accumulation and DDP give the gradient of one 
     ...     def loss(self, model, batch):
     ...         x = torch.tensor(batch, dtype=torch.float32)
     ...         return ((model.weight - x) ** 2).sum(), len(batch)
-    ...     def evaluate(self, model): return {"error": abs(model.weight.item() - 4.5)}
+    ...     def evaluate(self, model): return {"loss": abs(model.weight.item() - 4.5)}
     >>> model = nn.Linear(1, 1, bias=False)
-    >>> config = TrainConfig(epochs=40, learning_rate=0.5, weight_decay=0.0, metric="error",
-    ...                      higher_is_better=False, progress=False)
-    >>> history = Trainer(model, Mean(), config).fit()
-    >>> len(history.epochs), round(history.best["error"], 1)
+    >>> options = TrainingOptions(epochs=40, learning_rate=0.5, weight_decay=0.0, progress=False)
+    >>> history = Trainer(model, Mean(), options).fit()  # selects on the evaluation's "loss"
+    >>> len(history.epochs), round(history.best["loss"], 1)
     (40, 0.0)
 """
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -45,16 +44,19 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
 from bertkit.data.batches import shard
 from bertkit.errors import CheckpointError, InputError
+from bertkit.train.options import TrainingOptions
+from bertkit.train.state import read_state, rng_state, set_rng_state, write_state
 
-STATE_FILE, MANIFEST_FILE = "state.pt", "state.json"
 
-
-class Task(Protocol):
-    """What the loop needs from a task."""
+class Objective(Protocol):
+    """What the loop needs from what it trains for (fine-tuning, pretraining, distillation)."""
 
     def train_batches(self, epoch: int) -> Sequence[list[int]]:
         """The global batches of one epoch (example indices), the same on every process."""
@@ -70,69 +72,6 @@ class Task(Protocol):
 
 
 @dataclasses.dataclass
-class TrainConfig:
-    epochs: int = 3
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.01
-    warmup: float = 0.1  # fraction of the optimizer steps spent warming the learning rate up
-    max_grad_norm: float | None = 1.0
-    accumulation: int = 1  # micro-batches per optimizer step
-    precision: str = "auto"  # "auto" (bf16 where the hardware has it), "bf16" or "fp32"
-    seed: int = 0
-    metric: str = "loss"  # the evaluation metric to select and stop on; "loss" is minimised
-    higher_is_better: bool | None = None  # None: every metric but a loss is maximised
-    patience: int | None = None  # stop after this many epochs without improvement
-    save_every: int = 0  # optimizer steps between resumable checkpoints (0: at epoch ends only)
-    max_steps: int | None = None  # stop early after this many optimizer steps
-    output_dir: str | Path | None = None  # where checkpoints and history go; None: nowhere
-    device: str | None = None  # None: cuda:LOCAL_RANK when there is a GPU, else cpu
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise InputError(f"unknown precision {self.precision!r}; choose auto, bf16 or fp32")
-        if self.epochs < 1 or self.accumulation < 1:
-            raise InputError("epochs and accumulation must be at least 1")
-        if self.higher_is_better is None:
-            self.higher_is_better = "loss" not in self.metric
-
-
-@dataclasses.dataclass(kw_only=True)
-class TrainingOptions:
-    """The training settings fine-tuning and distillation share: the base of `FinetuneOptions`
-    and `DistillOptions`, filled from the same flags (`bertkit.cli.training`).
-
-    Keyword-only, so the options built on it keep their own required fields first."""
-
-    seq_length: int = 128
-    batch_size: int = 32  # examples per optimizer step, all processes together
-    epochs: int = 3
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.01
-    warmup: float = 0.1
-    max_grad_norm: float | None = 1.0
-    accumulation: int = 1
-    precision: str = "auto"
-    seed: int = 42
-    patience: int | None = None
-    save_every: int = 0
-    max_steps: int | None = None
-    resume: bool = False
-    progress: bool = True
-    device: str | None = None
-
-    def train_config(self, metric: str, output_dir: str | Path) -> TrainConfig:
-        """The loop's configuration: select and stop on `metric`, checkpoints in `output_dir`."""
-        return TrainConfig(
-            epochs=self.epochs, learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-            warmup=self.warmup, max_grad_norm=self.max_grad_norm, accumulation=self.accumulation,
-            precision=self.precision, seed=self.seed, metric=metric, patience=self.patience,
-            save_every=self.save_every, max_steps=self.max_steps, output_dir=output_dir,
-            device=self.device, progress=self.progress,
-        )  # fmt: skip
-
-
-@dataclasses.dataclass
 class History:
     steps: list[dict] = dataclasses.field(default_factory=list)  # {"step", "epoch", "loss", "lr"}
     epochs: list[dict] = dataclasses.field(default_factory=list)  # {"epoch", "step", metrics...}
@@ -141,7 +80,7 @@ class History:
     examples_per_second: float = 0.0
 
 
-# --- distributed ------------------------------------------------------------------------------
+# --- DDP under `torchrun` ---------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,8 +100,6 @@ class Distributed:
 
 def init_distributed() -> Distributed:
     """Join the process group `torchrun` describes in the environment (gloo on CPU, nccl on GPU)."""
-    import torch.distributed as dist
-
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return Distributed()
@@ -173,8 +110,6 @@ def init_distributed() -> Distributed:
 
 def leave_distributed() -> None:
     """Leave the process group `init_distributed` joined, if any: the end of a command's run."""
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -209,74 +144,24 @@ def bf16_supported(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# --- checkpoints --------------------------------------------------------------------------------
-
-
-def _fsync_replace(temporary: Path, final: Path) -> None:
-    with open(temporary, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(temporary, final)  # atomic on POSIX: readers see the old file or the new one
-
-
-def write_state(directory: Path, state: dict) -> None:
-    """Save a resumable state atomically, with a manifest (size, SHA-256) written after it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    temporary = directory / f".{STATE_FILE}.tmp"
-    torch.save(state, temporary)
-    digest = hashlib.sha256(temporary.read_bytes()).hexdigest()
-    manifest = {"file": STATE_FILE, "bytes": temporary.stat().st_size, "sha256": digest, "step": state["step"]}
-    _fsync_replace(temporary, directory / STATE_FILE)
-    temporary_manifest = directory / f".{MANIFEST_FILE}.tmp"
-    temporary_manifest.write_text(json.dumps(manifest) + "\n", encoding="utf-8")
-    _fsync_replace(temporary_manifest, directory / MANIFEST_FILE)
-
-
-def read_state(directory: Path) -> dict:
-    """A state `write_state` wrote, verified against its manifest; `CheckpointError` otherwise."""
-    path, manifest_path = directory / STATE_FILE, directory / MANIFEST_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{directory}: no checkpoint to resume from ({STATE_FILE} missing); run without --resume")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        expected_bytes, expected_sha = manifest["bytes"], manifest["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise CheckpointError(
-            f"{manifest_path}: missing or unreadable, so {path} cannot be verified (a partial write?); "
-            "delete the checkpoint folder to start over"
-        ) from None
-    data = path.read_bytes()
-    if len(data) != expected_bytes or hashlib.sha256(data).hexdigest() != expected_sha:
-        raise CheckpointError(
-            f"{path}: corrupt or truncated ({len(data)} bytes, manifest says {expected_bytes}, checksum "
-            "mismatch); delete the checkpoint folder to start over"
-        )
-    try:
-        import io
-
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means the same thing here
-        raise CheckpointError(f"{path}: cannot be read ({type(e).__name__}: {e})") from None
+def write_training_file(output_dir: str | Path, name: str, data: dict) -> None:
+    """`output_dir/training/name` as JSON, replaced atomically: the history, a command's report."""
+    path = Path(output_dir) / "training" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
 
 
 # --- the loop -----------------------------------------------------------------------------------
 
 
 class Trainer:
-    """Runs `task` on `model` as `config` says; `fit()` returns the `History`.
+    """Trains `model` for `objective` as `options` say; `fit()` returns the `History`.
+
+    `metric` is the evaluation metric to select and stop on: one with "loss" in its name is
+    minimised, any other maximised. `output_dir` receives the resumable checkpoint and the
+    history (None: nowhere).
 
     `on_improvement(model, metrics)` is called (first process only) each time the evaluation
     metric reaches a new best: the place to save the best model. `on_step(step)` is called
@@ -286,18 +171,25 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        task: Task,
-        config: TrainConfig,
+        objective: Objective,
+        options: TrainingOptions,
+        metric: str = "loss",
+        output_dir: str | Path | None = None,
         on_improvement: Callable[[nn.Module, dict], None] | None = None,
         on_step: Callable[[int], None] | None = None,
     ):
-        self.config = config
-        self.task = task
+        self.options = options
+        self.objective = objective
+        self.metric = metric
+        self.higher_is_better = "loss" not in metric
+        self.output_dir = Path(output_dir) if output_dir is not None else None
         self.on_improvement = on_improvement
         self.on_step = on_step
+        if options.threads:
+            torch.set_num_threads(options.threads)  # on a shared machine, fewer threads than cores can be faster
         self.dist = init_distributed()
-        if config.device is not None:
-            self.device = torch.device(config.device)
+        if options.device is not None:
+            self.device = torch.device(options.device)
         elif torch.cuda.is_available():
             self.device = torch.device("cuda", self.dist.local_rank)
         else:
@@ -305,43 +197,42 @@ class Trainer:
         self.model = model.to(self.device)  # the bare model: what is evaluated and saved
         self.ddp = self.model
         if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel
-
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids)
-        self.bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported(self.device))
+        self.bf16 = options.precision == "bf16" or (options.precision == "auto" and bf16_supported(self.device))
         # fused: one kernel for the whole update instead of a dozen passes over 22M+ parameters
         self.optimizer = torch.optim.AdamW(
-            parameter_groups(self.model, config.weight_decay), lr=config.learning_rate, fused=True
+            parameter_groups(self.model, options.weight_decay), lr=options.learning_rate, fused=True
         )
-        self.checkpoint_dir = Path(config.output_dir) / "checkpoint" if config.output_dir else None
+        self.checkpoint_dir = self.output_dir / "checkpoint" if self.output_dir else None
 
     # The plan of every epoch is fixed by the seed, so the total step count is known up front.
     def _steps_per_epoch(self, epoch: int) -> int:
-        return math.ceil(len(self.task.train_batches(epoch)) / self.config.accumulation)
+        return math.ceil(len(self.objective.train_batches(epoch)) / self.options.accumulation)
 
-    def fit(self, resume: bool = False) -> History:
-        config = self.config
-        total = sum(self._steps_per_epoch(e) for e in range(config.epochs))
-        if config.max_steps is not None:
-            total = min(total, config.max_steps)
+    def fit(self) -> History:
+        """Train (or, with `options.resume`, go on from the checkpoint in `output_dir`)."""
+        options = self.options
+        total = sum(self._steps_per_epoch(e) for e in range(options.epochs))
+        if options.max_steps is not None:
+            total = min(total, options.max_steps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, warmup_then_linear_decay(total, round(config.warmup * total))
+            self.optimizer, warmup_then_linear_decay(total, round(options.warmup * total))
         )
-        torch.manual_seed(config.seed + self.dist.rank)  # dropout differs across processes
-        random.seed(config.seed + self.dist.rank)
+        torch.manual_seed(options.seed + self.dist.rank)  # dropout differs across processes
+        random.seed(options.seed + self.dist.rank)
         history, position = History(), {"epoch": 0, "batch": 0, "step": 0, "stale": 0}
-        if resume:
+        if options.resume:
             position = self._restore(scheduler, history)
 
         training_seconds, examples = 0.0, 0  # evaluation and checkpoint time left out
         step, stale = position["step"], position["stale"]
-        for epoch in range(position["epoch"], config.epochs):
-            batches = list(self.task.train_batches(epoch))
+        for epoch in range(position["epoch"], options.epochs):
+            batches = list(self.objective.train_batches(epoch))
             first = position["batch"] if epoch == position["epoch"] else 0
             bar = self._progress(epoch, len(batches), first)
-            for at in range(first, len(batches), config.accumulation):
-                group = batches[at : at + config.accumulation]
+            for at in range(first, len(batches), options.accumulation):
+                group = batches[at : at + options.accumulation]
                 started = time.perf_counter()
                 loss = self._step(group)
                 scheduler.step()
@@ -349,19 +240,21 @@ class Trainer:
                 step += 1
                 examples += sum(len(b) for b in group)
                 rate = examples / max(1e-9, training_seconds)
-                shown = self.task.progress() if hasattr(self.task, "progress") else {}  # optional task metrics
+                shown = self.objective.progress() if hasattr(self.objective, "progress") else {}  # optional metrics
                 history.steps.append(
                     {"step": step, "epoch": epoch, "loss": loss, "lr": scheduler.get_last_lr()[0], **shown}
                 )
                 if bar is not None:
-                    bar.set_postfix(loss=f"{loss:.4f}", **{k: f"{v:.3f}" for k, v in shown.items()}, ex_per_s=f"{rate:.1f}")
+                    bar.set_postfix(
+                        loss=f"{loss:.4f}", **{k: f"{v:.3f}" for k, v in shown.items()}, ex_per_s=f"{rate:.1f}"
+                    )
                     bar.update(len(group))
                 done = at + len(group)
-                if config.save_every and step % config.save_every == 0 and done < len(batches):
+                if options.save_every and step % options.save_every == 0 and done < len(batches):
                     self._save(scheduler, history, epoch, done, step, stale)
                 if self.on_step is not None:
                     self.on_step(step)
-                if config.max_steps is not None and step >= config.max_steps:
+                if options.max_steps is not None and step >= options.max_steps:
                     break
             if bar is not None:
                 bar.close()
@@ -376,11 +269,11 @@ class Trainer:
                     self.on_improvement(self.model, entry)
             else:
                 stale += 1
-            finished = config.max_steps is not None and step >= config.max_steps
-            stop = config.patience is not None and stale >= config.patience
+            finished = options.max_steps is not None and step >= options.max_steps
+            stop = options.patience is not None and stale >= options.patience
             self._save(scheduler, history, epoch + 1, 0, step, stale)
             if stop or finished:
-                history.stopped_early = stop and epoch + 1 < config.epochs
+                history.stopped_early = stop and epoch + 1 < options.epochs
                 break
         self._write_history(history)
         return history
@@ -400,13 +293,11 @@ class Trainer:
             context = self.ddp.no_sync() if not sync else contextlib.nullcontext()
             with context:
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                    loss_sum, items = self.task.loss(self.ddp, local)
+                    loss_sum, items = self.objective.loss(self.ddp, local)
                 (loss_sum.float() * weight).backward()
             total_loss += loss_sum.detach().double().cpu() * weight
             total_items += float(items) * weight
         if self.dist.enabled:  # the step's item count (and loss) over all processes
-            import torch.distributed as dist
-
             both = torch.stack([total_loss, total_items]).to(self.device if self.device.type == "cuda" else "cpu")
             dist.all_reduce(both)
             total_loss, total_items = both.cpu()
@@ -415,8 +306,8 @@ class Trainer:
         for p in self.model.parameters():
             if p.grad is not None:
                 p.grad.mul_(scale)
-        if self.config.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        if self.options.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.options.max_grad_norm)
         self.optimizer.step()
         return float(total_loss) / max(1.0, float(total_items))
 
@@ -425,41 +316,35 @@ class Trainer:
         if self.dist.is_main:
             self.model.eval()
             with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                metrics = self.task.evaluate(self.model)
+                metrics = self.objective.evaluate(self.model)
         if self.dist.enabled:  # every process takes the same early-stopping decision
-            import torch.distributed as dist
-
             shared = [metrics]
             dist.broadcast_object_list(shared, src=0)
             metrics = shared[0]
-        if self.config.metric not in metrics:
-            raise InputError(f"no metric {self.config.metric!r} in the evaluation; it reports {', '.join(metrics)}")
+        if self.metric not in metrics:
+            raise InputError(f"no metric {self.metric!r} in the evaluation; it reports {', '.join(metrics)}")
         return metrics
 
     def _improved(self, metrics: dict, best: dict | None) -> bool:
         if best is None:
             return True
-        value, best_value = metrics[self.config.metric], best[self.config.metric]
-        return value > best_value if self.config.higher_is_better else value < best_value
+        value, best_value = metrics[self.metric], best[self.metric]
+        return value > best_value if self.higher_is_better else value < best_value
 
     def _progress(self, epoch: int, total: int, done: int):
-        if not (self.config.progress and self.dist.is_main):
+        if not (self.options.progress and self.dist.is_main):
             return None
-        from tqdm import tqdm
-
-        return tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="batch")
+        return tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{self.options.epochs}", unit="batch")
 
     # --- checkpoints ---------------------------------------------------------------------------
 
     def _save(self, scheduler, history: History, epoch: int, batch: int, step: int, stale: int) -> None:
         if self.checkpoint_dir is None:
             return
-        rng = [_rng_state()]
+        rng = [rng_state()]
         if self.dist.enabled:
-            import torch.distributed as dist
-
             rng = [None] * self.dist.world_size
-            dist.all_gather_object(rng, _rng_state())
+            dist.all_gather_object(rng, rng_state())
         if self.dist.is_main:
             state = {
                 "model": self.model.state_dict(),
@@ -476,8 +361,6 @@ class Trainer:
             write_state(self.checkpoint_dir, state)
             self._write_history(history)
         if self.dist.enabled:
-            import torch.distributed as dist
-
             dist.barrier()
 
     def _restore(self, scheduler, history: History) -> dict:
@@ -492,16 +375,11 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"][self.dist.rank])
+        set_rng_state(state["rng"][self.dist.rank])
         saved = json.loads(state["history"])
         history.steps, history.epochs, history.best = saved["steps"], saved["epochs"], saved["best"]
         return {k: state[k] for k in ("epoch", "batch", "step", "stale")}
 
     def _write_history(self, history: History) -> None:
-        if self.config.output_dir is None or not self.dist.is_main:
-            return
-        path = Path(self.config.output_dir) / "training" / "history.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(dataclasses.asdict(history), indent=1) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        if self.output_dir is not None and self.dist.is_main:
+            write_training_file(self.output_dir, "history.json", dataclasses.asdict(history))

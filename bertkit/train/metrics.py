@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bertkit.data.labeled import entities
+
 
 def _prf(true_positive: float, predicted: float, actual: float) -> tuple[float, float, float]:
     true_positive, predicted, actual = float(true_positive), float(predicted), float(actual)
@@ -65,24 +67,6 @@ def multi_label_report(gold: np.ndarray, predicted: np.ndarray, labels: Sequence
         "micro_f1": micro[2],
         "per_class": per_class,
     }
-
-
-def entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """(type, start, end) spans of a BIO (IOB1 or IOB2) tag sequence; `end` is exclusive.
-
-    As conlleval: an I- tag that does not continue an entity of its type starts a new one.
-    """
-    spans: list[tuple[str, int, int]] = []
-    kind, start = None, 0
-    for i, tag in enumerate([*tags, "O"]):
-        prefix, _, name = tag.partition("-") if "-" in tag else (tag, "", "")
-        begins = prefix in ("B", "S") or (prefix in ("I", "E") and name != kind)
-        if kind is not None and (prefix not in ("I", "E") or begins):
-            spans.append((kind, start, i))
-            kind = None
-        if prefix in ("B", "I", "S", "E") and name and (begins or kind is None):
-            kind, start = name, i
-    return spans
 
 
 def entity_report(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:

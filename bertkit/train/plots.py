@@ -18,6 +18,13 @@ def _pyplot():
     return plt
 
 
+def _save(plt, figure, path: str | Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
+
+
 def training_curves(history: dict, metric: str, path: str | Path) -> Path:
     """Training loss per step (left) and the evaluation loss and `metric` per epoch (right)."""
     plt = _pyplot()
@@ -43,10 +50,7 @@ def training_curves(history: dict, metric: str, path: str | Path) -> Path:
     right.set_ylabel("loss")
     right.set_title("evaluation")
     right.legend(loc="upper left")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return Path(path)
+    return _save(plt, figure, path)
 
 
 def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path) -> Path:
@@ -65,16 +69,13 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], pat
             axes.text(j, i, str(count), ha="center", va="center", color="white" if count > top / 2 else "black")
     figure.colorbar(image, ax=axes, fraction=0.046)
     axes.set_title("confusion matrix")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return Path(path)
+    return _save(plt, figure, path)
 
 
 def pretraining_curves(history: dict, path: str | Path) -> Path:
     """MLM and NSP loss per step (left); MLM and NSP accuracy per step, running averages, with
     the held-out figures of each evaluation as markers (right). Reads the step entries that
-    `bertkit.train.pretrain.PretrainingTask.progress` adds to the history."""
+    `bertkit.train.pretrain.PretrainingObjective.progress` adds to the history."""
     plt = _pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     steps = history["steps"]
@@ -99,7 +100,4 @@ def pretraining_curves(history: dict, path: str | Path) -> Path:
     right.set_ylim(0, 1)
     right.set_title("accuracy")
     right.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return Path(path)
+    return _save(plt, figure, path)

@@ -1,14 +1,20 @@
-"""bertkit/cli/bench.py (and the harness it runs, benchmarks/inference.py): one small run writes
-the table, the JSON and the chart; a missing reference is named with how to install it.
+"""bertkit/cli/bench.py (and the harness it runs, the package bertkit.bench): one small run
+writes the table, the JSON and the chart; a missing reference is named with how to install it;
+the harness runs from the package alone and imports no reference until it measures one.
 
 Numbers are checked for presence and sense (accuracy against the reference of the run),
 never for speed.
 """
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import bertkit
+from bertkit.bench import measure, systems, texts
 from bertkit.cli import main
-from bertkit.cli.bench import _harness
 
 
 def test_a_small_run_writes_markdown_json_and_chart(tmp_path, capsys):
@@ -33,10 +39,9 @@ def test_a_small_run_writes_markdown_json_and_chart(tmp_path, capsys):
 
 
 def test_missing_references_are_named_with_the_install_hint(monkeypatch):
-    harness = _harness()
-    monkeypatch.setattr(harness.importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else object())
-    assert harness.missing_oracles(["bertkit fp32", "transformers", "onnxruntime"]) == {"onnxruntime": ["onnxruntime"]}
-    assert harness.INSTALL_HINT == "pip install 'bertkit[bench]'"
+    monkeypatch.setattr(systems.importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else object())
+    assert systems.missing_oracles(["bertkit fp32", "transformers", "onnxruntime"]) == {"onnxruntime": ["onnxruntime"]}
+    assert systems.INSTALL_HINT == "pip install 'bertkit[bench]'"
 
 
 def test_a_run_on_your_own_texts_times_the_short_sentence_in_interleaved_rounds(tmp_path):
@@ -57,11 +62,10 @@ def test_a_run_on_your_own_texts_times_the_short_sentence_in_interleaved_rounds(
 
 
 def test_texts_files_are_lines_or_a_json_list(tmp_path):
-    harness = _harness()
     (tmp_path / "t.json").write_text(json.dumps(["one", "two\nlines"]))
-    assert harness.read_texts(tmp_path / "t.json") == ["one", "two\nlines"]
+    assert texts.read_texts(tmp_path / "t.json") == ["one", "two\nlines"]
     (tmp_path / "t.txt").write_text("one\n  \ntwo\n")
-    assert harness.read_texts(tmp_path / "t.txt") == ["one", "two"]
+    assert texts.read_texts(tmp_path / "t.txt") == ["one", "two"]
 
 
 def test_bad_choices_end_with_one_line(tmp_path, monkeypatch, capsys):
@@ -82,19 +86,55 @@ def test_bad_choices_end_with_one_line(tmp_path, monkeypatch, capsys):
     assert "--device cuda: PyTorch sees no CUDA device" in capsys.readouterr().err
 
 
-def test_a_worker_that_dies_in_the_rounds_is_reported_and_left_out(capsys):
-    import subprocess
-    import sys
+def test_without_the_real_text_sources_the_error_says_to_give_your_own_texts(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "django", None)  # as if Django were not installed
+    for reader in (texts.po_files, texts.po_strings_by_language, texts.po_strings):
+        reader.cache_clear()
+    assert main(["bench", "--systems", "bertkit fp32", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Django's translation catalogs (pip install django), not found here; give your own texts with --texts-file" in err
 
-    harness = _harness()
+
+def test_a_worker_that_dies_in_the_rounds_is_reported_and_left_out(capsys):
     answers = "import sys; [print('[0.001, 0.002]', flush=True) for line in sys.stdin]"
     alive = subprocess.Popen([sys.executable, "-c", answers], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     dead = subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     dead.wait()
     try:
-        p50 = harness.short_sentence_rounds({"alive": alive, "dead": dead}, rounds=3)
+        p50 = measure.short_sentence_rounds({"alive": alive, "dead": dead}, rounds=3)
     finally:
         alive.stdin.close()
         alive.wait()
     assert p50 == {"alive": 1.0}  # ms, the p50 of three rounds of [0.001, 0.002] s
     assert "dead: its process ended" in capsys.readouterr().out
+
+
+def test_a_copy_of_the_package_alone_runs_the_bench(tmp_path):
+    """An installed bertkit has no benchmarks/ or tests/ folder beside it: so has this copy."""
+    shutil.copytree(Path(bertkit.__file__).parent, tmp_path / "bertkit", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "texts.txt").write_text("A man is eating food.\nSomeone eats.\n")
+    code = (
+        f"import sys, bertkit; assert bertkit.__file__.startswith({str(tmp_path)!r}), bertkit.__file__; "
+        "from bertkit.cli import main; sys.exit(main(['bench', '--sizes', 'minilm', '--systems', 'bertkit fp32', "
+        "'--texts-file', 'texts.txt', '--latency-texts', '1', '--short-rounds', '1', '--peak-seconds', '0.02', "
+        "'--peak-tokens', '64', '--out', 'out']))"
+    )  # its workers start in this folder too, so they import the copy
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| bertkit fp32 |" in (tmp_path / "out" / "inference.md").read_text()
+
+
+def test_the_harness_imports_no_reference_and_the_command_no_torch():
+    code = """
+import importlib, pkgutil, sys
+import bertkit.cli.bench
+assert "torch" not in sys.modules, "bertkit bench's options loaded torch"
+import bertkit.bench
+for module in pkgutil.iter_modules(bertkit.bench.__path__):
+    importlib.import_module(f"bertkit.bench.{module.name}")
+optional = {"transformers", "onnxruntime", "onnx", "onnxscript", "ctranslate2", "openvino", "nncf", "django"}
+print(sorted(optional & set(sys.modules)))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["[]"]

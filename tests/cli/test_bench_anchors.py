@@ -1,5 +1,5 @@
-"""The benchmark's anchors (benchmarks/references.py, built by benchmarks/inference.py's
-`prepare`): each one, from a tiny random checkpoint that `transformers` wrote, embeds real texts
+"""The benchmark's anchors (bertkit/bench/references.py, built by its `prepare`): each one,
+from a tiny random checkpoint that `transformers` wrote, embeds real texts
 into mean-pooled vectors that agree with transformers' (cosine > 0.99; int8 > 0.95), on batches
 whose texts differ in length, so padding is exercised. A test is skipped only when its anchor's
 package is not installed. Then the report's comparisons: cosine for every system, bertkit fp32
@@ -16,10 +16,9 @@ import pytest
 import tiny_models
 from corpora import realistic_mix
 
+from bertkit.bench import compare, references, report, run, systems, worker
 from bertkit.cli import main
-from bertkit.cli.bench import _harness
 
-harness = _harness()
 BATCH = 4  # 12 texts of mixed lengths: three padded batches
 
 
@@ -30,26 +29,26 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ids(tiny):
-    return harness.token_ids(tiny, realistic_mix(12))
+    return run.token_ids(tiny, realistic_mix(12))
 
 
 @pytest.fixture(scope="module")
 def expected(tiny, ids):
     pytest.importorskip("transformers")
-    return harness.make_runner("transformers", tiny, None, threads=1).embed(ids, BATCH)
+    return worker.make_runner("transformers", tiny, None, threads=1).embed(ids, BATCH)
 
 
 def cosines(vectors: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
 
 
-@pytest.mark.parametrize("system", harness.ANCHORS)
+@pytest.mark.parametrize("system", systems.ANCHORS)
 def test_each_anchor_agrees_with_transformers(system, tiny, ids, expected, tmp_path):
-    for module in harness.ORACLE_MODULES[system]:
+    for module in systems.ORACLE_MODULES[system]:
         pytest.importorskip(module)
-    artifacts, seconds = harness.prepare([system], tiny, tmp_path, "tiny", ids)
+    artifacts, seconds = references.prepare([system], tiny, tmp_path, "tiny", ids)
     assert set(artifacts) == {system} and seconds
-    runner = harness.make_runner(system, tiny, artifacts[system], threads=1)
+    runner = worker.make_runner(system, tiny, artifacts[system], threads=1)
     vectors = runner.embed(ids, BATCH)
     assert vectors.shape == expected.shape and vectors.dtype == np.float32
     assert cosines(vectors, expected).min() > (0.95 if system.endswith("int8") else 0.99)
@@ -63,8 +62,8 @@ def test_a_failed_build_leaves_its_systems_out_and_the_rest_run(tiny, ids, tmp_p
     def build(name, *args):
         raise ValueError(f"no converter for {name}")
 
-    monkeypatch.setattr(harness, "build", build)
-    artifacts, seconds = harness.prepare(["bertkit fp32", "ctranslate2", "openvino int8"], tiny, tmp_path, "tiny", ids)
+    monkeypatch.setattr(references, "build", build)
+    artifacts, seconds = references.prepare(["bertkit fp32", "ctranslate2", "openvino int8"], tiny, tmp_path, "tiny", ids)
     assert artifacts == {} and seconds == {}
     out = capsys.readouterr().out
     assert "tiny / ctranslate2: building failed" in out and "no converter for openvino" in out
@@ -72,11 +71,11 @@ def test_a_failed_build_leaves_its_systems_out_and_the_rest_run(tiny, ids, tmp_p
 
 
 def test_every_anchor_is_a_default_cpu_system_and_one_without_its_package_is_named(monkeypatch):
-    assert set(harness.ANCHORS) <= set(harness.DEFAULT_SYSTEMS["cpu"])
-    assert not set(harness.ANCHORS) & set(harness.DEFAULT_SYSTEMS["cuda"])
+    assert set(systems.ANCHORS) <= set(systems.DEFAULT_SYSTEMS["cpu"])
+    assert not set(systems.ANCHORS) & set(systems.DEFAULT_SYSTEMS["cuda"])
     absent = {"ctranslate2", "nncf"}
-    monkeypatch.setattr(harness.importlib.util, "find_spec", lambda name: None if name in absent else object())
-    assert harness.missing_oracles(list(harness.ANCHORS)) == {
+    monkeypatch.setattr(systems.importlib.util, "find_spec", lambda name: None if name in absent else object())
+    assert systems.missing_oracles(list(systems.ANCHORS)) == {
         "ctranslate2": ["ctranslate2"], "ctranslate2 int8": ["ctranslate2"], "openvino int8": ["nncf"],
     }  # fmt: skip
 
@@ -89,13 +88,13 @@ def test_the_report_compares_every_system_and_answers_the_two_questions():
         "ctranslate2": {"texts_per_s": 200.0, "short_latency_p50_ms": 4.0},
         "ctranslate2 int8": {"texts_per_s": 400.0, "short_latency_p50_ms": 2.0},
     }
-    assert harness.best_fp32_anchor(results) == "ctranslate2"  # int8 anchors are not fp32
+    assert compare.best_fp32_anchor(results) == "ctranslate2"  # int8 anchors are not fp32
     results["bertkit fp32"]["x_best_fp32_anchor"] = 1.5
-    verdicts = harness.verdicts(results)
+    verdicts = compare.verdicts(results)
     assert verdicts["best_fp32_anchor"] == "ctranslate2" and verdicts["bertkit_fp32_x_best_fp32_anchor"] == 1.5
     assert verdicts["fastest_anchor_short_p50"] == {"system": "ctranslate2 int8", "ms": 2.0}
     assert verdicts["short_p50_beats_every_anchor"] == {"bertkit fp32": True, "bertkit int8": False}
-    lines = harness.verdict_lines({**verdicts, "results": results, "accuracy_reference": "transformers"})
+    lines = report.verdict_lines({**verdicts, "results": results, "accuracy_reference": "transformers"})
     assert lines[0].startswith("bertkit fp32 against the fastest fp32 anchor (ctranslate2, 200.0 texts/s): 1.50x")
     assert "bertkit int8 2.50 ms does not beat every anchor (fastest: ctranslate2 int8 2.00 ms)" in lines[2]
 
@@ -103,8 +102,8 @@ def test_the_report_compares_every_system_and_answers_the_two_questions():
 def test_a_run_reports_each_anchors_cosine_and_skips_a_missing_one(tiny, tmp_path, monkeypatch, capsys):
     pytest.importorskip("transformers")
     pytest.importorskip("ctranslate2")
-    find_spec = harness.importlib.util.find_spec
-    monkeypatch.setattr(harness.importlib.util, "find_spec", lambda name: None if name == "openvino" else find_spec(name))
+    find_spec = systems.importlib.util.find_spec
+    monkeypatch.setattr(systems.importlib.util, "find_spec", lambda name: None if name == "openvino" else find_spec(name))
     code = main([
         "bench", "--model", str(tiny), "--sizes", "minilm", "--systems", "transformers,ctranslate2,openvino",
         "--texts", "8", "--latency-texts", "2", "--short-rounds", "1", "--peak-seconds", "0.02", "--peak-tokens", "64",

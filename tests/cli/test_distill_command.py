@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 import tiny_models
 
 from bertkit.cli import main  # noqa: E402
@@ -19,7 +18,9 @@ FAST = ["--no-progress", "--batch-size", "8", "--lr", "1e-2"]
 def data(tmp_path_factory) -> tuple[Path, Path]:
     directory = tmp_path_factory.mktemp("data")
     rows = tiny_models.toy_spam(96)
-    return tiny_models.write_csv(directory / "train.csv", rows[:72]), tiny_models.write_csv(directory / "test.csv", rows[72:])
+    return tiny_models.write_csv(directory / "train.csv", rows[:72]), tiny_models.write_csv(
+        directory / "test.csv", rows[72:]
+    )
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 import tiny_models
 
 from bertkit.cli import main  # noqa: E402
@@ -41,7 +40,9 @@ def test_classifier_learns_reports_plots_and_predicts(base, tmp_path, capsys, ca
     for name in ("training_curves.png", "confusion_matrix.png", "config.json", "model.safetensors", "vocab.txt"):
         assert (out / name).stat().st_size > 0, name
     config = json.loads((out / "config.json").read_text())
-    assert config["id2label"] == {"0": "ham", "1": "spam"} and config["architectures"] == ["BertForSequenceClassification"]
+    assert config["id2label"] == {"0": "ham", "1": "spam"} and config["architectures"] == [
+        "BertForSequenceClassification"
+    ]
 
     assert main(["predict", "--model", str(out), "free prize call now", "see you at lunch"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -51,8 +52,13 @@ def test_classifier_learns_reports_plots_and_predicts(base, tmp_path, capsys, ca
     assert [row["label"] for row in table] == [label for _, label in rows[72:]]
     assert set(table[0]) == {"text", "label", "score", "ham", "spam"}
     for precision in ("int8", "bf16"):  # the engine's precisions: same labels on this easy task
-        assert main(["predict", "--model", str(out), "--input", str(test), "--format", "csv", "--precision", precision]) == 0
-        assert [row["label"] for row in csv.DictReader(io.StringIO(capsys.readouterr().out))] == [r["label"] for r in table]
+        assert (
+            main(["predict", "--model", str(out), "--input", str(test), "--format", "csv", "--precision", precision])
+            == 0
+        )
+        assert [row["label"] for row in csv.DictReader(io.StringIO(capsys.readouterr().out))] == [
+            r["label"] for r in table
+        ]
 
 
 def test_tagger_from_conll_learns_entities(base, tmp_path, capsys):

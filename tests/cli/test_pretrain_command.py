@@ -3,10 +3,10 @@ and the one-line errors for bad corpora."""
 
 import json
 
+import corpora
 import pytest
 
 from bertkit.cli import main
-import corpora
 
 TINY = [
     "--layers", "1", "--hidden", "32", "--heads", "2", "--vocab-size", "300", "--max-seq-length", "32",
@@ -76,7 +76,10 @@ def test_roberta_style_pretraining_and_fill_mask(tmp_path, capsys, real_document
 def test_whole_word_masking_without_nsp(tmp_path, capsys, real_documents):
     corpus = write_corpus(tmp_path / "corpus.txt", real_documents[:40])
     output = tmp_path / "wwm"
-    assert main(["pretrain", "--corpus", str(corpus), "--output", str(output), "--whole-word-masking", "--no-nsp", *TINY]) == 0
+    assert (
+        main(["pretrain", "--corpus", str(corpus), "--output", str(output), "--whole-word-masking", "--no-nsp", *TINY])
+        == 0
+    )
     assert "(BertForMaskedLM)" in capsys.readouterr().out
 
 

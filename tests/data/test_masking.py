@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 import bertkit.data.masking as masking
+from bertkit.bundled import default_model_dir
 from bertkit.data.masking import Masker, MaskingConfig
 from bertkit.errors import InputError
+from bertkit.text.loading import load_text_stages
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 SPECIALS = [PAD, UNK, CLS, SEP]
@@ -108,6 +110,15 @@ def test_settings_are_checked():
         MaskingConfig(mask_fraction=0.9, random_fraction=0.2)
     with pytest.raises(InputError, match="whole-word"):
         Masker(MASK, SPECIALS, VOCAB, MaskingConfig(whole_word=True))
+
+
+def test_a_masker_for_a_tokenizer_and_its_layout():
+    tokenizer, layout = load_text_stages(default_model_dir())
+    masker = Masker.for_text(tokenizer, layout, MaskingConfig(whole_word=True))
+    specials = [tokenizer.token_id(name) for name in ("cls_token", "sep_token", "pad_token", "mask_token")]
+    assert masker.mask_id == specials[3] and masker.special[specials].all() and masker.special.sum() == 4
+    word = tokenizer.encode("unaffable")  # several pieces, the later ones "##"
+    assert len(word) > 1 and masker.continuation[word[1:]].all() and not masker.continuation[word[0]]
 
 
 def test_docstring_examples_run():

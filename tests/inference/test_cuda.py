@@ -2,17 +2,17 @@
 
 Runs wherever PyTorch sees a CUDA device (the project's GPU check: `benchmarks/gpu_check.sh`);
 CI has none and skips this file. The packed attention's bookkeeping is also checked on the CPU,
-with a stand-in for the flash kernel: tests/inference/test_engine.py.
+with a stand-in for the flash kernel: tests/inference/test_layer.py.
 """
 
 import pytest
 import torch
+from test_engine import MODELS, batch, model_and_batch, reference
 
 from bertkit.inference import FastEncoder
-from bertkit.inference import engine
+from bertkit.inference import layer as layer_module
 from bertkit.modeling.bert import BertModel
-from bertkit.config import BertConfig
-from test_engine import MODELS, batch, model_and_batch, reference
+from bertkit.modeling.config import BertConfig
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -42,7 +42,7 @@ def test_bf16_on_cuda_runs_packed_attention_within_the_guard(name):
     model, ids, mask, types = model_and_batch(name, LENGTHS)
     ref = reference(model, ids, mask, types)
     fast = FastEncoder(model, precision="bf16", device="cuda")
-    assert all(layer.varlen for layer in fast.layers) == (engine.varlen_attn is not None)
+    assert all(layer.varlen for layer in fast.layers) == (layer_module.varlen_attn is not None)
     out = fast(ids, mask, types)
     real = mask.bool()
     assert cosines(out.sequence.cpu()[real], ref.sequence[real]).min() >= 0.999
@@ -51,7 +51,7 @@ def test_bf16_on_cuda_runs_packed_attention_within_the_guard(name):
 
 def test_bf16_packed_attention_equals_padded_attention_on_cuda():
     """varlen flash attention and SDPA over (B, S) with the padding masked: the same layer."""
-    if engine.varlen_attn is None:
+    if layer_module.varlen_attn is None:
         pytest.skip("this PyTorch has no torch.nn.attention.varlen")
     torch.manual_seed(0)
     config = BertConfig(hidden_size=256, num_hidden_layers=2, num_attention_heads=4, intermediate_size=512)

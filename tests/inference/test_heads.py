@@ -13,9 +13,10 @@ import pytest
 import torch
 
 import bertkit
-from bertkit import tasks
-from bertkit.config import BertConfig
-from bertkit.data.encoding import encode_texts, encode_words
+from bertkit import checkpoint
+from bertkit.tasks import prediction
+from bertkit.modeling.config import BertConfig
+from bertkit.preprocessing.encoding import encode_texts, encode_words
 from bertkit.inference import FastEncoder, FastTaskModel
 from bertkit.modeling.bert import BertModel
 from bertkit.modeling.classification import SequenceClassifier, TokenClassifier
@@ -66,22 +67,22 @@ def texts() -> list[str]:
 @pytest.fixture(scope="module")
 def classifier_dir(tmp_path_factory):
     """The bundled MiniLM with a new (random) 3-label classifier head, saved as a fine-tuned model."""
-    spec = tasks.TaskSpec("classification", ["a", "b", "c"])
+    spec = checkpoint.TaskSpec("classification", ["a", "b", "c"])
     torch.manual_seed(0)
-    model, config, spec, source = tasks.load(None, spec)
-    return tasks.save(model, config, spec, tmp_path_factory.mktemp("classifier"), source)
+    model, config, spec, source = checkpoint.load_task(None, spec)
+    return checkpoint.save_task(model, config, spec, tmp_path_factory.mktemp("classifier"), source)
 
 
 def test_predict_in_fp32_on_the_engine_matches_the_plain_path(classifier_dir):
     m = bertkit.load(classifier_dir, precision="fp32")
     assert isinstance(m.task_engine, FastTaskModel)
     encoded = encode_texts(m.preprocessor, texts())
-    plain = tasks.text_logits(m.task[0], m.preprocessor, encoded)
-    engine = tasks.text_logits(m.task_engine, m.preprocessor, encoded)
+    plain = prediction.text_logits(m.task[0], m.preprocessor, encoded)
+    engine = prediction.text_logits(m.task_engine, m.preprocessor, encoded)
     assert np.abs(engine - plain).max() < 1e-4, f"fp32 engine logits off the plain path by {np.abs(engine - plain).max():.2e}"
 
     predicted = m.predict(texts())
-    plain_predicted = tasks.predict(m.task[0], m.task[1], m.preprocessor, texts())
+    plain_predicted = prediction.predict(m.task[0], m.task[1], m.preprocessor, texts())
     assert [r["label"] for r in predicted] == [r["label"] for r in plain_predicted]
     assert predicted[0].keys() == plain_predicted[0].keys() == {"label", "score", "scores"}
     for ours, theirs in zip(predicted, plain_predicted):
@@ -106,17 +107,17 @@ def test_fp16_predicts_on_the_plain_path(classifier_dir):
 
 
 def test_tagger_predicts_on_the_engine_with_the_plain_path_numbers(tmp_path):
-    spec = tasks.TaskSpec("tagging", ["O", "B-X", "I-X"])
+    spec = checkpoint.TaskSpec("tagging", ["O", "B-X", "I-X"])
     torch.manual_seed(0)
-    model, config, spec, source = tasks.load(None, spec)
-    m = bertkit.load(tasks.save(model, config, spec, tmp_path / "tagger", source), precision="fp32")
+    model, config, spec, source = checkpoint.load_task(None, spec)
+    m = bertkit.load(checkpoint.save_task(model, config, spec, tmp_path / "tagger", source), precision="fp32")
     sentences = [text.split() for text in texts()[30:45]]
     encoded = encode_words(m.preprocessor, sentences)
-    plain = tasks.word_logits(m.task[0], m.preprocessor, encoded)
-    engine = tasks.word_logits(m.task_engine, m.preprocessor, encoded)
+    plain = prediction.word_logits(m.task[0], m.preprocessor, encoded)
+    engine = prediction.word_logits(m.task_engine, m.preprocessor, encoded)
     assert max(float(np.abs(a - b).max()) for a, b in zip(engine, plain) if len(a)) < 1e-4
     predicted = m.predict(sentences)
-    plain_predicted = tasks.predict(m.task[0], spec, m.preprocessor, sentences)
+    plain_predicted = prediction.predict(m.task[0], spec, m.preprocessor, sentences)
     assert [r["tags"] for r in predicted] == [r["tags"] for r in plain_predicted]
     assert predicted[0].keys() == {"words", "tags", "scores", "entities"}
 

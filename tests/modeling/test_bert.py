@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from bertkit.config import BertConfig
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.bert import BertModel
-from bertkit.modeling.feed_forward import ACTIVATIONS
+from bertkit.modeling.activations import ACTIVATIONS
 
 TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64)
 
@@ -69,9 +69,9 @@ def test_gelu_is_the_erf_form_and_gelu_new_the_tanh_one():
     x = torch.linspace(-4, 4, 101)
     erf = 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
     tanh = 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-    torch.testing.assert_close(ACTIVATIONS["gelu"](x), erf)
-    torch.testing.assert_close(ACTIVATIONS["gelu_new"](x), tanh)
-    torch.testing.assert_close(ACTIVATIONS["gelu_fast"](x), tanh)
+    torch.testing.assert_close(ACTIVATIONS["gelu"].function(x), erf)
+    torch.testing.assert_close(ACTIVATIONS["gelu_new"].function(x), tanh)
+    torch.testing.assert_close(ACTIVATIONS["gelu_fast"].function(x), tanh)
     assert not torch.allclose(erf, tanh, atol=1e-4, rtol=0)
 
 

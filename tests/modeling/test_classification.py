@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bertkit.config import BertConfig
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.bert import BertModel
 from bertkit.modeling.classification import SequenceClassifier, TokenClassifier
 from bertkit.modeling.distilbert import DistilBertModel

@@ -5,8 +5,8 @@ import math
 
 import torch
 
-from bertkit.checkpoint import DISTILBERT_WEIGHTS
-from bertkit.config import BertConfig
+from bertkit.checkpoint.names import DISTILBERT_WEIGHTS
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling import distilbert
 from bertkit.modeling.distilbert import DistilBertModel, sinusoidal_positions
 

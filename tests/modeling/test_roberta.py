@@ -5,8 +5,8 @@ import doctest
 import pytest
 import torch
 
-from bertkit.checkpoint import ROBERTA_WEIGHTS
-from bertkit.config import BertConfig
+from bertkit.checkpoint.names import ROBERTA_WEIGHTS
+from bertkit.modeling.config import BertConfig
 from bertkit.errors import InputError
 from bertkit.modeling import roberta
 from bertkit.modeling.roberta import RobertaModel

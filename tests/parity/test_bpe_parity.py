@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from tokenizers import ByteLevelBPETokenizer, pre_tokenizers
 from transformers import AddedToken, RobertaTokenizer
 
-from bertkit.preprocess import Preprocessor
+from bertkit.preprocessing import Preprocessor
 from bertkit.text.bpe import BpeTokenizer
 from bertkit.text.byte_level import ByteLevelPreTokenizer, to_symbols
 

@@ -8,22 +8,23 @@ directory, BertModel on the bundled all-MiniLM-L6-v2.
 
 from __future__ import annotations
 
-
+import corpora
 import torch
 import transformers
 
-from bertkit import checkpoint, pretraining
+from bertkit import checkpoint
 from bertkit.bundled import default_model_dir
-from bertkit.config import BertConfig
-from bertkit.distill.student import make_student
-
-import corpora
+from bertkit.modeling.config import BertConfig
+from bertkit.train.distill.student import make_student
 
 
 def test_all_layer_distilbert_student_equals_its_bert_teacher_in_transformers(tmp_path):
     teacher = checkpoint.load_backbone(None)[0]
     student = make_student(
-        teacher, lambda config: checkpoint.architecture(config).backbone(config), layers=range(6), model_type="distilbert"
+        teacher,
+        lambda config: checkpoint.architecture(config).backbone(config),
+        layers=range(6),
+        model_type="distilbert",
     )
     checkpoint.save(student, student.config, tmp_path, source=default_model_dir())
 
@@ -45,10 +46,10 @@ def test_distilbert_masked_lm_head_round_trips_with_transformers(tmp_path):
     config = BertConfig.from_dict(
         {"model_type": "distilbert", "vocab_size": 30522, "dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 64}
     )
-    ours = pretraining.build(config, next_sentence=False).eval()
+    ours = checkpoint.build_pretraining(config, next_sentence=False).eval()
     with torch.no_grad():
         ours.mlm.bias.normal_()  # a bias that is not zero, so a dropped one shows
-    pretraining.save(ours, tmp_path / "ours", source=default_model_dir())
+    checkpoint.save_pretraining(ours, tmp_path / "ours", source=default_model_dir())
     theirs = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "ours").eval()
     assert type(theirs).__name__ == "DistilBertForMaskedLM"
     ids = torch.tensor([[101, 2023, 103, 2003, 102]])
@@ -57,5 +58,5 @@ def test_distilbert_masked_lm_head_round_trips_with_transformers(tmp_path):
         expected = theirs(input_ids=ids, attention_mask=mask).logits
         assert torch.equal(ours(ids, mask).mlm_logits, expected)
         theirs.save_pretrained(tmp_path / "theirs")
-        back = pretraining.load(tmp_path / "theirs")[0].eval()
+        back = checkpoint.load_pretraining(tmp_path / "theirs")[0].eval()
         assert torch.equal(back(ids, mask).mlm_logits, expected)

@@ -5,7 +5,7 @@
   `AutoModelForTokenClassification` with the same logits (1e-5), the same id2label, and
   `AutoTokenizer` gives the ids our preprocessor gives.
 - Task models that transformers wrote (BERT, RoBERTa, DistilBERT; sequence and token
-  classification; random weights) load in `bertkit.tasks.load` with the same logits, and what
+  classification; random weights) load in `bertkit.checkpoint.load_task` with the same logits, and what
   we save from them loads back in transformers with the same logits.
 """
 
@@ -20,7 +20,8 @@ import transformers
 import tiny_models
 
 import bertkit  # noqa: E402
-from bertkit import tasks  # noqa: E402
+from bertkit import checkpoint  # noqa: E402
+from bertkit.tasks import prediction  # noqa: E402
 from bertkit.train.finetune import FinetuneOptions, finetune  # noqa: E402
 
 ATOL = 1e-5
@@ -77,7 +78,7 @@ def test_fine_tuned_classifier_loads_in_transformers_with_the_same_logits(base, 
 
     with torch.no_grad():
         reference = theirs(**_hf_inputs(batch)).logits
-        ours = model.task[0](*tasks.model_inputs(batch, torch.device("cpu")))
+        ours = model.task[0](*prediction.model_inputs(batch, torch.device("cpu")))
     torch.testing.assert_close(ours, reference, atol=ATOL, rtol=0)
     # predict() reports the same decision transformers' logits make
     predicted = model.predict(texts, second)
@@ -137,7 +138,7 @@ def test_task_models_transformers_wrote_load_with_the_same_logits_and_round_trip
     theirs = HF_CLASSES[kind].from_config(config).eval()
     theirs.save_pretrained(str(tmp_path / "theirs"))
 
-    model, ours_config, spec, _ = tasks.load(tmp_path / "theirs")
+    model, ours_config, spec, _ = checkpoint.load_task(tmp_path / "theirs")
     model.eval()
     assert (spec.kind, spec.labels) == (kind, ["neg", "neutral", "pos"])
     generator = torch.Generator().manual_seed(1)
@@ -156,7 +157,7 @@ def test_task_models_transformers_wrote_load_with_the_same_logits_and_round_trip
         torch.testing.assert_close(ours, reference, atol=ATOL, rtol=0)
 
     check(model, theirs)
-    tasks.save(model, ours_config, spec, tmp_path / "ours", source=None)
+    checkpoint.save_task(model, ours_config, spec, tmp_path / "ours", source=None)
     again = HF_CLASSES[kind].from_pretrained(str(tmp_path / "ours")).eval()
     check(model, again)
     assert type(again).__name__ == type(theirs).__name__

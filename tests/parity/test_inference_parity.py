@@ -81,9 +81,9 @@ def short_texts():
 
 
 @pytest.mark.parametrize("precision, threshold", [("fp32", None), ("bf16", 0.999), ("int8", 0.99)])
-def test_short_texts_alone_take_the_few_rows_layer_and_match_transformers(short_texts, precision, threshold):
-    """One text per pass, as a service answers a request: the few-rows C layer on CPUs that
-    build it (tests/inference/test_few_rows.py checks that it is used), the PyTorch path elsewhere."""
+def test_short_texts_alone_take_the_fused_layer_and_match_transformers(short_texts, precision, threshold):
+    """One text per pass, as a service answers a request: the fused C layer on CPUs that
+    build it (tests/inference/test_fused_layer.py checks that it is used), the PyTorch path elsewhere."""
     token_ids, states = short_texts
     assert len(token_ids) == SHORT_TEXTS and len({len(ids) for ids in token_ids}) > 5
     backbone, _, _ = load_backbone(None)

@@ -5,8 +5,8 @@ import pytest
 import torch
 import transformers
 
-from bertkit import pretraining
-from bertkit.config import BertConfig
+from bertkit import checkpoint
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.pretraining import IGNORE_INDEX, pretraining_loss
 
 SIZES = dict(vocab_size=500, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
@@ -45,7 +45,7 @@ def hf_pretraining_dir(tmp_path_factory):
 
 def test_our_heads_match_bert_for_pretraining_on_its_checkpoint(hf_pretraining_dir):
     reference, directory = hf_pretraining_dir
-    ours, config, _ = pretraining.load(directory)
+    ours, config, _ = checkpoint.load_pretraining(directory)
     ours.eval()
     assert ours.nsp is not None  # the file has cls.seq_relationship.*
     ids, mask, types = inputs(config.vocab_size)
@@ -62,7 +62,7 @@ def test_our_heads_match_bert_for_masked_lm_on_its_checkpoint(tmp_path):
     torch.manual_seed(6)
     reference = randomised(transformers.BertForMaskedLM(transformers.BertConfig(**SIZES))).eval()
     reference.save_pretrained(tmp_path)
-    ours, config, _ = pretraining.load(tmp_path)
+    ours, config, _ = checkpoint.load_pretraining(tmp_path)
     ours.eval()
     assert ours.nsp is None and ours.backbone.pooler is None  # BertForMaskedLM has neither
     ids, mask, types = inputs(config.vocab_size, seed=7)
@@ -75,7 +75,7 @@ def test_our_heads_match_bert_for_masked_lm_on_its_checkpoint(tmp_path):
 
 def test_joint_loss_matches_the_reference(hf_pretraining_dir):
     reference, directory = hf_pretraining_dir
-    ours, config, _ = pretraining.load(directory)
+    ours, config, _ = checkpoint.load_pretraining(directory)
     ours.eval()
     ids, mask, types = inputs(config.vocab_size, seed=3)
     labels = torch.full_like(ids, IGNORE_INDEX)
@@ -94,8 +94,8 @@ def test_joint_loss_matches_the_reference(hf_pretraining_dir):
 def test_transformers_reads_our_checkpoints(tmp_path, next_sentence):
     torch.manual_seed(2)
     config = BertConfig(**SIZES)
-    ours = randomised(pretraining.build(config, next_sentence=next_sentence)).eval()
-    pretraining.save(ours, tmp_path)
+    ours = randomised(checkpoint.build_pretraining(config, next_sentence=next_sentence)).eval()
+    checkpoint.save_pretraining(ours, tmp_path)
     ids, mask, types = inputs(config.vocab_size, seed=4)
     with torch.no_grad():
         out = ours(ids, mask, types)
@@ -120,7 +120,7 @@ def test_roberta_lm_head_both_ways(tmp_path):
     hf_config = transformers.RobertaConfig(**SIZES, max_position_embeddings=40, type_vocab_size=1)
     reference = randomised(transformers.RobertaForMaskedLM(hf_config)).eval()
     reference.save_pretrained(tmp_path / "theirs")
-    ours, config, _ = pretraining.load(tmp_path / "theirs")
+    ours, config, _ = checkpoint.load_pretraining(tmp_path / "theirs")
     ours.eval()
     assert ours.nsp is None
     ids, mask, _ = inputs(config.vocab_size, pad_id=1)
@@ -130,7 +130,7 @@ def test_roberta_lm_head_both_ways(tmp_path):
         out = ours(ids, mask, types)
     real = mask.bool()
     assert (out.mlm_logits[real] - theirs[real]).abs().max() < TOLERANCE
-    pretraining.save(ours, tmp_path / "ours")
+    checkpoint.save_pretraining(ours, tmp_path / "ours")
     back = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "ours").eval()
     assert type(back).__name__ == "RobertaForMaskedLM"
     with torch.no_grad():

@@ -26,7 +26,7 @@ import corpora
 
 from bertkit import Encoder, Preprocessor  # noqa: E402
 from bertkit.bundled import default_model_dir  # noqa: E402
-from bertkit.config import BertConfig  # noqa: E402
+from bertkit.modeling.config import BertConfig  # noqa: E402
 from bertkit.modeling.distilbert import DistilBertModel  # noqa: E402
 
 ATOL = 1e-4

@@ -20,7 +20,7 @@ import transformers
 
 import bertkit
 from bertkit.bundled import default_model_dir
-from bertkit.serve import make_server
+from bertkit.serve.app import make_server
 from bertkit.serve import app as app_module
 from tiny_models import TOKENIZER_FILES
 

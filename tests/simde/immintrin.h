@@ -1,4 +1,4 @@
-/* Test-only stand-in for <immintrin.h>: the AVX-512 intrinsics few_rows.c's AVX-512 build uses,
+/* Test-only stand-in for <immintrin.h>: the AVX-512 intrinsics fused_layer.c's AVX-512 build uses,
  * in portable C (SIMDe, Debian's libsimde-dev, plus the few it lacks, below), so that build's
  * logic runs on a CPU without AVX-512 (tests/simde/run.sh). AMX and AVX512-BF16 are stubs that
  * abort: the run claims neither, so they are never called. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fused C layer's AVX-512 build on any x86 CPU: few_rows.c compiled with -D__AVX512F__
+# The fused C layer's AVX-512 build on any x86 CPU: fused_layer.c compiled with -D__AVX512F__
 # against SIMDe's portable AVX-512 intrinsics (tests/simde/immintrin.h; the VNNI/AMX target
 # attributes dropped, so no AVX-512 instruction is emitted), then the C-layer tests run on it
 # as the AVX-512 build (fp32, bf16 on FMAs, int8 on VNNI's u8 codes and column sums, pairs of
@@ -19,15 +19,14 @@ if [ ! -f /usr/include/simde/x86/avx512.h ]; then
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-sed -e 's/^#define VNNI __attribute__.*/#define VNNI/' -e 's/^#define AMX __attribute__.*/#define AMX/' \
-    bertkit/inference/csrc/few_rows.c > "$work/few_rows.c"
-grep -q '^#define VNNI$' "$work/few_rows.c" && grep -q '^#define AMX$' "$work/few_rows.c"
-cp bertkit/inference/csrc/simd16.h "$work/"
+cp bertkit/inference/csrc/*.[ch] "$work/"
+sed -i -e 's/^#define VNNI __attribute__.*/#define VNNI/' -e 's/^#define AMX __attribute__.*/#define AMX/' "$work"/*.[ch]
+grep -q '^#define VNNI$' "$work"/*.[ch] && grep -q '^#define AMX$' "$work"/*.[ch]
 "${CC:-cc}" -O2 -fopenmp -fPIC -shared -mavx2 -mfma -D__AVX512F__ -DSIMDE_NO_NATIVE -Wno-psabi \
-    -I tests/simde "$work/few_rows.c" -o "$work/few_rows-avx512-simde.so" -lm
-if objdump -d "$work/few_rows-avx512-simde.so" 2>/dev/null | grep -q zmm; then
+    -I tests/simde "$work/fused_layer.c" -o "$work/fused_layer-avx512-simde.so" -lm
+if objdump -d "$work/fused_layer-avx512-simde.so" 2>/dev/null | grep -q zmm; then
     echo "tests/simde: the build emitted AVX-512 instructions"; exit 1
 fi
-BERTKIT_SIMDE_LIBRARY="$work/few_rows-avx512-simde.so" PYTHONPATH="tests/simde${PYTHONPATH:+:$PYTHONPATH}" \
-    "$PY" -m pytest -q -p no:xdist -p no:cacheprovider -p plugin tests/inference/test_few_rows.py \
+BERTKIT_SIMDE_LIBRARY="$work/fused_layer-avx512-simde.so" PYTHONPATH="tests/simde${PYTHONPATH:+:$PYTHONPATH}" \
+    "$PY" -m pytest -q -p no:xdist -p no:cacheprovider -p plugin tests/inference/test_fused_layer.py \
     -k "rounding or matches_the_pytorch or any_split or every_build or more_rows or larger_passes or library_builds" "$@"

@@ -14,7 +14,7 @@ import pytest
 
 from bertkit.cli import main
 from bertkit.errors import VocabError
-from bertkit.preprocess import Preprocessor
+from bertkit.preprocessing import Preprocessor
 from bertkit.text import bpe
 from bertkit.text.bpe import BpeTokenizer, BytePairEncoding
 from bertkit.text.byte_level import BYTE_TO_SYMBOL

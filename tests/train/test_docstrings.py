@@ -1,4 +1,4 @@
-"""The examples in the fine-tuning modules' docstrings run and print what they say."""
+"""The examples in the training modules' docstrings run and print what they say."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import pytest
 
 MODULES = [
     "bertkit.train.loop",
+    "bertkit.train.options",
+    "bertkit.train.pretrain",
     "bertkit.train.metrics",
     "bertkit.data.batches",
     "bertkit.data.labeled",
-    "bertkit.data.encoding",
+    "bertkit.preprocessing.encoding",
     "bertkit.modeling.classification",
-    "bertkit.tasks",
+    "bertkit.checkpoint.task",
+    "bertkit.checkpoint.pretraining",
+    "bertkit.checkpoint.names",
     "bertkit.train.finetune",  # fine-tunes the bundled MiniLM on 16 rows and predicts
 ]
 

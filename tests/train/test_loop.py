@@ -12,21 +12,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import tiny_models
 import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-import tiny_models
-
 from bertkit.errors import CheckpointError  # noqa: E402
-from bertkit.train.loop import (  # noqa: E402
-    Trainer,
-    TrainConfig,
-    parameter_groups,
-    read_state,
-    warmup_then_linear_decay,
-    write_state,
-)
+from bertkit.train.loop import Trainer, parameter_groups, warmup_then_linear_decay  # noqa: E402
+from bertkit.train.options import TrainingOptions  # noqa: E402
+from bertkit.train.state import read_state, write_state  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,8 +59,8 @@ class Regression:
 def _fit(batches, accumulation):
     torch.manual_seed(0)
     model = nn.Linear(3, 1)
-    config = TrainConfig(epochs=3, learning_rate=0.1, accumulation=accumulation, progress=False, precision="fp32")
-    Trainer(model, Regression(batches), config).fit()
+    options = TrainingOptions(epochs=3, learning_rate=0.1, accumulation=accumulation, progress=False, precision="fp32")
+    Trainer(model, Regression(batches), options).fit()
     return torch.cat([model.weight.flatten(), model.bias])
 
 
@@ -120,7 +114,9 @@ RUN = textwrap.dedent(
 
 def _run(*args) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-c", RUN, *map(str, args)], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", RUN, *map(str, args)], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_a_run_killed_with_sigkill_and_resumed_ends_with_the_same_weights(tmp_path):
@@ -141,7 +137,9 @@ def test_a_run_killed_with_sigkill_and_resumed_ends_with_the_same_weights(tmp_pa
     for name, tensor in expected["model"].items():
         assert torch.equal(got["model"][name], tensor), name
     assert json.loads(got["history"])["epochs"] == json.loads(expected["history"])["epochs"]
-    assert (tmp_path / "resumed" / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
+    assert (tmp_path / "resumed" / "model.safetensors").read_bytes() == (
+        tmp_path / "whole" / "model.safetensors"
+    ).read_bytes()
 
 
 def test_resuming_from_a_corrupt_checkpoint_is_a_clear_error(tmp_path):

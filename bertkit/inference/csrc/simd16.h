@@ -1,9 +1,9 @@
-/* 16 float32 (or int32) lanes, the width few_rows.c is written in, on two instruction sets:
+/* 16 float32 (or int32) lanes, the width fused_layer.c is written in, on two instruction sets:
  *
  * - AVX-512 (built with -mavx512f): one 512-bit register, each function one instruction;
  * - AVX2 + FMA (built with -mavx2 -mfma): two 256-bit registers, `lo` lanes 0-7, `hi` 8-15.
  *
- * few_rows.c is compiled once per instruction set (few_rows.py picks the build the CPU runs),
+ * fused_layer.c is compiled once per instruction set (fused_layer.py picks the build the CPU runs),
  * so one source computes the same layer, lane for lane, on both.
  */
 #ifndef BERTKIT_SIMD16_H
@@ -130,7 +130,7 @@ INLINE vi vi_clamp(vi a, int low, int high) {
 }
 
 #else
-#error "few_rows.c is built with -mavx512f or with -mavx2 -mfma"
+#error "fused_layer.c is built with -mavx512f or with -mavx2 -mfma"
 #endif
 
 #endif

@@ -1,0 +1,49 @@
+"""Every system the bench knows, which run on which device, and what each needs installed.
+
+`bertkit <precision>` is bertkit's engine (`worker.Bertkit`); the others are the references
+(`references.py`), each optional: one whose package is missing is left out with the install
+hint. Standard library only: `bertkit --help` reads these for the options' help.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+ANCHORS = ("onnxruntime", "onnxruntime int8", "ctranslate2", "ctranslate2 int8", "openvino", "openvino int8")
+FP32_ANCHORS = ("onnxruntime", "ctranslate2", "openvino")  # bertkit fp32 against the fastest
+SYSTEMS = ("bertkit fp32", "bertkit bf16", "bertkit int8", "bertkit auto", "transformers", "transformers bf16", *ANCHORS)
+CPU_ONLY = ("bertkit int8", *ANCHORS)
+DEFAULT_SYSTEMS = {  # int8 and the anchors run on the CPU only; "auto" is one of the three (`bertkit info`)
+    "cpu": ("bertkit fp32", "bertkit bf16", "bertkit int8", "bertkit auto", "transformers", *ANCHORS),
+    "cuda": ("bertkit fp32", "bertkit bf16", "transformers", "transformers bf16"),
+}
+DESCRIPTIONS = {  # for the report's prose
+    "transformers": "PyTorch, SDPA, dynamic padding",
+    "onnxruntime": "ONNX Runtime optimized: the exported model fused by its transformer optimizer, fp32",
+    "onnxruntime int8": "ONNX Runtime optimized, int8 weights (dynamic quantisation, per channel)",
+    "ctranslate2": "CTranslate2 Encoder, float32",
+    "ctranslate2 int8": "CTranslate2 Encoder, int8",
+    "openvino": "OpenVINO, fp32",
+    "openvino int8": "OpenVINO, NNCF post-training int8 (calibrated on this run's texts)",
+}
+ORACLE_MODULES = {
+    "transformers": ["transformers"],
+    "transformers bf16": ["transformers"],
+    "onnxruntime": ["transformers", "onnxruntime", "onnx", "onnxscript"],
+    "onnxruntime int8": ["transformers", "onnxruntime", "onnx", "onnxscript"],
+    "ctranslate2": ["transformers", "ctranslate2"],
+    "ctranslate2 int8": ["transformers", "ctranslate2"],
+    "openvino": ["transformers", "openvino"],
+    "openvino int8": ["transformers", "openvino", "nncf"],
+}
+INSTALL_HINT = "pip install 'bertkit[bench]'"
+
+
+def missing_oracles(systems: list[str]) -> dict[str, list[str]]:
+    """system -> the modules it needs that are not installed."""
+    missing = {}
+    for system in systems:
+        absent = [m for m in ORACLE_MODULES.get(system, []) if importlib.util.find_spec(m) is None]
+        if absent:
+            missing[system] = absent
+    return missing

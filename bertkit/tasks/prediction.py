@@ -1,0 +1,93 @@
+"""Predictions of a fine-tuned classifier or tagger: labels and scores, in input order.
+
+Shared by evaluation during training, `bertkit predict` and `Pipeline.predict`; the model is a
+task model (`bertkit.modeling.classification`) or the inference engine's `FastTaskModel`, and
+what it predicts is its `bertkit.checkpoint.TaskSpec`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from bertkit.checkpoint import TaskSpec
+from bertkit.data.labeled import entities
+from bertkit.errors import InputError
+
+
+def model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The preprocessor's dict -> the task model's (word_ids, mask, type_ids), int64 on `device`."""
+    return tuple(batch[name].to(device).long() for name in ("input_word_ids", "input_mask", "input_type_ids"))
+
+
+@torch.no_grad()
+def text_logits(model: nn.Module, pre, encoded, batch_size: int = 32) -> np.ndarray:
+    """(N, labels) float32 logits for encoded texts (`Preprocessor.encode`), input order."""
+    device = next(model.parameters()).device
+    logits = np.zeros((len(encoded.lengths), model.num_labels), dtype=np.float32)
+    for batch, inputs in pre.batches(encoded, batch_size):
+        logits[batch] = model(*model_inputs(inputs, device)).float().cpu().numpy()
+    return logits
+
+
+@torch.no_grad()
+def word_logits(model: nn.Module, pre, encoded, batch_size: int = 32) -> list[np.ndarray]:
+    """Per sentence, (words, labels) float32 logits at each word's first piece; a word with no
+    piece (cut by seq_length, or no token at all) gets zeros, which the caller reports."""
+    device = next(model.parameters()).device
+    offset = len(pre.layout.start)
+    out = [np.zeros((len(firsts), model.num_labels), dtype=np.float32) for firsts in encoded.first_pieces]
+    for batch, inputs in pre.batches(encoded, batch_size):
+        logits = model(*model_inputs(inputs, device)).float().cpu().numpy()  # (B, S, labels)
+        for row, i in enumerate(batch):
+            for w, position in enumerate(encoded.first_pieces[i]):
+                if position >= 0:
+                    out[i][w] = logits[row, offset + position]
+    return out
+
+
+def predict(model: nn.Module, spec: TaskSpec, pre, texts, texts_b=None, batch_size: int = 32) -> list[dict]:
+    """Labels and scores, one dict per input, in input order.
+
+    classification  {"label", "score", "scores": {label: probability}}
+    multi-label     {"labels": [every label with probability > 0.5], "scores": {...}}
+    tagging         {"words", "tags", "scores", "entities": [{"type", "text", "start", "end"}]};
+                    a text is split into words on whitespace, or given as a list of words
+    """
+    if isinstance(texts, str):
+        raise InputError("predict takes a list of texts, not one string; wrap it: predict([text])")
+    texts = list(texts)
+    model.eval()
+    if spec.kind == "classification":
+        if texts_b is not None and len(list(texts_b)) != len(texts):
+            raise InputError(f"got {len(texts)} texts but {len(list(texts_b))} second texts; pairs need as many of each")
+        logits = torch.from_numpy(text_logits(model, pre, pre.encode(texts, texts_b), batch_size))
+        probabilities = torch.sigmoid(logits) if spec.multi_label else torch.softmax(logits, dim=-1)
+        results = []
+        for row in probabilities.tolist():
+            scores = dict(zip(spec.labels, row))
+            if spec.multi_label:
+                results.append({"labels": [label for label, p in scores.items() if p > 0.5], "scores": scores})
+            else:
+                best = int(np.argmax(row))
+                results.append({"label": spec.labels[best], "score": row[best], "scores": scores})
+        return results
+
+    sentences = [text.split() if isinstance(text, str) else [str(w) for w in text] for text in texts]
+    encoded = pre.encode_words(sentences)
+    outside = "O" if "O" in spec.labels else spec.labels[0]
+    results = []
+    for words, firsts, logits in zip(sentences, encoded.first_pieces, word_logits(model, pre, encoded, batch_size)):
+        probabilities = torch.softmax(torch.from_numpy(logits), dim=-1)
+        tags, scores = [], []
+        for p, position in zip(probabilities, firsts):
+            best = int(p.argmax())
+            tags.append(spec.labels[best] if position >= 0 else outside)
+            scores.append(float(p[best]) if position >= 0 else 0.0)
+        found = [
+            {"type": kind, "text": " ".join(words[start:end]), "start": start, "end": end}
+            for kind, start, end in entities(tags)
+        ]
+        results.append({"words": words, "tags": tags, "scores": scores, "entities": found})
+    return results

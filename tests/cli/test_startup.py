@@ -1,0 +1,24 @@
+"""`bertkit --help` and every command's `--help` answer without loading the model stack.
+
+The parser imports every command's module (cli/__init__.py), so a module-level import of torch
+(or of anything that imports it: the pipeline, the server's app) in any of them would cost
+every command, `--help` included, seconds of start-up.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_building_the_parser_imports_no_torch():
+    probe = "import sys, bertkit.cli; bertkit.cli.build_parser(); print(sorted(m for m in sys.modules if m == 'torch'))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_help_lists_every_command():
+    result = subprocess.run([sys.executable, "-m", "bertkit", "--help"], capture_output=True, text=True, check=True)
+    for command in ("preprocess", "encode", "embed", "finetune", "predict", "pretrain", "distill", "fill-mask",
+                    "serve", "bench", "info"):  # fmt: skip
+        assert command in result.stdout
