@@ -1,7 +1,8 @@
 # Two commands on a fresh machine with Python 3.11:
 #   make run    create .venv, install everything, preprocess + encode the notebook's two sentences
-#   make test   the whole test suite, the C layer's AVX-512 build through SIMDe's portable intrinsics,
-#               then the `emulated` tests on an emulated AVX2-only CPU (what CI runs)
+#   make test   lint (ruff, the layers contract), the whole test suite, the C layer's AVX-512 build
+#               through SIMDe's portable intrinsics, then the `emulated` tests on an emulated
+#               AVX2-only CPU (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -12,7 +13,7 @@ SENTENCES = "This is a spam mail" "Computers are not unique to computers"
 # otherwise): AVX2 + FMA, no AVX-512, whatever the machine.
 QEMU_CPU ?= Haswell-noTSX,-pcid,-x2apic,-tsc-deadline,-invpcid
 
-.PHONY: setup run test test-emulated bench demo-spam clean
+.PHONY: setup run lint test test-emulated bench demo-spam clean
 
 setup: $(VENV)/.installed
 
@@ -33,7 +34,13 @@ run: setup
 	$(VENV)/bin/bertkit preprocess $(SENTENCES)
 	$(VENV)/bin/bertkit encode $(SENTENCES)
 
-test: setup
+# The house rules: ruff's lint and format, and the layers contract (docs/architecture.md).
+lint: setup
+	$(VENV)/bin/ruff check bertkit tests benchmarks docs
+	$(VENV)/bin/ruff format --check bertkit tests benchmarks docs
+	$(VENV)/bin/lint-imports
+
+test: setup lint
 	$(PY) -m pytest -n 2 -q
 	PYTHON=$(PY) bash tests/simde/run.sh
 	$(MAKE) --no-print-directory test-emulated

@@ -126,7 +126,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--train-limit", type=int, default=600, help="training messages used (600 of 4,133)")
     parser.add_argument("--repeats", type=int, default=5, help="timing rounds (5)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads while timing (1: steadier on a shared machine)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads while timing (1: steadier on a shared machine)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None, help="keep the models here (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")

@@ -151,8 +151,12 @@ def classify(name: str, rows, args) -> None:
     print()
     print(f"| {name} ({len(train)} train / {len(test)} test) | accuracy | macro-F1 | seconds |")
     print("| --- | --- | --- | --- |")
-    print(f"| TF-IDF (1-2 grams) + logistic regression | {baseline['accuracy']:.4f} | {baseline['macro_f1']:.4f} | {baseline['seconds']:.0f} |")
-    print(f"| bertkit finetune, bundled MiniLM-L6 | {ours['accuracy']:.4f} | {ours['macro_f1']:.4f} | {ours['seconds']:.0f} |")
+    print(
+        f"| TF-IDF (1-2 grams) + logistic regression | {baseline['accuracy']:.4f} | {baseline['macro_f1']:.4f} | {baseline['seconds']:.0f} |"
+    )
+    print(
+        f"| bertkit finetune, bundled MiniLM-L6 | {ours['accuracy']:.4f} | {ours['macro_f1']:.4f} | {ours['seconds']:.0f} |"
+    )
     (out / "comparison.json").write_text(json.dumps({"baseline": baseline, "bertkit": ours}, indent=1) + "\n")
     if name == "spam":
         print()
@@ -199,7 +203,9 @@ def agreement(args) -> None:
             print(f"  round {round_ + 1}: {name}: {len(texts) / took:.1f} texts/s")
 
     reference = results["engine, fp32"]
-    vectors = {p: m.embed(texts, pooling="cls", batch_size=args.batch_size) for p, m in models.items()}  # the head's input
+    vectors = {
+        p: m.embed(texts, pooling="cls", batch_size=args.batch_size) for p, m in models.items()
+    }  # the head's input
     rows = {}
     for name, predicted in results.items():
         same = sum(a["label"] == b["label"] for a, b in zip(predicted, reference))
@@ -218,14 +224,21 @@ def agreement(args) -> None:
         rows[name] = row
     base = rows["plain PyTorch task model, fp32 (no engine)"]["texts_per_second"]
     print()
-    print(f"| spam model, {len(texts)} test messages | accuracy | labels = fp32 | max prob. diff. | worst [CLS] cosine | predict texts/s | vs plain |")
+    print(
+        f"| spam model, {len(texts)} test messages | accuracy | labels = fp32 | max prob. diff. | worst [CLS] cosine | predict texts/s | vs plain |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, r in rows.items():
         cosine = f"{r['min_cls_cosine']:.5f}" if "min_cls_cosine" in r else "-"
         print(f"| {name} | {r['accuracy']:.4f} | {r['agree_with_fp32']:.2%} ({r['labels_differing']} differ) | "
               f"{r['max_probability_difference']:.4f} | {cosine} | {r['texts_per_second']:.1f} | {r['texts_per_second'] / base:.2f}x |")  # fmt: skip
     out = directory.parent / "agreement.json"
-    out.write_text(json.dumps({"model": str(directory), "texts": len(texts), "threads": torch.get_num_threads(), "rows": rows}, indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {"model": str(directory), "texts": len(texts), "threads": torch.get_num_threads(), "rows": rows}, indent=1
+        )
+        + "\n"
+    )
     print(f"(written to {out})")
 
 
@@ -264,7 +277,9 @@ def tagging(args) -> None:
     print("| --- | --- | --- | --- |")
     for name, r in baselines.items():
         print(f"| {name} | {r['entity_f1']:.4f} | {r['entity_precision']:.4f} | {r['entity_recall']:.4f} |")
-    print(f"| bertkit finetune, bundled MiniLM-L6 | {best['entity_f1']:.4f} | {best['entity_precision']:.4f} | {best['entity_recall']:.4f} |")
+    print(
+        f"| bertkit finetune, bundled MiniLM-L6 | {best['entity_f1']:.4f} | {best['entity_precision']:.4f} | {best['entity_recall']:.4f} |"
+    )
 
 
 # --- throughput: our loop vs a plain transformers loop ----------------------------------------------

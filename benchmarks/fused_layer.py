@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import time
 
-import bertkit  # noqa: F401  (sets the OpenMP spin count before torch starts its threads)
 import torch
 
+import bertkit  # noqa: F401  (sets the OpenMP spin count before torch starts its threads)
 from bertkit.bench.measure import percentile  # the bench's own percentile
 from bertkit.bundled import resolve_model_dir
 from bertkit.checkpoint import load_backbone
@@ -50,8 +50,8 @@ def measure(model, precision: str, rows: list[int], calls: int) -> list[dict]:
         for _ in range(3):
             pytorch.encode_tokens(ids, mask)
             c_layer.encode_tokens(ids, mask)
-        row["pytorch_ms"] = p50_ms(lambda: pytorch.encode_tokens(ids, mask), calls)
-        row["c_ms"] = p50_ms(lambda: c_layer.encode_tokens(ids, mask), calls)
+        row["pytorch_ms"] = p50_ms(lambda ids=ids, mask=mask: pytorch.encode_tokens(ids, mask), calls)
+        row["c_ms"] = p50_ms(lambda ids=ids, mask=mask: c_layer.encode_tokens(ids, mask), calls)
         found.append(row)
         print(
             f"| {precision} | {n} | {row['pytorch_cold_ms']:.2f} | {row['c_cold_ms']:.2f} | {row['pytorch_ms']:.2f} "
@@ -74,8 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     model.eval()
     torch.set_grad_enabled(False)
     int8 = fused_layer.library_for("int8")
-    print(f"{cpu.detect().isa_line()}; C layer build {fused_layer.library().variant}; AMX for bf16: {fused_layer.amx_supported()}; "
-          f"int8 build {int8.variant if int8 else None}; threads {torch.get_num_threads()}")
+    print(
+        f"{cpu.detect().isa_line()}; C layer build {fused_layer.library().variant}; AMX for bf16: {fused_layer.amx_supported()}; "
+        f"int8 build {int8.variant if int8 else None}; threads {torch.get_num_threads()}"
+    )
     print("| precision | rows | PyTorch cold ms | C cold ms | PyTorch ms | C ms | C / PyTorch |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for precision in args.precisions.split(","):

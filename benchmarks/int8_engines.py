@@ -45,8 +45,10 @@ def main() -> None:
     engines = [e for e in ("fbgemm", "x86", "onednn") if e in torch.backends.quantized.supported_engines]
     main_engine, small_engine = int8_engine(), int8_engine(small_products=True)
     if main_engine is None:
-        print("bertkit runs none of these on this CPU: without AVX512-VNNI they keep 7-bit activations or saturate "
-              "(bertkit/inference/cpu.py); timing them anyway")
+        print(
+            "bertkit runs none of these on this CPU: without AVX512-VNNI they keep 7-bit activations or saturate "
+            "(bertkit/inference/cpu.py); timing them anyway"
+        )
     print(
         f"hidden {args.hidden}, {args.threads} threads; bertkit uses {main_engine!r}, and {small_engine or main_engine!r}"
         " for products of few rows (8-bit activations)"
@@ -58,7 +60,7 @@ def main() -> None:
             products = [p for _ in range(args.layers) for p in packed_products(args.hidden, engine)]
             inputs = {cols: torch.randn(rows, cols) for cols, _ in products}
 
-            def layer():
+            def layer(products=products, inputs=inputs):
                 for cols, packed in products:
                     torch.ops.quantized.linear_dynamic(inputs[cols], packed, False)
 

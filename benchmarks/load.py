@@ -65,12 +65,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "bert-base-random"
         torch.manual_seed(0)
-        config = transformers.BertConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+        config = transformers.BertConfig(
+            hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
+        )
         transformers.BertModel(config).save_pretrained(directory)
         size_mib = (directory / "model.safetensors").stat().st_size / 2**20
         print(f"bert-base-sized checkpoint (L12 H768 A12, vocab 30522): model.safetensors {size_mib:.0f} MiB")
         results = {name: measure(name, directory) for name in LOADERS}
-    print(f"{'loader':<14}{'load s':>9}{'peak MiB after load':>22}{'peak MiB after forward':>25}   (medians of {RUNS} fresh processes)")
+    print(
+        f"{'loader':<14}{'load s':>9}{'peak MiB after load':>22}{'peak MiB after forward':>25}   (medians of {RUNS} fresh processes)"
+    )
     for name, r in results.items():
         print(f"{name:<14}{r['seconds']:>9.3f}{r['load_mib']:>22.0f}{r['forward_mib']:>25.0f}")
     ours, theirs = results["bertkit"], results["transformers"]

@@ -143,7 +143,9 @@ def documents(
     for package in doc_packages:
         sections = html_documents(unpack_package(package, cache))
         version = max(cache.glob(f"{package}_*.deb")).name
-        print(f"{version}: {len(sections):,} sections, {sum(len(s) for d in sections for s in d) / 1e6:.2f} MB of sentences")
+        print(
+            f"{version}: {len(sections):,} sections, {sum(len(s) for d in sections for s in d) / 1e6:.2f} MB of sentences"
+        )
         docs += sections
     random.Random(seed).shuffle(docs)
     return docs
@@ -176,9 +178,17 @@ if __name__ == "__main__":
     parser.add_argument("--output", required=True)
     parser.add_argument("--megabytes", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--changelog-megabytes", type=float, default=None, help="at most this much changelog text (default: no limit)")
-    parser.add_argument("--doc-packages", nargs="*", default=(), metavar="PKG", help="Debian packages whose HTML prose to add")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/bertkit-corpus-packages"), help="where packages are unpacked")
+    parser.add_argument(
+        "--changelog-megabytes", type=float, default=None, help="at most this much changelog text (default: no limit)"
+    )
+    parser.add_argument(
+        "--doc-packages", nargs="*", default=(), metavar="PKG", help="Debian packages whose HTML prose to add"
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=Path("/tmp/bertkit-corpus-packages"), help="where packages are unpacked"
+    )
     args = parser.parse_args()
     made = write_corpus(args.output, args.megabytes, args.seed, args.changelog_megabytes, args.doc_packages, args.cache)
-    print(f"wrote {args.output}: {made['bytes']:,} bytes, {made['documents']:,} documents, {made['sentences']:,} sentences")
+    print(
+        f"wrote {args.output}: {made['bytes']:,} bytes, {made['documents']:,} documents, {made['sentences']:,} sentences"
+    )

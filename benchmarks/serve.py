@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 
 def main() -> None:
@@ -34,8 +33,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32")
     args = parser.parse_args()
 
-    sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
-    from corpora import realistic_mix  # the project's shared real-text loader
+    from bertkit.bench.texts import realistic_mix  # the bench's real-text mix
 
     total = args.clients * args.requests
     texts = realistic_mix(total * args.texts_per_request, seed=1)
@@ -46,7 +44,7 @@ def main() -> None:
     model = bertkit.load(precision=args.precision)
     model.embed(requests[0], "mean", True)  # warm-up
     start = time.perf_counter()
-    direct = [_timed(lambda r=r: model.embed(r, "mean", True)) for r in requests]
+    direct = [_timed(lambda r=r, embed=model.embed: embed(r, "mean", True)) for r in requests]
     direct_s = time.perf_counter() - start
     del model
 
@@ -84,10 +82,16 @@ def main() -> None:
         return 1000 * statistics.quantiles(values, n=10)[q - 1] if q != 5 else 1000 * statistics.median(values)
 
     print(f"{total} requests x {args.texts_per_request} text(s), {args.clients} clients, precision {args.precision}")
-    print(f"  bertkit serve   {total / served_s:7.1f} req/s  p50 {ms(latencies, 5):7.1f} ms  p90 {ms(latencies, 9):7.1f} ms")
-    print(f"  direct embed()  {total / direct_s:7.1f} req/s  p50 {ms(direct, 5):7.1f} ms  p90 {ms(direct, 9):7.1f} ms  (one call per request, no HTTP)")
+    print(
+        f"  bertkit serve   {total / served_s:7.1f} req/s  p50 {ms(latencies, 5):7.1f} ms  p90 {ms(latencies, 9):7.1f} ms"
+    )
+    print(
+        f"  direct embed()  {total / direct_s:7.1f} req/s  p50 {ms(direct, 5):7.1f} ms  p90 {ms(direct, 9):7.1f} ms  (one call per request, no HTTP)"
+    )
     print(f"  ratio serve/direct requests/s: {direct_s / served_s:.2f}x")
-    print(f"  micro-batcher: {batching['requests']} requests in {batching['calls']} model calls ({batching['merged']} merged)")
+    print(
+        f"  micro-batcher: {batching['requests']} requests in {batching['calls']} model calls ({batching['merged']} merged)"
+    )
 
 
 def _timed(fn) -> float:

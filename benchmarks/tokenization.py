@@ -19,9 +19,9 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -61,7 +61,9 @@ def bert_row(model_dir: Path) -> Row:
         tokenizer = BertTokenizerFast.from_pretrained(model_dir)
 
         def call(texts: list[str]) -> Batch:
-            encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=seq_length, return_tensors="np")
+            encoded = tokenizer(
+                texts, padding="max_length", truncation=True, max_length=seq_length, return_tensors="np"
+            )
             return hf_to_tf_hub(encoded)
 
         return call
@@ -81,7 +83,9 @@ def roberta_row() -> Row:
     model_dir = Path(tempfile.mkdtemp(prefix="bertkit-bench-roberta-"))
     trainer = ByteLevelBPETokenizer()
     corpus = corpora.po_strings() + corpora.license_paragraphs() + corpora.changelog_entries()
-    trainer.train_from_iterator(corpus, vocab_size=30_000, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False)
+    trainer.train_from_iterator(
+        corpus, vocab_size=30_000, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False
+    )
     trainer.save_model(str(model_dir))
     mask = AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True)
     RobertaTokenizerFast.from_pretrained(str(model_dir), mask_token=mask).save_pretrained(str(model_dir))
@@ -140,7 +144,9 @@ def main() -> None:
     # are exactly the same); the short texts show the speed without that advantage.
     mixes = {
         "realistic mix": corpora.realistic_mix(args.texts),
-        "short texts only (<= 300 characters)": [t for t in corpora.realistic_mix(3 * args.texts) if len(t) <= 300][: args.texts],
+        "short texts only (<= 300 characters)": [t for t in corpora.realistic_mix(3 * args.texts) if len(t) <= 300][
+            : args.texts
+        ],
     }
     print(
         f"batches of {args.batch_size}, seq_length {args.seq_length}, best of {args.repeats}; {os.cpu_count()} CPUs, "
@@ -153,8 +159,8 @@ def main() -> None:
         print(f"\n{mix}: {len(texts):,} texts, {chars / len(texts):,.0f} characters on average")
         print(f"{'':45s} {'bertkit':>14s} {'reference':>14s} {'ratio':>7s}  rows differing")
         for row in rows:
-            ours_rate, ours_out = throughput(lambda: row.make_ours(args.seq_length), batches, args.repeats)
-            ref_rate, ref_out = throughput(lambda: row.make_reference(args.seq_length), batches, args.repeats)
+            ours_rate, ours_out = throughput(lambda row=row: row.make_ours(args.seq_length), batches, args.repeats)
+            ref_rate, ref_out = throughput(lambda row=row: row.make_reference(args.seq_length), batches, args.repeats)
             print(
                 f"{row.name:45s} {ours_rate:>9,.0f} t/s {ref_rate:>9,.0f} t/s {ours_rate / ref_rate:>6.2f}x"
                 f"  {rows_differing(ours_out, ref_out)} of {len(texts)}"

@@ -20,9 +20,7 @@ def default_model_dir() -> Path:
     """The bundled model's directory, found without importing its package."""
     spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            f"the bundled default model is not installed; install it with: {INSTALL_HINT}"
-        )
+        raise ModelNotFoundError(f"the bundled default model is not installed; install it with: {INSTALL_HINT}")
     directory = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (directory / "config.json").is_file():
         raise ModelNotFoundError(

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from tqdm import tqdm
 
 from bertkit import checkpoint
@@ -84,7 +83,13 @@ class Pipeline:
     """The high-level model object: `.preprocessor`, `.encoder`, and `embed`."""
 
     def __init__(
-        self, preprocessor, encoder: Encoder, task: tuple | None = None, engine=None, task_engine=None, precision: str = "fp32"
+        self,
+        preprocessor,
+        encoder: Encoder,
+        task: tuple | None = None,
+        engine=None,
+        task_engine=None,
+        precision: str = "fp32",
     ):
         self.preprocessor = preprocessor
         self.precision = precision  # what `load` ran: "auto" resolved to the precision it chose
@@ -146,8 +151,12 @@ class Pipeline:
         with tqdm(total=len(texts), unit="text", disable=not progress, desc="embed") as bar:
             for batch, inputs in pre.batches(pre.encode(texts), batch_size):  # padded to each batch's longest
                 if self.engine is not None:  # same vectors, no compute on padding
-                    found = self.engine.embed(inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"], pooling)
-                    vectors[batch] = (torch.nn.functional.normalize(found, dim=-1) if normalize else found).cpu().numpy()
+                    found = self.engine.embed(
+                        inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"], pooling
+                    )
+                    vectors[batch] = (
+                        (torch.nn.functional.normalize(found, dim=-1) if normalize else found).cpu().numpy()
+                    )
                 else:
                     vectors[batch] = self._pool(self.encoder(inputs), inputs["input_mask"], pooling, normalize)
                 bar.update(len(batch))

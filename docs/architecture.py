@@ -9,10 +9,10 @@ the picture cannot drift from the rule: a layer imports only the layers drawn be
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 
 import matplotlib
+import tomllib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -57,12 +57,21 @@ def draw(path: Path) -> Path:
         width = 9.6 / len(row)
         for k, name in enumerate(row):
             x = 0.2 + k * width
-            axes.add_patch(FancyBboxPatch((x + 0.05, y + 0.12), width - 0.1, 0.66, boxstyle="round,pad=0.02",
-                                          facecolor=plt.cm.Blues(0.25 + 0.5 * depth / len(rows)), edgecolor="#2b4a6f"))
+            axes.add_patch(
+                FancyBboxPatch(
+                    (x + 0.05, y + 0.12),
+                    width - 0.1,
+                    0.66,
+                    boxstyle="round,pad=0.02",
+                    facecolor=plt.cm.Blues(0.25 + 0.5 * depth / len(rows)),
+                    edgecolor="#2b4a6f",
+                )
+            )
             axes.text(x + width / 2, y + 0.56, name, ha="center", va="center", fontsize=11, weight="bold")
             axes.text(x + width / 2, y + 0.3, ROLES.get(name, ""), ha="center", va="center", fontsize=7.5)
-    axes.annotate("", xy=(9.93, 0.1), xytext=(9.93, len(rows) - 0.2),
-                  arrowprops={"arrowstyle": "->", "color": "#555555"})
+    axes.annotate(
+        "", xy=(9.93, 0.1), xytext=(9.93, len(rows) - 0.2), arrowprops={"arrowstyle": "->", "color": "#555555"}
+    )
     axes.set_title("bertkit: each layer imports only the layers below it (checked by lint-imports)", fontsize=11)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where every system runs")
     parser.add_argument("--texts", type=int, default=512, help="texts per measurement (default 512)")
-    parser.add_argument("--texts-file", default=None, help="your texts instead of the built-in real-text mix: one per line, or a .json list")
+    parser.add_argument(
+        "--texts-file",
+        default=None,
+        help="your texts instead of the built-in real-text mix: one per line, or a .json list",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=1, help="timed passes per system; the best counts")
     parser.add_argument("--latency-texts", type=int, default=50, help="texts timed one at a time")

@@ -51,7 +51,9 @@ def verdicts(results: dict) -> dict:
         out["best_fp32_anchor"] = best
         out["bertkit_fp32_x_best_fp32_anchor"] = results["bertkit fp32"]["x_best_fp32_anchor"]
     if "bertkit auto" in results and "bertkit fp32" in results:
-        out["bertkit_auto_x_bertkit_fp32"] = results["bertkit auto"]["texts_per_s"] / results["bertkit fp32"]["texts_per_s"]
+        out["bertkit_auto_x_bertkit_fp32"] = (
+            results["bertkit auto"]["texts_per_s"] / results["bertkit fp32"]["texts_per_s"]
+        )
     key = "short_latency_p50_ms"
     anchors = {n: r[key] for n, r in results.items() if not n.startswith("bertkit") and key in r}
     if anchors:

@@ -43,7 +43,13 @@ ARTIFACTS = {
     "openvino int8": "openvino int8",
 }
 BUILT_FROM = {"onnx int8": "onnx", "openvino int8": "openvino"}
-BUILDS = {"onnx": ".onnx", "onnx int8": ".int8.onnx", "ctranslate2": "-ct2", "openvino": ".xml", "openvino int8": ".int8.xml"}
+BUILDS = {
+    "onnx": ".onnx",
+    "onnx int8": ".int8.onnx",
+    "ctranslate2": "-ct2",
+    "openvino": ".xml",
+    "openvino int8": ".int8.xml",
+}
 CALIBRATION_TEXTS = 64  # openvino int8's activation ranges
 
 
@@ -64,7 +70,9 @@ def mean_pool(sequence: torch.Tensor, mask: torch.Tensor) -> np.ndarray:  # (B, 
     return ((sequence.float() * weights).sum(1) / weights.sum(1)).cpu().numpy()
 
 
-def embed_in_batches(token_ids: list[list[int]], batch_size: int, hidden_states, device: str | torch.device = "cpu") -> np.ndarray:
+def embed_in_batches(
+    token_ids: list[list[int]], batch_size: int, hidden_states, device: str | torch.device = "cpu"
+) -> np.ndarray:
     """Mean-pooled vectors of `token_ids` in input-order batches of `batch_size`, each padded to
     its longest text; `hidden_states(batch, word, mask)` gives a batch's (B, S, H) output from
     its ids and mask, (B, S) int64 tensors on `device`."""
@@ -88,7 +96,10 @@ class Transformers:
     @torch.inference_mode()
     def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
         return embed_in_batches(
-            token_ids, batch_size, lambda _, word, mask: self.model(input_ids=word, attention_mask=mask).last_hidden_state, self.device
+            token_ids,
+            batch_size,
+            lambda _, word, mask: self.model(input_ids=word, attention_mask=mask).last_hidden_state,
+            self.device,
         )
 
 
@@ -98,7 +109,9 @@ class _LastHiddenState(torch.nn.Module):
         self.model = model
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+        return self.model(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
 
 
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
@@ -158,7 +171,9 @@ class OnnxRuntime:
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
     def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
-        return embed_in_batches(token_ids, batch_size, lambda _, word, mask: self.session.run(None, feed(word, mask))[0])
+        return embed_in_batches(
+            token_ids, batch_size, lambda _, word, mask: self.session.run(None, feed(word, mask))[0]
+        )
 
 
 def quantize_onnx(fused: Path, path: Path) -> Path:
@@ -257,9 +272,7 @@ def quantize_openvino(fp32: Path, path: Path, calibration: list[list[int]]) -> P
     model = ov.Core().read_model(str(fp32))
     dataset = nncf.Dataset(calibration, lambda ids: feed(*padded([ids])))
     with contextlib.redirect_stdout(io.StringIO()):  # its progress bars
-        quantized = nncf.quantize(
-            model, dataset, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration)
-        )
+        quantized = nncf.quantize(model, dataset, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration))
     ov.save_model(quantized, str(path), compress_to_fp16=False)
     return path
 

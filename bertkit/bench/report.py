@@ -128,8 +128,14 @@ def chart(report: dict, path: Path) -> None:
     device = "GPU" if report.get("device") == "cuda" else "CPU"
     for column, size in enumerate(sizes):
         results = report["sizes"][size]["results"]
-        panels = [("texts_per_s", "texts / s (higher is better)", "{:,.0f}",
-                   f"{size} on {device}: mean {report['sizes'][size]['mean_tokens']:.0f} tokens, batches of {report['batch_size']}")]
+        panels = [
+            (
+                "texts_per_s",
+                "texts / s (higher is better)",
+                "{:,.0f}",
+                f"{size} on {device}: mean {report['sizes'][size]['mean_tokens']:.0f} tokens, batches of {report['batch_size']}",
+            )
+        ]
         if latency:
             panels.append(("short_latency_p50_ms", "ms (lower is better)", "{:,.2f}",
                            f"{size} on {device}: one short sentence, batch 1, p50"))  # fmt: skip

@@ -81,7 +81,9 @@ def run(args: argparse.Namespace, command: str) -> dict:
     }
     try:
         for size in args.sizes.split(","):
-            report["sizes"][size] = measure_size(args, systems, model_dir(size, workdir, args.model), texts, workdir, size, peaks)
+            report["sizes"][size] = measure_size(
+                args, systems, model_dir(size, workdir, args.model), texts, workdir, size, peaks
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report["load_average_at_end"] = os.getloadavg()[0]
@@ -137,7 +139,9 @@ def token_ids(directory: Path, texts: list[str]) -> list[list[int]]:
     return [[i for i, m in zip(row, keep) if m] for row, keep in zip(ids, mask)]
 
 
-def measure_size(args, systems: list[str], directory: Path, texts: list[str], workdir: Path, size: str, peaks: dict) -> dict:
+def measure_size(
+    args, systems: list[str], directory: Path, texts: list[str], workdir: Path, size: str, peaks: dict
+) -> dict:
     """One model size's entry of the report: every system measured, then compared."""
     ids = token_ids(directory, texts)
     (workdir / "ids.json").write_text(json.dumps(ids))
@@ -158,7 +162,10 @@ def measure_systems(args, systems: list[str], directory: Path, artifacts: dict, 
     """system -> its worker's measurements, with the short sentence's p50 from rounds that every
     worker, kept loaded after its own measurements, takes in turn."""
     results, workers, logs = {}, {}, []
-    settings = {key: getattr(args, key) for key in ("device", "threads", "batch_size", "repeats", "latency_texts", "peak_seconds", "peak_tokens")}
+    settings = {
+        key: getattr(args, key)
+        for key in ("device", "threads", "batch_size", "repeats", "latency_texts", "peak_seconds", "peak_tokens")
+    }
     try:
         for system in tqdm(systems, desc=f"{size}", unit="system"):
             stem = workdir / f"{size}-{system.replace(' ', '-')}"

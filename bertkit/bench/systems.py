@@ -11,7 +11,15 @@ import importlib.util
 
 ANCHORS = ("onnxruntime", "onnxruntime int8", "ctranslate2", "ctranslate2 int8", "openvino", "openvino int8")
 FP32_ANCHORS = ("onnxruntime", "ctranslate2", "openvino")  # bertkit fp32 against the fastest
-SYSTEMS = ("bertkit fp32", "bertkit bf16", "bertkit int8", "bertkit auto", "transformers", "transformers bf16", *ANCHORS)
+SYSTEMS = (
+    "bertkit fp32",
+    "bertkit bf16",
+    "bertkit int8",
+    "bertkit auto",
+    "transformers",
+    "transformers bf16",
+    *ANCHORS,
+)
 CPU_ONLY = ("bertkit int8", *ANCHORS)
 DEFAULT_SYSTEMS = {  # int8 and the anchors run on the CPU only; "auto" is one of the three (`bertkit info`)
     "cpu": ("bertkit fp32", "bertkit bf16", "bertkit int8", "bertkit auto", "transformers", *ANCHORS),

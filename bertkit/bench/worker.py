@@ -42,7 +42,10 @@ class Bertkit:
     def dense_linears(self):
         """(in, out, PackedLinear) of one layer, for timing the dense work alone."""
         layer = self.engine.layers[0]
-        return [(lin.in_features, lin.out_features, lin) for lin in (layer.qkv, layer.attention_output, layer.inner, layer.outer)]
+        return [
+            (lin.in_features, lin.out_features, lin)
+            for lin in (layer.qkv, layer.attention_output, layer.inner, layer.outer)
+        ]
 
 
 def make_runner(system: str, model: Path, artifact: str | None, threads: int, device: str = "cpu"):
@@ -99,7 +102,9 @@ def worker(job: dict) -> tuple[dict, object, list[int]]:
         # a fraction is only meaningful against a peak measured under the same load.
         fp32_kernels = ["fp32 cuBLAS (no TF32)"] if cuda else ["fp32 F.linear (MKL)", "fp32 oneDNN packed"]
         result["fp32_peak_beside_dense_gflops"] = fp32_peak(
-            measure_matmul_peak(m=job["peak_tokens"], seconds=job["peak_seconds"] / 2, kernels=fp32_kernels, device=device)
+            measure_matmul_peak(
+                m=job["peak_tokens"], seconds=job["peak_seconds"] / 2, kernels=fp32_kernels, device=device
+            )
         )
         result["dense_kernel_gflops"] = dense_kernel_rate(runner, ids, batch_size)
     return result, runner, short

@@ -18,8 +18,7 @@ from bertkit.checkpoint.files import (
     save_atomic,
     weights_file,
 )
-from bertkit.checkpoint.names import ARCHITECTURES, architecture
-from bertkit.checkpoint.names import pretraining_class
+from bertkit.checkpoint.names import ARCHITECTURES, architecture, pretraining_class
 from bertkit.checkpoint.pretraining import build_pretraining, has_mlm_head, load_pretraining, save_pretraining
 from bertkit.checkpoint.task import TaskSpec, build_task, load_task, save_task, task_of, with_task
 from bertkit.checkpoint.weights import empty_weights, load_backbone, load_weights

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 
 from bertkit.errors import CheckpointError
-from bertkit.modeling.config import BertConfig
 from bertkit.modeling.bert import BertModel
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.distilbert import DistilBertModel
 from bertkit.modeling.roberta import RobertaModel
 
@@ -204,8 +204,7 @@ ARCHITECTURES: dict[str, Architecture] = {
 def architecture(config: BertConfig) -> Architecture:
     if config.model_type not in ARCHITECTURES:
         raise CheckpointError(
-            f"model_type {config.model_type!r} is not implemented yet "
-            f"(available: {', '.join(ARCHITECTURES)})"
+            f"model_type {config.model_type!r} is not implemented yet (available: {', '.join(ARCHITECTURES)})"
         )
     return ARCHITECTURES[config.model_type]
 

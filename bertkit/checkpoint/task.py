@@ -122,6 +122,8 @@ def with_task(config: BertConfig, spec: TaskSpec) -> BertConfig:
     return dataclasses.replace(config, extra=extra)
 
 
-def save_task(module: nn.Module, config: BertConfig, spec: TaskSpec, directory: str | Path, source: Path | None) -> Path:
+def save_task(
+    module: nn.Module, config: BertConfig, spec: TaskSpec, directory: str | Path, source: Path | None
+) -> Path:
     """Write a HuggingFace directory for the task model, each file replaced atomically (`save_atomic`)."""
     return save_atomic(module, with_task(config, spec), directory, source=source)

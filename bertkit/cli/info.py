@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     acting = f"  [acting as BERTKIT_CPU={info['acting_as']}]" if info["acting_as"] else ""
     print(f"bertkit {info['bertkit']}, torch {info['torch']}")
-    print(f"CPU: {info['cpu']} ({info['architecture']}), {info['cores']} cores, {info['threads']} torch threads{acting}")
+    print(
+        f"CPU: {info['cpu']} ({info['architecture']}), {info['cores']} cores, {info['threads']} torch threads{acting}"
+    )
     print(f"instruction sets: {' '.join(info['instruction_sets']) or 'none that bertkit uses'}")
     print(f"PyTorch kernels: ATen {info['aten_kernels']}, oneDNN {'on' if info['onednn'] else 'off'}, "
           f"int8 engine {info['int8_engine'] or 'none (no VNNI: int8 weights are widened to fp32)'}")  # fmt: skip

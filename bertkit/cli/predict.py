@@ -38,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _read_input(args) -> tuple[list[str], list[str] | None]:
     from bertkit.data.labeled import read_texts
+
     if args.input is not None:
         return read_texts(args.input, args.text_column, args.text_pair_column)
     if not args.texts:

@@ -1,8 +1,8 @@
 """`bertkit preprocess TEXT...`: the three input arrays, as the TF Hub notebook prints them.
 
-    $ bertkit preprocess "This is a spam mail" "Computers are not unique to computers"
-    $ bertkit preprocess "Is this spam?" --pair "No, it is not." --seq-length 16
-    $ bertkit preprocess "hello" --json
+$ bertkit preprocess "This is a spam mail" "Computers are not unique to computers"
+$ bertkit preprocess "Is this spam?" --pair "No, it is not." --seq-length 16
+$ bertkit preprocess "hello" --json
 """
 
 from __future__ import annotations

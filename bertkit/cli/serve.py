@@ -23,7 +23,9 @@ HELP = "serve a model over HTTP: /embed, /predict, /fill-mask, /health (127.0.0.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_argument(parser)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)"
+    )
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port, printed)")
     parser.add_argument(
         "--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
@@ -31,8 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
     parser.add_argument("--seq-length", type=int, default=128, help="longer texts are truncated (default 128 tokens)")
-    parser.add_argument("--max-batch", type=int, default=32, help="texts per model call when merging requests (default 32)")
-    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="how long to wait for requests to merge (default 5)")
+    parser.add_argument(
+        "--max-batch", type=int, default=32, help="texts per model call when merging requests (default 32)"
+    )
+    parser.add_argument(
+        "--max-wait-ms", type=float, default=5.0, help="how long to wait for requests to merge (default 5)"
+    )
     parser.add_argument("--max-texts", type=int, default=MAX_TEXTS, help=f"texts per request (default {MAX_TEXTS})")
     parser.add_argument(
         "--max-body-bytes", type=int, default=MAX_BODY_BYTES, help=f"request body size limit (default {MAX_BODY_BYTES})"

@@ -69,7 +69,9 @@ def batch_plan(
     for start in range(0, len(order), bucket):
         chunk = order[start : start + bucket].tolist()
         sizes = [lengths[i] for i in chunk]
-        batches.extend([chunk[j] for j in b] for b in length_batches(sizes, max_tokens=sys.maxsize, max_texts=batch_size))
+        batches.extend(
+            [chunk[j] for j in b] for b in length_batches(sizes, max_tokens=sys.maxsize, max_texts=batch_size)
+        )
     if shuffle:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches

@@ -203,7 +203,9 @@ def _json_rows(path: Path, text: str) -> tuple[list[dict], list[str]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise InputError(f"{path}: line {number} is not JSON ({e.msg}); expected one JSON object per line") from None
+            raise InputError(
+                f"{path}: line {number} is not JSON ({e.msg}); expected one JSON object per line"
+            ) from None
         if not isinstance(row, dict):
             raise InputError(f"{path}: line {number} is a JSON {type(row).__name__}, expected an object")
         rows.append(row)

@@ -44,7 +44,8 @@ CLASSES: dict[str, frozenset[str]] = {  # BERTKIT_CPU values: the features a cla
     "avx512": _AVX512,  # Skylake-SP
     "avx512-vnni": _AVX512 | {"avx512_vnni"},  # Cascade Lake, Ice Lake
     "avx512-bf16": _AVX512 | {"avx512_vnni", "avx512_bf16"},  # Cooper Lake, AMD Zen 4/5
-    "amx": _AVX512 | {"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8"},  # Sapphire Rapids on
+    "amx": _AVX512
+    | {"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8"},  # Sapphire Rapids on
 }
 
 # PyTorch's cpuinfo names -> the kernel's /proc/cpuinfo names, which the rest of bertkit uses
@@ -105,7 +106,10 @@ class Cpu:
             return True, f"float32 products: oneDNN / MKL for batches; {few}"
         if precision == "bf16":
             if self.bf16_products:
-                return True, f"oneDNN bf16 products ({'AMX tiles' if self.amx else 'AVX-512'}) for batches; {few}, bf16 weights"
+                return (
+                    True,
+                    f"oneDNN bf16 products ({'AMX tiles' if self.amx else 'AVX-512'}) for batches; {few}, bf16 weights",
+                )
             return True, (
                 f"bf16 weights widened to float32 (no bf16 products on this CPU) for batches; {few}, bf16 weights: "
                 "half the weight memory, bf16's numbers, fp32's speed"

@@ -130,7 +130,9 @@ class FastEncoder:
         self.pooler = None if dense is None else PackedLinear(dense.weight, dense.bias, "fp32", self.device)
 
     @torch.inference_mode()
-    def encode_tokens(self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, all_layers: bool = False):
+    def encode_tokens(
+        self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, all_layers: bool = False
+    ):
         """Final states of the real tokens, (T, H), and their layout: in `self.dtype`, or float32
         for passes of few tokens through the C layer (`fused_layer.py`), in every precision.
 
@@ -146,8 +148,13 @@ class FastEncoder:
             types = None if type_ids is None else layout.gather(type_ids)
             x = self.embeddings(layout.gather(word_ids), layout.gather(positions), types)  # (T, H)
             states = []
-            if self.uses_c_layer and 0 < layout.tokens and (
-                layout.tokens <= self.c_layer_rows or (self.c_layer_groups and layout.longest <= fused_layer.MAX_ROWS)
+            if (
+                self.uses_c_layer
+                and 0 < layout.tokens
+                and (
+                    layout.tokens <= self.c_layer_rows
+                    or (self.c_layer_groups and layout.longest <= fused_layer.MAX_ROWS)
+                )
             ):
                 x, states = self._c_layers(x.float(), layout, all_layers)  # float32 activations in every precision
                 return x, layout, states
@@ -158,7 +165,9 @@ class FastEncoder:
                     states.append(x)
         return x, layout, states
 
-    def _c_layers(self, x: torch.Tensor, layout: TokenLayout, all_layers: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def _c_layers(
+        self, x: torch.Tensor, layout: TokenLayout, all_layers: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Every layer as the C layer computes it, on consecutive groups of whole texts of at
         most MAX_ROWS rows (one group for a pass of few tokens): (T, H) final states, and each
         layer's if `all_layers`."""
@@ -183,7 +192,9 @@ class FastEncoder:
         return first if self.pooler is None else torch.tanh(self.pooler(first))
 
     @torch.inference_mode()
-    def __call__(self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, all_layers: bool = False) -> EncoderOutput:
+    def __call__(
+        self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, all_layers: bool = False
+    ) -> EncoderOutput:
         """The backbone's outputs, (B, S, H) float32, as `BertModel.forward` returns them."""
         x, layout, states = self.encode_tokens(word_ids, mask, type_ids, all_layers)
         layers = [layout.scatter(s).float() for s in states]
@@ -191,7 +202,9 @@ class FastEncoder:
         return EncoderOutput(sequence, layers, self.pool(x, layout))
 
     @torch.inference_mode()
-    def embed(self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, pooling: str = "mean") -> torch.Tensor:
+    def embed(
+        self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, pooling: str = "mean"
+    ) -> torch.Tensor:
         """One float32 vector per text: "cls", "mean" (over real tokens) or "pooled"."""
         x, layout, _ = self.encode_tokens(word_ids, mask, type_ids)
         if pooling == "cls":

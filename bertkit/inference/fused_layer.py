@@ -108,7 +108,9 @@ def build(directory: Path | None = None, again: bool = False, variant: str | Non
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory) as scratch:  # build beside, then move: atomic
         built = Path(scratch) / path.name
-        subprocess.run([_compiler(), *flags, str(SOURCE), "-o", str(built), "-lm"], capture_output=True, text=True, check=True)
+        subprocess.run(
+            [_compiler(), *flags, str(SOURCE), "-o", str(built), "-lm"], capture_output=True, text=True, check=True
+        )
         os.replace(built, path)
     return path
 

@@ -30,7 +30,7 @@ PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" -> the fastest precision that keeps its accuracy guard here: bf16 on a GPU, on a
+    """ "auto" -> the fastest precision that keeps its accuracy guard here: bf16 on a GPU, on a
     CPU what `cpu.Cpu.auto_precision` measured; any other precision is returned as it is."""
     if precision != "auto":
         return precision
@@ -127,7 +127,9 @@ class PackedLinear:
             # fp32 on CPU: the (in, out) copy for products of few rows, made from `weight` (the
             # model's own tensor, not a copy) the first time such a product is asked for.
             if self.kind == "onednn" and dtype == torch.float32 and small_products:
-                self._transposed_rows = TRANSPOSED_WEIGHT_ROWS if weight.numel() <= TRANSPOSED_WEIGHT_MAX_ELEMENTS else 1
+                self._transposed_rows = (
+                    TRANSPOSED_WEIGHT_ROWS if weight.numel() <= TRANSPOSED_WEIGHT_MAX_ELEMENTS else 1
+                )
                 self._source = weight
             if self.kind == "onednn":
                 # The batch size only hints the packing layout; any row count works afterwards.
@@ -135,7 +137,7 @@ class PackedLinear:
 
     @staticmethod
     def _choose_kind(precision: str, device: torch.device) -> str:
-        """"widened": bf16 or int8 on a CPU without exact products of that kind (`cpu.py`):
+        """ "widened": bf16 or int8 on a CPU without exact products of that kind (`cpu.py`):
         the weights are kept bf16 / int8 (half / a quarter of the memory) and widened to
         float32 for each product, whose cost that adds only to products of few rows (0.3-0.6
         ms for a BERT-base-sized weight at 80 rows, lost in the product from ~500 rows; few

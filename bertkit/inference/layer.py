@@ -44,7 +44,9 @@ class FastLayer:
     def __init__(self, layer, heads: int, activation: str, precision: str, device: torch.device, input_max=None):
         attention, feed_forward = layer.attention, layer.feed_forward
         self.heads = heads
-        self.varlen = uses_varlen_attention(device, compute_dtype(precision, device), attention.query.weight.shape[0] // heads)
+        self.varlen = uses_varlen_attention(
+            device, compute_dtype(precision, device), attention.query.weight.shape[0] // heads
+        )
         qkv_weight = torch.cat([attention.query.weight, attention.key.weight, attention.value.weight])
         qkv_bias = torch.cat([attention.query.bias, attention.key.bias, attention.value.bias])
         qkv_smoothing = inner_smoothing = None
@@ -70,13 +72,19 @@ class FastLayer:
             self.c_layer = fused_layer.FusedLayer(linears, norms, heads, activation, precision)
         # The products for larger passes; their own paths for few rows only where the C layer is not.
         small = self.c_layer is None
-        self.qkv = PackedLinear(qkv_weight, qkv_bias, precision, device, smoothing=qkv_smoothing, small_products=small)  # H -> 3H
-        self.attention_output = PackedLinear(attention.output.weight, attention.output.bias, precision, device, small_products=small)
+        self.qkv = PackedLinear(
+            qkv_weight, qkv_bias, precision, device, smoothing=qkv_smoothing, small_products=small
+        )  # H -> 3H
+        self.attention_output = PackedLinear(
+            attention.output.weight, attention.output.bias, precision, device, small_products=small
+        )
         self.inner = PackedLinear(
             feed_forward.inner.weight, feed_forward.inner.bias, precision, device, activation=activation,
             smoothing=inner_smoothing, small_products=small,
         )  # fmt: skip
-        self.outer = PackedLinear(feed_forward.outer.weight, feed_forward.outer.bias, precision, device, small_products=small)
+        self.outer = PackedLinear(
+            feed_forward.outer.weight, feed_forward.outer.bias, precision, device, small_products=small
+        )
         dtype = compute_dtype(precision, device)
         self.norms = [
             (norm.weight.detach().to(device, dtype), norm.bias.detach().to(device, dtype), norm.eps)

@@ -93,5 +93,8 @@ class TokenLayout:
         ends.append(len(offsets) - 1)
         start = 0
         for end in ends:
-            yield x[offsets[start] : offsets[end]], torch.tensor(offsets[start : end + 1], dtype=torch.int32) - offsets[start]
+            yield (
+                x[offsets[start] : offsets[end]],
+                torch.tensor(offsets[start : end + 1], dtype=torch.int32) - offsets[start],
+            )
             start = end

@@ -41,7 +41,7 @@ def _kernels(m: int, k: int, n: int) -> dict[str, Callable[[], object]]:
     bf16 = "bf16 oneDNN packed" if features.bf16_products else "bf16 widened to fp32"
     int8 = "int8 dynamic (engine)" if features.int8_products else "int8 widened to fp32"
     return {
-        "fp32 F.linear (MKL)": lambda: (lambda: F.linear(x, weight, bias)),
+        "fp32 F.linear (MKL)": lambda: lambda: F.linear(x, weight, bias),
         "fp32 oneDNN packed": lambda: packed("fp32"),
         bf16: lambda: packed("bf16"),
         int8: lambda: packed("int8"),
@@ -104,7 +104,9 @@ def measure_matmul_peak(
     torch.backends.cuda.matmul.allow_tf32 = False  # strict fp32 on a GPU, as the engine's fp32
     try:
         for name in kernels or list(available):
-            seconds_per_call = time_best(available[name](), seconds, synchronize=torch.cuda.synchronize if cuda else None)
+            seconds_per_call = time_best(
+                available[name](), seconds, synchronize=torch.cuda.synchronize if cuda else None
+            )
             rates[name] = 2 * m * k * n / seconds_per_call / 1e9
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32

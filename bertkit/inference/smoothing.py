@@ -25,8 +25,10 @@ def input_maxima(model, batch: int = 16, length: int = 32, seed: int = 0) -> lis
     hooks = []
     for i, layer in enumerate(model.transformer.layers):
         for j, module in enumerate((layer.attention, layer.feed_forward)):
+
             def keep(module, args, i=i, j=j):
                 maxima[i][j] = args[0].detach().abs().amax(dim=(0, 1)).float()
+
             hooks.append(module.register_forward_pre_hook(keep))
     training = model.training
     try:

@@ -29,8 +29,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bertkit.modeling.config import BertConfig
 from bertkit.modeling.bert import BackboneOutput, init_weights
+from bertkit.modeling.config import BertConfig
 
 
 def _dropout(config: BertConfig, key: str = "classifier_dropout") -> float:

@@ -88,18 +88,13 @@ class BertConfig:
     def validate(self) -> None:
         """Raise `CheckpointError` for a configuration no model can be built from."""
         if self.model_type not in MODEL_TYPES:
-            raise CheckpointError(
-                f"unknown model_type {self.model_type!r}; bertkit reads {', '.join(MODEL_TYPES)}"
-            )
+            raise CheckpointError(f"unknown model_type {self.model_type!r}; bertkit reads {', '.join(MODEL_TYPES)}")
         if self.hidden_size % self.num_attention_heads:
             raise CheckpointError(
-                f"hidden_size {self.hidden_size} is not a multiple of "
-                f"num_attention_heads {self.num_attention_heads}"
+                f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads {self.num_attention_heads}"
             )
         if self.hidden_act not in ACTIVATIONS:
-            raise CheckpointError(
-                f"unknown activation {self.hidden_act!r}; bertkit knows {', '.join(ACTIVATIONS)}"
-            )
+            raise CheckpointError(f"unknown activation {self.hidden_act!r}; bertkit knows {', '.join(ACTIVATIONS)}")
 
     # --- HuggingFace config.json ------------------------------------------------------------
 
@@ -108,9 +103,7 @@ class BertConfig:
         """Build from a HuggingFace config dictionary (any of the three model types)."""
         model_type = hf.get("model_type", "bert")
         if model_type not in MODEL_TYPES:
-            raise CheckpointError(
-                f"unknown model_type {model_type!r}; bertkit reads {', '.join(MODEL_TYPES)}"
-            )
+            raise CheckpointError(f"unknown model_type {model_type!r}; bertkit reads {', '.join(MODEL_TYPES)}")
         hf = dict(hf)
         if model_type == "distilbert":
             hf = {_DISTILBERT_KEYS.get(key, key): value for key, value in hf.items()}
@@ -118,8 +111,7 @@ class BertConfig:
         positions = hf.pop("position_embedding_type", "absolute")  # to_dict writes it back
         if positions != "absolute":
             raise CheckpointError(
-                f"position_embedding_type {positions!r} is not supported "
-                "(bertkit implements absolute positions)"
+                f"position_embedding_type {positions!r} is not supported (bertkit implements absolute positions)"
             )
         fields = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         values = {**MODEL_TYPES[model_type], "model_type": model_type}

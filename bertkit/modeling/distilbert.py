@@ -29,8 +29,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bertkit.modeling.config import BertConfig
 from bertkit.modeling.bert import BertModel
+from bertkit.modeling.config import BertConfig
 
 
 class FirstToken(nn.Module):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bertkit.modeling.config import BertConfig
 from bertkit.modeling.attention import SelfAttention
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.feed_forward import FeedForward
 
 

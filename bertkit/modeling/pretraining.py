@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertkit.modeling.config import BertConfig
-from bertkit.modeling.bert import init_weights
 from bertkit.modeling.activations import ACTIVATIONS
+from bertkit.modeling.bert import init_weights
+from bertkit.modeling.config import BertConfig
 
 IGNORE_INDEX = -100  # label of the positions that are not predicted
 

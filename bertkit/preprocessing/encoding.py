@@ -47,8 +47,7 @@ def encode_texts(pre, texts: list[str], texts_b: list[str] | None = None) -> Enc
     ids_b = pre.tokenizer.encode_batch(texts_b, max_tokens=budget) if texts_b is not None else None
     special = pre.layout.num_special_tokens(segments)
     lengths = [
-        min(pre.seq_length, len(a) + (len(ids_b[i]) if ids_b is not None else 0) + special)
-        for i, a in enumerate(ids)
+        min(pre.seq_length, len(a) + (len(ids_b[i]) if ids_b is not None else 0) + special) for i, a in enumerate(ids)
     ]
     return EncodedTexts(ids, ids_b, lengths)
 

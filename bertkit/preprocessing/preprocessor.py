@@ -61,7 +61,9 @@ class Preprocessor:
         if texts_b is not None:
             segments.append(_as_texts(texts_b, "texts_b"))
             if len(segments[1]) != len(segments[0]):
-                raise InputError(f"got {len(segments[0])} texts but {len(segments[1])} texts_b; pairs need as many of each")
+                raise InputError(
+                    f"got {len(segments[0])} texts but {len(segments[1])} texts_b; pairs need as many of each"
+                )
         # No segment can keep more than the whole budget, so no tokenizer needs to go further.
         budget = self._packer.budget(len(segments))
         ids = [self.tokenizer.encode_batch(segment, max_tokens=budget) for segment in segments]
@@ -78,7 +80,9 @@ class Preprocessor:
         """Sentences given as words (tagging): ids, and where each word's first piece is."""
         return encoding.encode_words(self, sentences)
 
-    def batches(self, encoded: EncodedTexts, batch_size: int = 32) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    def batches(
+        self, encoded: EncodedTexts, batch_size: int = 32
+    ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
         """(indices, input dict): `encoded` packed in length-sorted batches padded to their longest;
         results are put back in input order by `indices`."""
         return encoding.batches(self, encoded, batch_size)

@@ -37,7 +37,6 @@ from bertkit.serve.limits import MAX_BODY_BYTES, MAX_TEXTS
 log = logging.getLogger(__name__)
 
 
-
 class RequestError(Exception):
     """A request the client must change; `status` is the HTTP status to answer with."""
 
@@ -71,7 +70,9 @@ class Server(ThreadingHTTPServer):
         self.max_texts = max_texts
         self.max_body_bytes = max_body_bytes
         self.model_lock = threading.Lock()  # /predict and /fill-mask: one at a time
-        self.batcher = MicroBatcher(self._embed, max_batch=max_batch, max_wait_s=max_wait_ms / 1000, max_queue=max_queue)
+        self.batcher = MicroBatcher(
+            self._embed, max_batch=max_batch, max_wait_s=max_wait_ms / 1000, max_queue=max_queue
+        )
 
     @property
     def url(self) -> str:
@@ -81,7 +82,9 @@ class Server(ThreadingHTTPServer):
     def _embed(self, texts: list[str], options: tuple) -> list[list[float]]:
         pooling, normalize = options
         with self.model_lock:
-            vectors = self.pipeline.embed(texts, pooling=pooling, normalize=normalize, batch_size=self.batcher.max_batch)
+            vectors = self.pipeline.embed(
+                texts, pooling=pooling, normalize=normalize, batch_size=self.batcher.max_batch
+            )
         return vectors.tolist()
 
     def handle_error(self, request, client_address) -> None:
@@ -136,7 +139,9 @@ class Handler(BaseHTTPRequestHandler):
         texts = self._texts(body)
         pooling = body.get("pooling", "mean")
         if pooling not in POOLINGS:
-            raise RequestError(HTTPStatus.BAD_REQUEST, f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}"
+            )
         normalize = body.get("normalize", True)
         if not isinstance(normalize, bool):
             raise RequestError(HTTPStatus.BAD_REQUEST, f"normalize must be true or false, got {normalize!r}")
@@ -176,7 +181,7 @@ class Handler(BaseHTTPRequestHandler):
         if len(texts) > self.server.max_texts:
             raise RequestError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f'{len(texts)} texts in one request; the limit is {self.server.max_texts}, split them',
+                f"{len(texts)} texts in one request; the limit is {self.server.max_texts}, split them",
             )
         for i, text in enumerate(texts):
             is_words = words_allowed and isinstance(text, list) and all(isinstance(w, str) for w in text)

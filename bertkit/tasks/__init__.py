@@ -1,6 +1,6 @@
 """What a loaded model does: encode (TF Hub's outputs), predict (classify, tag), fill masks.
 
-    encoder.py    Encoder: the TF Hub input dict in, the TF Hub output dict out
-    prediction.py labels and scores of a fine-tuned classifier or tagger, in input order
-    fill_mask.py  FillMask: top-k fillers of each mask token from an MLM head
+encoder.py    Encoder: the TF Hub input dict in, the TF Hub output dict out
+prediction.py labels and scores of a fine-tuned classifier or tagger, in input order
+fill_mask.py  FillMask: top-k fillers of each mask token from an MLM head
 """

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from bertkit import checkpoint
-from bertkit.modeling.config import BertConfig
 from bertkit.errors import InputError
+from bertkit.modeling.config import BertConfig
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 
@@ -89,19 +89,18 @@ class Encoder(nn.Module):
     def _inputs(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         if not isinstance(batch, Mapping):
             raise InputError(
-                f"the encoder takes the preprocessor's dict ({', '.join(INPUT_NAMES)}), "
-                f"not {type(batch).__name__}"
+                f"the encoder takes the preprocessor's dict ({', '.join(INPUT_NAMES)}), not {type(batch).__name__}"
             )
         if "input_word_ids" not in batch or "input_mask" not in batch:
-            raise InputError(
-                f"the encoder's input needs input_word_ids and input_mask; got keys {sorted(batch)}"
-            )
+            raise InputError(f"the encoder's input needs input_word_ids and input_mask; got keys {sorted(batch)}")
         word_ids = torch.as_tensor(batch["input_word_ids"], device=self.device).long()
         if word_ids.dim() != 2:
             raise InputError(f"input_word_ids must be 2-D (batch, seq_length); got shape {tuple(word_ids.shape)}")
         mask = torch.as_tensor(batch["input_mask"], device=self.device).long()
         type_ids = batch.get("input_type_ids")
-        type_ids = torch.zeros_like(word_ids) if type_ids is None else torch.as_tensor(type_ids, device=self.device).long()
+        type_ids = (
+            torch.zeros_like(word_ids) if type_ids is None else torch.as_tensor(type_ids, device=self.device).long()
+        )
         if mask.shape != word_ids.shape or type_ids.shape != word_ids.shape:
             raise InputError(
                 f"input shapes differ: input_word_ids {tuple(word_ids.shape)}, "

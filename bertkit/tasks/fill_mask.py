@@ -1,8 +1,8 @@
 """Fill-mask: the top-k fillers of each mask token from a model's MLM head.
 
-    >>> fill = FillMask.from_pretrained("my-bert")                      # doctest: +SKIP
-    >>> fill("the software is distributed under the [MASK] of the license.")[0][0]  # doctest: +SKIP
-    {'token': 'terms', 'token_id': 1234, 'score': 0.61}
+>>> fill = FillMask.from_pretrained("my-bert")                      # doctest: +SKIP
+>>> fill("the software is distributed under the [MASK] of the license.")[0][0]  # doctest: +SKIP
+{'token': 'terms', 'token_id': 1234, 'score': 0.61}
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ class FillMask:
                 raise InputError(self._no_mask(text))
             raise InputError(f"every {self.mask_token} is past the first {pre.seq_length} tokens; shorten the text")
         device = next(self.model.parameters()).device
-        out = self.model(word_ids.to(device), batch["input_mask"].long().to(device), batch["input_type_ids"].long().to(device))
+        out = self.model(
+            word_ids.to(device), batch["input_mask"].long().to(device), batch["input_type_ids"].long().to(device)
+        )
         logits = out.mlm_logits[0, positions].float()  # (masks, V)
         logits[:, self.excluded] = float("-inf")
         scores, best = logits.softmax(-1).topk(min(top_k, logits.shape[-1] - len(self.excluded)), dim=-1)

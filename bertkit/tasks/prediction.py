@@ -61,7 +61,9 @@ def predict(model: nn.Module, spec: TaskSpec, pre, texts, texts_b=None, batch_si
     model.eval()
     if spec.kind == "classification":
         if texts_b is not None and len(list(texts_b)) != len(texts):
-            raise InputError(f"got {len(texts)} texts but {len(list(texts_b))} second texts; pairs need as many of each")
+            raise InputError(
+                f"got {len(texts)} texts but {len(list(texts_b))} second texts; pairs need as many of each"
+            )
         logits = torch.from_numpy(text_logits(model, pre, pre.encode(texts, texts_b), batch_size))
         probabilities = torch.sigmoid(logits) if spec.multi_label else torch.softmax(logits, dim=-1)
         results = []

@@ -224,8 +224,7 @@ def read_vocab_json(path: Path) -> dict[str, int]:
     """vocab.json: {"token in byte symbols": id, ...}."""
     if not path.exists():
         raise VocabError(
-            f"{path}: file not found; a byte-level BPE model needs {VOCAB_FILE} and {MERGES_FILE} "
-            f"(or {TOKENIZER_FILE})"
+            f"{path}: file not found; a byte-level BPE model needs {VOCAB_FILE} and {MERGES_FILE} (or {TOKENIZER_FILE})"
         )
     return _check_vocab(_read_json(path), path)
 

@@ -73,7 +73,9 @@ class CharClasses:
     def __init__(self):
         # The category of every code point as one letter each, built by C-level maps
         # (a Python loop over 1.1 million code points takes seconds).
-        letters = "".join(map(_CATEGORY_LETTER.__getitem__, map(unicodedata.category, map(chr, range(sys.maxunicode + 1)))))
+        letters = "".join(
+            map(_CATEGORY_LETTER.__getitem__, map(unicodedata.category, map(chr, range(sys.maxunicode + 1))))
+        )
         space, control = _CATEGORY_LETTER["Zs"], _CATEGORY_LETTER["Cc"]
         # tab, newline and carriage return are whitespace, not controls; U+FFFD is removed too
         letters = letters[:9] + space * 2 + letters[11:13] + space + letters[14:0xFFFD] + control + letters[0xFFFE:]

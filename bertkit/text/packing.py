@@ -15,9 +15,9 @@ TF Hub's `bert_pack_inputs` semantics, with the special-token layout as data so 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Sequence
 
 import numpy as np
 

@@ -13,7 +13,7 @@ Three splits, in the order the reference applies them:
 from __future__ import annotations
 
 import re
-from typing import Collection
+from collections.abc import Collection
 
 from bertkit.text.normalization import char_class, char_classes
 from bertkit.text.unicode_classes import WHITESPACE_RANGES

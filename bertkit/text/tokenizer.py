@@ -7,8 +7,9 @@ the `Preprocessor` composes any of them with a `PackingLayout` (see `loading.py`
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from itertools import chain
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from bertkit.text.pretokenization import SpecialTokenSplitter
 
@@ -113,7 +114,9 @@ class ChunkedTokenizer:
         parts = self.special_splitter.split(text)
         if len(parts) == 1 and parts[0] is text:  # no special tokens in it: the common case
             return self.encode_chunks(text)
-        return list(chain.from_iterable([part] if isinstance(part, int) else self.encode_chunks(part) for part in parts))
+        return list(
+            chain.from_iterable([part] if isinstance(part, int) else self.encode_chunks(part) for part in parts)
+        )
 
     def prefix_cut(self, text: str, start: int) -> int | None:
         """The first position >= `start` where `text` may be cut without changing the ids before

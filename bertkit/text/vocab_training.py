@@ -24,8 +24,8 @@ import heapq
 import json
 import os
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from bertkit.errors import InputError
 from bertkit.text.bert_tokenizer import BertTokenizer, split_chunks
@@ -251,7 +251,10 @@ def train_byte_level_bpe(
 
 
 def write_byte_level_bpe(
-    vocab: dict[str, int], merges: Sequence[tuple[str, str]], directory: str | os.PathLike, add_prefix_space: bool = False
+    vocab: dict[str, int],
+    merges: Sequence[tuple[str, str]],
+    directory: str | os.PathLike,
+    add_prefix_space: bool = False,
 ) -> tuple[Path, Path]:
     """`vocab.json`, `merges.txt` (with the `#version: 0.2` header) and `tokenizer_config.json`."""
     directory = Path(directory)

@@ -15,7 +15,13 @@ start = time.time()
 model = sys.argv[1]
 features = cpu.detect()
 print(platform.machine(), "torch", torch.__version__, "|", features.isa_line(), flush=True)
-print("C layer:", fused_layer.unavailable_reason() or fused_layer.library().variant, "| auto:", features.auto_precision(), flush=True)
+print(
+    "C layer:",
+    fused_layer.unavailable_reason() or fused_layer.library().variant,
+    "| auto:",
+    features.auto_precision(),
+    flush=True,
+)
 texts = ["This is a spam mail", "Computers are not unique to computers", "Das ist ein Satz über Äpfel.", "ok " * 60]
 reference = bertkit.load(model, precision="fp32")
 fp32 = reference.embed(texts, pooling="mean", normalize=True)

@@ -16,9 +16,9 @@ from torch import nn
 from bertkit import checkpoint
 from bertkit.checkpoint import load_backbone
 from bertkit.checkpoint.names import BERT_WEIGHTS
-from bertkit.modeling.config import BertConfig
 from bertkit.errors import CheckpointError, ModelNotFoundError
 from bertkit.modeling.bert import BertModel
+from bertkit.modeling.config import BertConfig
 
 TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 
@@ -117,7 +117,9 @@ def test_head_rows_and_tied_weights_load_and_save(tmp_path, monkeypatch):
         heads=[("decoder.weight", "cls.predictions.decoder.weight"), ("decoder.bias", "cls.predictions.bias")],
         tied={"decoder.weight": "backbone.embeddings.word.weight"},
     )
-    monkeypatch.setitem(checkpoint.ARCHITECTURES, "bert", dataclasses.replace(checkpoint.ARCHITECTURES["bert"], weights=names))
+    monkeypatch.setitem(
+        checkpoint.ARCHITECTURES, "bert", dataclasses.replace(checkpoint.ARCHITECTURES["bert"], weights=names)
+    )
     reference = write_hf(tmp_path / "hf", cls=transformers.BertForMaskedLM)
     config = checkpoint.read_config(tmp_path / "hf")
     with checkpoint.empty_weights():
@@ -197,10 +199,15 @@ def test_config_shapes_that_disagree_with_the_weights(tmp_path):
     write_hf(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "intermediate_size": 128}))
-    with pytest.raises(CheckpointError, match=r"weight encoder.layer.0.intermediate.dense.bias has shape \(64,\) but config.json implies \(128,\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"weight encoder.layer.0.intermediate.dense.bias has shape \(64,\) but config.json implies \(128,\)",
+    ):
         load_backbone(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 4}))
-    with pytest.raises(CheckpointError, match=r"lacks 32 weights the config needs \(encoder.layer.2.attention.self.query.weight"):
+    with pytest.raises(
+        CheckpointError, match=r"lacks 32 weights the config needs \(encoder.layer.2.attention.self.query.weight"
+    ):
         load_backbone(tmp_path)
 
 
@@ -243,7 +250,9 @@ def test_reads_sharded_safetensors(tmp_path):
     assert_same_outputs(backbone.eval(), reference)
 
 
-@pytest.mark.parametrize("model_type, hf_class", [("bert", "BertModel"), ("roberta", "RobertaModel"), ("distilbert", "DistilBertModel")])
+@pytest.mark.parametrize(
+    "model_type, hf_class", [("bert", "BertModel"), ("roberta", "RobertaModel"), ("distilbert", "DistilBertModel")]
+)
 def test_a_bare_encoder_is_written_as_huggingfaces_bare_class(model_type, hf_class, tmp_path):
     config = BertConfig.from_dict({"model_type": model_type, "vocab_size": 99, "hidden_size": 32, "num_hidden_layers": 1,
                                    "num_attention_heads": 4, "intermediate_size": 64})  # fmt: skip

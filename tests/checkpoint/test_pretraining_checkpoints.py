@@ -6,16 +6,16 @@ import logging
 import pytest
 import torch
 
-import bertkit.modeling.pretraining as heads_module
 import bertkit.checkpoint.pretraining as pretraining_module
+import bertkit.modeling.pretraining as heads_module
 import bertkit.train.pretrain as pretrain_task_module
 from bertkit import checkpoint
-from bertkit.tasks.fill_mask import FillMask
-from bertkit.modeling.config import BertConfig
-from bertkit.tasks.encoder import Encoder
 from bertkit.errors import CheckpointError, InputError
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.pretraining import IGNORE_INDEX, pretraining_loss
 from bertkit.preprocessing import Preprocessor
+from bertkit.tasks.encoder import Encoder
+from bertkit.tasks.fill_mask import FillMask
 from bertkit.text.vocab_training import train_wordpiece, write_wordpiece_vocab
 
 TEXTS = ["the cat sat on the mat.", "the dog ate the bone.", "a cat and a dog."] * 5

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-
 import tiny_models
+import torch
 
 import bertkit  # noqa: E402
 from bertkit import checkpoint  # noqa: E402
-from bertkit.errors import CheckpointError, InputError  # noqa: E402
 from bertkit.checkpoint import TaskSpec  # noqa: E402
+from bertkit.errors import CheckpointError, InputError  # noqa: E402
 
 
 def test_spec_round_trips_through_config_json_keys():

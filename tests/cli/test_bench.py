@@ -92,7 +92,10 @@ def test_without_the_real_text_sources_the_error_says_to_give_your_own_texts(tmp
         reader.cache_clear()
     assert main(["bench", "--systems", "bertkit fp32", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "Django's translation catalogs (pip install django), not found here; give your own texts with --texts-file" in err
+    assert (
+        "Django's translation catalogs (pip install django), not found here; give your own texts with --texts-file"
+        in err
+    )
 
 
 def test_a_worker_that_dies_in_the_rounds_is_reported_and_left_out(capsys):

@@ -12,7 +12,6 @@ import json
 
 import numpy as np
 import pytest
-
 import tiny_models
 from corpora import realistic_mix
 
@@ -63,7 +62,9 @@ def test_a_failed_build_leaves_its_systems_out_and_the_rest_run(tiny, ids, tmp_p
         raise ValueError(f"no converter for {name}")
 
     monkeypatch.setattr(references, "build", build)
-    artifacts, seconds = references.prepare(["bertkit fp32", "ctranslate2", "openvino int8"], tiny, tmp_path, "tiny", ids)
+    artifacts, seconds = references.prepare(
+        ["bertkit fp32", "ctranslate2", "openvino int8"], tiny, tmp_path, "tiny", ids
+    )
     assert artifacts == {} and seconds == {}
     out = capsys.readouterr().out
     assert "tiny / ctranslate2: building failed" in out and "no converter for openvino" in out
@@ -103,7 +104,9 @@ def test_a_run_reports_each_anchors_cosine_and_skips_a_missing_one(tiny, tmp_pat
     pytest.importorskip("transformers")
     pytest.importorskip("ctranslate2")
     find_spec = systems.importlib.util.find_spec
-    monkeypatch.setattr(systems.importlib.util, "find_spec", lambda name: None if name == "openvino" else find_spec(name))
+    monkeypatch.setattr(
+        systems.importlib.util, "find_spec", lambda name: None if name == "openvino" else find_spec(name)
+    )
     code = main([
         "bench", "--model", str(tiny), "--sizes", "minilm", "--systems", "transformers,ctranslate2,openvino",
         "--texts", "8", "--latency-texts", "2", "--short-rounds", "1", "--peak-seconds", "0.02", "--peak-tokens", "64",

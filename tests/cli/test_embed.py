@@ -13,14 +13,27 @@ LINES = ["A man is eating food.", "", "Someone eats.", "Das ist ein Satz Ã¼ber Ã
 def test_one_vector_per_line_in_input_order(tmp_path, capsys):
     source, target = tmp_path / "in.txt", tmp_path / "out.npy"
     source.write_text("\n".join(LINES) + "\n", encoding="utf-8")
-    args = ["embed", "--input", str(source), "--output", str(target), "--pooling", "mean", "--normalize", "--batch-size", "2"]
+    args = [
+        "embed",
+        "--input",
+        str(source),
+        "--output",
+        str(target),
+        "--pooling",
+        "mean",
+        "--normalize",
+        "--batch-size",
+        "2",
+    ]
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "embed: 100%" in captured.err and "6/6" in captured.err  # the progress bar
     auto = bertkit.load(precision="auto")  # the command's default: the fastest precision within its guard here
     assert f"wrote {target}: (6, 384) float32" in captured.out and f"precision {auto.precision} (auto)" in captured.out
     vectors = np.load(target)
-    expected = auto.embed(LINES, pooling="mean", normalize=True, batch_size=2)  # int8: passes of few rows take the C layer
+    expected = auto.embed(
+        LINES, pooling="mean", normalize=True, batch_size=2
+    )  # int8: passes of few rows take the C layer
     np.testing.assert_allclose(vectors, expected, atol=2e-5, rtol=0)
 
 
@@ -37,13 +50,19 @@ def test_int8_vectors_stay_close_to_fp32(tmp_path):
 
 def test_output_name_is_kept(tmp_path):
     (tmp_path / "in.txt").write_text("hello\n")
-    assert main(["embed", "--input", str(tmp_path / "in.txt"), "--output", str(tmp_path / "vectors.bin"), "--no-progress"]) == 0
+    assert (
+        main(["embed", "--input", str(tmp_path / "in.txt"), "--output", str(tmp_path / "vectors.bin"), "--no-progress"])
+        == 0
+    )
     assert np.load(tmp_path / "vectors.bin").shape == (1, 384)
 
 
 def test_empty_or_missing_input_is_one_clear_line(tmp_path, capsys):
     (tmp_path / "empty.txt").write_text("")
-    for name, message in [("empty.txt", "the input file is empty, nothing to embed"), ("absent.txt", "input file not found")]:
+    for name, message in [
+        ("empty.txt", "the input file is empty, nothing to embed"),
+        ("absent.txt", "input file not found"),
+    ]:
         assert main(["embed", "--input", str(tmp_path / name), "--output", str(tmp_path / "o.npy")]) == 1
         err = capsys.readouterr().err
         assert err == f"bertkit embed: error: {tmp_path / name}: {message}\n"

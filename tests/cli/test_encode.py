@@ -54,7 +54,10 @@ def truncate(path):
         (lambda d: shutil.rmtree(d), r"model directory not found: .*/model$"),
         (lambda d: truncate(d / "model.safetensors"), r"model.safetensors: corrupt or truncated safetensors file \("),
         (lambda d: (d / "model.safetensors").write_bytes(b"garbage" * 10), r"model.safetensors: corrupt or truncated"),
-        (lambda d: tiny_model_dir(d, hidden_size=64, num_attention_heads=4), r"model.safetensors: weight embeddings\.\S+ has shape \(.*32,?\) but config.json implies \(.*64,?\); the config and the weights disagree"),
+        (
+            lambda d: tiny_model_dir(d, hidden_size=64, num_attention_heads=4),
+            r"model.safetensors: weight embeddings\.\S+ has shape \(.*32,?\) but config.json implies \(.*64,?\); the config and the weights disagree",
+        ),
         (lambda d: tiny_model_dir(d, model_type="xlnet"), r"config.json: unknown model_type 'xlnet'"),
         (lambda d: (d / "config.json").unlink(), r"config.json: no config.json in the model directory"),
     ],

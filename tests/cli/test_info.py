@@ -73,7 +73,9 @@ def test_every_precision_runs_on_every_class_within_its_guard(cpu_class, acting_
     fp32 = bertkit.load(precision="fp32").embed(TEXTS, pooling="mean", normalize=True)
     for precision, floor in (("bf16", 0.999), ("int8", 0.99)):
         for batch_size in (1, 32):  # one text: the C layer where there is one; all: the batch path
-            vectors = bertkit.load(precision=precision).embed(TEXTS, pooling="mean", normalize=True, batch_size=batch_size)
+            vectors = bertkit.load(precision=precision).embed(
+                TEXTS, pooling="mean", normalize=True, batch_size=batch_size
+            )
             cosines = (vectors * fp32).sum(axis=1)
             assert cosines.min() >= floor, f"{precision} on {features.isa_line()}, batch {batch_size}: {cosines}"
     auto = bertkit.load(precision="auto")

@@ -28,7 +28,12 @@ def test_json_pairs_and_seq_length(capsys):
 
 
 def test_errors_are_one_line_and_exit_1(capsys, tmp_path):
-    for argv in (["preprocess"], ["preprocess", "a", "b", "--pair", "c"], ["preprocess", "x", "--model", str(tmp_path / "nope")], ["preprocess", "x", "--seq-length", "1"]):
+    for argv in (
+        ["preprocess"],
+        ["preprocess", "a", "b", "--pair", "c"],
+        ["preprocess", "x", "--model", str(tmp_path / "nope")],
+        ["preprocess", "x", "--seq-length", "1"],
+    ):
         assert main(argv) == 1
         err = capsys.readouterr().err
         assert err.startswith("bertkit preprocess: error: ") and err.count("\n") == 1

@@ -14,7 +14,9 @@ def test_csv_tsv_and_jsonl_give_the_same_rows(tmp_path):
     (tmp_path / "a.csv").write_text('text,label\n"Hello, world",greeting\nbye,farewell\n', encoding="utf-8")
     (tmp_path / "a.tsv").write_text('label\ttext\ngreeting\t"Hello, world"\nfarewell\tbye\n', encoding="utf-8")
     (tmp_path / "a.jsonl").write_text(
-        "\n".join(json.dumps(r) for r in [{"text": "Hello, world", "label": "greeting"}, {"text": "bye", "label": "farewell"}]),
+        "\n".join(
+            json.dumps(r) for r in [{"text": "Hello, world", "label": "greeting"}, {"text": "bye", "label": "farewell"}]
+        ),
         encoding="utf-8",
     )
     for name in ("a.csv", "a.tsv", "a.jsonl"):
@@ -37,7 +39,9 @@ def test_headerless_file_pairs_multi_label_and_a_byte_order_mark(tmp_path):
 
 def test_missing_columns_name_the_columns_found(tmp_path):
     (tmp_path / "t.csv").write_text("sentence,category\nhi,x\n")
-    with pytest.raises(InputError, match=r"no column 'text'; the file has columns: sentence, category; choose one with --text-column"):
+    with pytest.raises(
+        InputError, match=r"no column 'text'; the file has columns: sentence, category; choose one with --text-column"
+    ):
         read_table(tmp_path / "t.csv")
     with pytest.raises(InputError, match=r"no column 'label'.*--label-column"):
         read_table(tmp_path / "t.csv", text_column="sentence")
@@ -92,7 +96,9 @@ def test_other_bad_files(tmp_path):
 
 
 def test_conll_sentences_docstart_and_middle_columns(tmp_path):
-    (tmp_path / "t.conll").write_text("-DOCSTART- -X- O O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n\nPeter NNP B-NP B-PER\n")
+    (tmp_path / "t.conll").write_text(
+        "-DOCSTART- -X- O O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n\nPeter NNP B-NP B-PER\n"
+    )
     data = read_conll(tmp_path / "t.conll")
     assert data.words == [["EU", "rejects"], ["Peter"]]
     assert data.tags == [["B-ORG", "O"], ["B-PER"]]

@@ -123,7 +123,9 @@ def test_the_device_agnostic_path_matches(monkeypatch):
     real = mask.bool()
     torch.testing.assert_close(out.sequence[real], packed.sequence[real], atol=1e-5, rtol=1e-5)
     # bf16 activations, as on CUDA (on a CPU without bf16 products PyTorch's own kernels run them)
-    monkeypatch.setattr(engine, "compute_dtype", lambda precision, device: torch.bfloat16 if precision == "bf16" else torch.float32)
+    monkeypatch.setattr(
+        engine, "compute_dtype", lambda precision, device: torch.bfloat16 if precision == "bf16" else torch.float32
+    )
     monkeypatch.setattr(layer_module, "compute_dtype", engine.compute_dtype)
     monkeypatch.setattr(kernels, "compute_dtype", engine.compute_dtype)
     bf16 = FastEncoder(model, precision="bf16", device="cpu")
@@ -139,7 +141,9 @@ def test_user_errors_are_bertkit_errors():
     with pytest.raises(BertkitError, match="pooling"):
         FastEncoder(model).embed(torch.tensor([[5, 6]]), torch.ones(1, 2, dtype=torch.long), pooling="max")
     with pytest.raises(BertkitError, match="no pooler"):
-        FastEncoder(_no_pooler(model)).embed(torch.tensor([[5, 6]]), torch.ones(1, 2, dtype=torch.long), pooling="pooled")
+        FastEncoder(_no_pooler(model)).embed(
+            torch.tensor([[5, 6]]), torch.ones(1, 2, dtype=torch.long), pooling="pooled"
+        )
 
 
 def _no_pooler(model):

@@ -85,7 +85,9 @@ def test_bf16_and_int8_agree_with_fp32_on_a_fine_tuned_classifier(spam_model):
     fp32 = outputs(directory, "fp32", texts)
     accuracy = np.mean([p == g for p, g in zip(fp32["labels"], gold)])
     caught = np.mean([p == "spam" for p, g in zip(fp32["labels"], gold) if g == "spam"])
-    fine_tuned = f"fine-tuned model: accuracy {accuracy:.1%}, spam recall {caught:.1%} on {len(texts)} held-out messages"
+    fine_tuned = (
+        f"fine-tuned model: accuracy {accuracy:.1%}, spam recall {caught:.1%} on {len(texts)} held-out messages"
+    )
     assert accuracy >= 0.95 and caught >= 0.7, fine_tuned  # majority class alone: 86% accuracy, 0% recall
 
     for precision, floor in (("bf16", 0.999), ("int8", 0.99)):

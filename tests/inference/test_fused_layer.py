@@ -57,9 +57,11 @@ def rounded_like(model, precision):
                 for p in (a.query, a.key, a.value, *products):
                     p.weight.copy_(p.weight.bfloat16().float())
             else:
+
                 def int8(weight):
                     scale = (weight.abs().amax(dim=1, keepdim=True) / 127).clamp_min(1e-12)
                     return torch.round(weight / scale).clamp(-127, 127) * scale
+
                 for p, w in zip((a.query, a.key, a.value), int8(qkv).split(a.query.weight.shape[0])):
                     p.weight.copy_(w)
                 for p in products:
@@ -101,9 +103,11 @@ def emulated_layer(product, source, heads, activation, x, lengths):
     hidden = x.shape[1]
     q, k, v = product(x, qkv, qkv_bias, qkv_s).split(hidden, dim=1)
     context = []
-    for q, k, v in zip(*(t.split(lengths) for t in (q, k, v))):
-        q, k, v = (t.view(len(t), heads, -1).transpose(0, 1) for t in (q, k, v))
-        context.append(torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(0, 1).reshape(len(q[0]), hidden))
+    for text in zip(*(t.split(lengths) for t in (q, k, v))):
+        tq, tk, tv = (t.view(len(t), heads, -1).transpose(0, 1) for t in text)
+        context.append(
+            torch.nn.functional.scaled_dot_product_attention(tq, tk, tv).transpose(0, 1).reshape(len(tq[0]), hidden)
+        )
     a = torch.nn.functional.layer_norm(product(torch.cat(context), out, out_bias, None) + x, (hidden,), w1, b1, eps1)
     h = ACTIVATIONS[activation].function(product(a, inner, inner_bias, inner_s))
     return torch.nn.functional.layer_norm(product(h, outer, outer_bias, None) + a, (hidden,), w2, b2, eps2)
@@ -253,7 +257,9 @@ def test_more_rows_than_it_takes_take_the_pytorch_path():
     assert len(calls) == len(fast.layers)
     rows = fused_layer.MAX_ROWS + 1
     with pytest.raises(ValueError, match="1 to 128 rows"):
-        kernel(torch.zeros(rows, 64), torch.tensor([0, rows], dtype=torch.int32), torch.empty(kernel.workspace(rows)), 1)
+        kernel(
+            torch.zeros(rows, 64), torch.tensor([0, rows], dtype=torch.int32), torch.empty(kernel.workspace(rows)), 1
+        )
 
 
 def test_the_activation_codes_come_from_the_forms_of_the_one_activation_table():
@@ -443,14 +449,19 @@ def test_larger_passes_take_the_c_layer_in_groups_of_whole_texts_where_that_wins
     layer called once a group; a text longer than MAX_ROWS sends the pass to the PyTorch path."""
     model = tiny_model(layers=2)
     fast = FastEncoder(model, precision=precision, device="cpu")
-    assert fast.c_layer_groups == fused_layer.groups_win(precision) == (VARIANT == "avx2" or (
-        precision == "int8" and not cpu.detect().int8_products))
+    assert (
+        fast.c_layer_groups
+        == fused_layer.groups_win(precision)
+        == (VARIANT == "avx2" or (precision == "int8" and not cpu.detect().int8_products))
+    )
     fast.c_layer_groups = True
     lengths = [40, 3, 40, 40, 1, 40, 17, 40, 40, 2]  # 263 rows: groups of 124, 97 (no text split) and 42
     calls = []
     for layer in fast.layers:
         kernel = layer.c_layer
-        layer.c_layer = lambda x, offsets, workspace, threads, kernel=kernel: calls.append(len(x)) or kernel(x, offsets, workspace, threads)
+        layer.c_layer = lambda x, offsets, workspace, threads, kernel=kernel: (
+            calls.append(len(x)) or kernel(x, offsets, workspace, threads)
+        )
         layer.c_layer.workspace = kernel.workspace
     ids, mask, types = texts(lengths)
     grouped = fast(ids, mask, types, all_layers=True)

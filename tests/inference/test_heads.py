@@ -8,22 +8,21 @@
   int8 give the same form; the head stays fp32 whatever the backbone's precision.
 """
 
+import corpora
 import numpy as np
 import pytest
 import torch
 
 import bertkit
 from bertkit import checkpoint
-from bertkit.tasks import prediction
-from bertkit.modeling.config import BertConfig
-from bertkit.preprocessing.encoding import encode_texts, encode_words
 from bertkit.inference import FastEncoder, FastTaskModel
 from bertkit.modeling.bert import BertModel
 from bertkit.modeling.classification import SequenceClassifier, TokenClassifier
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.distilbert import DistilBertModel
 from bertkit.modeling.roberta import RobertaModel
-
-import corpora
+from bertkit.preprocessing.encoding import encode_texts, encode_words
+from bertkit.tasks import prediction
 
 SMALL = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
          "intermediate_size": 64, "max_position_embeddings": 40}  # fmt: skip
@@ -61,7 +60,11 @@ def test_fp32_logits_match_the_task_model(family, kind):
 def texts() -> list[str]:
     """Real texts of mixed length: interface strings, changelog entries, license paragraphs
     (some past 128 tokens, cut)."""
-    return corpora.po_strings()[::4001][:30] + corpora.changelog_entries()[::301][:20] + corpora.license_paragraphs()[::53][:10]
+    return (
+        corpora.po_strings()[::4001][:30]
+        + corpora.changelog_entries()[::301][:20]
+        + corpora.license_paragraphs()[::53][:10]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +82,9 @@ def test_predict_in_fp32_on_the_engine_matches_the_plain_path(classifier_dir):
     encoded = encode_texts(m.preprocessor, texts())
     plain = prediction.text_logits(m.task[0], m.preprocessor, encoded)
     engine = prediction.text_logits(m.task_engine, m.preprocessor, encoded)
-    assert np.abs(engine - plain).max() < 1e-4, f"fp32 engine logits off the plain path by {np.abs(engine - plain).max():.2e}"
+    assert np.abs(engine - plain).max() < 1e-4, (
+        f"fp32 engine logits off the plain path by {np.abs(engine - plain).max():.2e}"
+    )
 
     predicted = m.predict(texts())
     plain_predicted = prediction.predict(m.task[0], m.task[1], m.preprocessor, texts())

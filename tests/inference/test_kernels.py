@@ -26,10 +26,10 @@ def test_small_products_on_the_transposed_weight_equal_the_packed_products(activ
             linear(x[:rows], residual=residual[:rows]), linear(x, residual=residual)[:rows], atol=1e-5, rtol=1e-5
         )
     assert linear._weight_t.shape == (32, 48)
-    expected = torch.nn.functional.linear(x[:few + 1], weight, bias)
+    expected = torch.nn.functional.linear(x[: few + 1], weight, bias)
     if activation:
         expected = ACTIVATIONS[activation].function(expected)
-    torch.testing.assert_close(linear(x[:few + 1]), expected, atol=1e-5, rtol=1e-5)  # packed path
+    torch.testing.assert_close(linear(x[: few + 1]), expected, atol=1e-5, rtol=1e-5)  # packed path
 
 
 def test_large_weights_take_the_transposed_path_for_one_row_only(monkeypatch):
@@ -109,7 +109,9 @@ def test_bf16_without_bf16_products_keeps_bf16_weights_and_float32_activations(c
     fast = FastEncoder(model, precision="bf16", device="cpu")
     assert fast.dtype == torch.float32
     real = mask.bool()
-    cosine = torch.nn.functional.cosine_similarity(fast(ids, mask, types).sequence[real], reference(model, ids, mask, types).sequence[real])
+    cosine = torch.nn.functional.cosine_similarity(
+        fast(ids, mask, types).sequence[real], reference(model, ids, mask, types).sequence[real]
+    )
     assert cosine.min() > 0.999
 
 

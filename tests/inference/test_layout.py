@@ -42,7 +42,7 @@ def test_text_groups_hold_whole_texts_of_at_most_the_given_rows():
     assert [len(rows) for rows, _ in groups] == [124, 97, 42]
     assert [offsets.tolist() for _, offsets in groups] == [[0, 40, 43, 83, 123, 124], [0, 40, 57, 97], [0, 40, 42]]
     assert torch.equal(torch.cat([rows for rows, _ in groups]), x)
-    (rows, offsets), = layout.text_groups(x, 263)  # all fit: one group, as it is
+    ((rows, offsets),) = layout.text_groups(x, 263)  # all fit: one group, as it is
     assert rows is x and offsets is layout.offsets
 
 

@@ -10,8 +10,11 @@ from bertkit.inference.smoothing import input_maxima, smoothing_factors
 pytestmark = pytest.mark.emulated  # also run on an emulated AVX2-only CPU (make test-emulated)
 
 
-@pytest.mark.skipif(not cpu.detect().int8_products, reason="int8 products of any size need AVX512-VNNI; "
-                    "the C layer's int8 smoothing is tested on every CPU in test_fused_layer.py")
+@pytest.mark.skipif(
+    not cpu.detect().int8_products,
+    reason="int8 products of any size need AVX512-VNNI; "
+    "the C layer's int8 smoothing is tested on every CPU in test_fused_layer.py",
+)
 def test_smoothing_keeps_the_product_and_shrinks_int8_error_on_outlier_channels():
     """SmoothQuant: (x / s) @ (W * s).T = x @ W.T; with a few 50x channels int8 loses far less."""
     generator = torch.Generator().manual_seed(0)

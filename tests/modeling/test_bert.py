@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from bertkit.modeling.config import BertConfig
-from bertkit.modeling.bert import BertModel
 from bertkit.modeling.activations import ACTIVATIONS
+from bertkit.modeling.bert import BertModel
+from bertkit.modeling.config import BertConfig
 
 TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bertkit.modeling.config import BertConfig
 from bertkit.modeling.bert import BertModel
 from bertkit.modeling.classification import SequenceClassifier, TokenClassifier
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.distilbert import DistilBertModel
 from bertkit.modeling.roberta import RobertaModel
 

@@ -7,13 +7,14 @@ import json
 import pytest
 import transformers
 
-from bertkit.modeling.config import BertConfig
 from bertkit.errors import CheckpointError, ModelNotFoundError
+from bertkit.modeling.config import BertConfig
 
 
 def test_bert_config_json_round_trip_keeps_every_key(tmp_path):
-    hf = transformers.BertConfig(hidden_size=384, num_hidden_layers=6, intermediate_size=1536,
-                                 id2label={0: "neg", 1: "pos"})
+    hf = transformers.BertConfig(
+        hidden_size=384, num_hidden_layers=6, intermediate_size=1536, id2label={0: "neg", 1: "pos"}
+    )
     hf.save_pretrained(tmp_path)
     config = BertConfig.from_json_file(tmp_path / "config.json")
     assert (config.hidden_size, config.num_hidden_layers, config.intermediate_size) == (384, 6, 1536)
@@ -30,8 +31,9 @@ def test_bert_config_json_round_trip_keeps_every_key(tmp_path):
 
 
 def test_distilbert_keys_are_translated_both_ways(tmp_path):
-    hf = transformers.DistilBertConfig(dim=256, n_layers=3, n_heads=4, hidden_dim=1024,
-                                       activation="relu", sinusoidal_pos_embds=True, dropout=0.2)
+    hf = transformers.DistilBertConfig(
+        dim=256, n_layers=3, n_heads=4, hidden_dim=1024, activation="relu", sinusoidal_pos_embds=True, dropout=0.2
+    )
     config = BertConfig.from_dict(hf.to_dict())
     assert config.model_type == "distilbert"
     assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (256, 3, 4)
@@ -48,8 +50,9 @@ def test_distilbert_keys_are_translated_both_ways(tmp_path):
 
 
 def test_roberta_defaults_and_keys():
-    hf = transformers.RobertaConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2,
-                                    num_attention_heads=4, intermediate_size=128)
+    hf = transformers.RobertaConfig(
+        vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128
+    )
     config = BertConfig.from_dict(hf.to_dict())
     assert config.model_type == "roberta" and config.pad_token_id == 1
     assert (config.bos_token_id, config.eos_token_id) == (0, 2)

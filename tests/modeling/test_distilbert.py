@@ -6,8 +6,8 @@ import math
 import torch
 
 from bertkit.checkpoint.names import DISTILBERT_WEIGHTS
-from bertkit.modeling.config import BertConfig
 from bertkit.modeling import distilbert
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.distilbert import DistilBertModel, sinusoidal_positions
 
 HF_CONFIG = {"model_type": "distilbert", "vocab_size": 50, "dim": 32, "n_layers": 2, "n_heads": 4,
@@ -39,7 +39,10 @@ def test_sinusoidal_positions_are_fixed():
 
 def test_weight_names():
     for theirs, ours in [
-        ("distilbert.transformer.layer.4.attention.q_lin.weight", "backbone.transformer.layers.4.attention.query.weight"),
+        (
+            "distilbert.transformer.layer.4.attention.q_lin.weight",
+            "backbone.transformer.layers.4.attention.query.weight",
+        ),
         ("distilbert.transformer.layer.0.sa_layer_norm.bias", "backbone.transformer.layers.0.attention_norm.bias"),
         ("distilbert.transformer.layer.1.ffn.lin2.weight", "backbone.transformer.layers.1.feed_forward.outer.weight"),
         ("distilbert.transformer.layer.5.output_layer_norm.weight", "backbone.transformer.layers.5.output_norm.weight"),

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from bertkit.checkpoint.names import ROBERTA_WEIGHTS
-from bertkit.modeling.config import BertConfig
 from bertkit.errors import InputError
 from bertkit.modeling import roberta
+from bertkit.modeling.config import BertConfig
 from bertkit.modeling.roberta import RobertaModel
 
 CONFIG = BertConfig.from_dict(

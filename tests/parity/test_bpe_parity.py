@@ -15,6 +15,7 @@ import itertools
 import sys
 
 import pytest
+from corpora import changelog_entries, license_paragraphs, po_strings, realistic_mix, stdlib_strings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokenizers import ByteLevelBPETokenizer, pre_tokenizers
@@ -23,8 +24,6 @@ from transformers import AddedToken, RobertaTokenizer
 from bertkit.preprocessing import Preprocessor
 from bertkit.text.bpe import BpeTokenizer
 from bertkit.text.byte_level import ByteLevelPreTokenizer, to_symbols
-
-from corpora import changelog_entries, license_paragraphs, po_strings, realistic_mix, stdlib_strings
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 EDGE_CASES = [

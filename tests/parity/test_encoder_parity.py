@@ -14,13 +14,11 @@ The inputs come from transformers' own tokenizer, so these compare the encoders 
 
 from __future__ import annotations
 
-
+import corpora
 import numpy as np
 import pytest
 import torch
 import transformers
-
-import corpora
 
 import bertkit  # noqa: E402
 from bertkit import Encoder  # noqa: E402
@@ -95,13 +93,17 @@ def test_bundled_minilm_matches_transformers_on_real_texts(texts, tokenizer, ref
 
 def test_random_bert_base_written_by_transformers(tmp_path, texts, tokenizer):
     torch.manual_seed(0)
-    config = transformers.BertConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+    config = transformers.BertConfig(
+        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
+    )
     assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (768, 12, 12)
     transformers.BertModel(config).save_pretrained(tmp_path)
     reference = transformers.BertModel.from_pretrained(tmp_path).eval()
     ours = Encoder.from_pretrained(tmp_path)
     picked = [texts[i] for i in (0, 7, 50, 123, 200, 299)]  # short to long; small for time
-    assert_within(compare(ours, reference, tokenizer(picked, padding=True, truncation=True, max_length=64, return_tensors="pt")))
+    assert_within(
+        compare(ours, reference, tokenizer(picked, padding=True, truncation=True, max_length=64, return_tensors="pt"))
+    )
 
 
 def test_what_we_save_transformers_loads_with_the_same_outputs(tmp_path, texts, tokenizer):

@@ -14,10 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import tiny_models
 import torch
 import transformers
-
-import tiny_models
 
 import bertkit  # noqa: E402
 from bertkit import checkpoint  # noqa: E402
@@ -67,7 +66,9 @@ def test_fine_tuned_classifier_loads_in_transformers_with_the_same_logits(base, 
     model = bertkit.load(out)
     _, spec = model.task
     assert theirs.config.id2label == dict(enumerate(spec.labels))
-    assert theirs.config.problem_type == ("multi_label_classification" if variant == "multi_label" else "single_label_classification")
+    assert theirs.config.problem_type == (
+        "multi_label_classification" if variant == "multi_label" else "single_label_classification"
+    )
 
     texts = ["free prize call now", "see you at lunch tomorrow, mum", "Ünïcödé and 中文 text"]
     second = ["a second text", "another one", "x"] if variant == "pair" else None

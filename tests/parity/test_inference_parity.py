@@ -7,17 +7,15 @@ mix, long texts cut at 128 tokens), every text checked:
 - int8: cosine >= 0.99 for every mean-pooled vector.
 """
 
-
 import pytest
 import torch
 import transformers
+from corpora import po_strings, realistic_mix
 
 from bertkit import Preprocessor
 from bertkit.bundled import default_model_dir
 from bertkit.checkpoint import load_backbone
 from bertkit.inference import FastEncoder
-
-from corpora import po_strings, realistic_mix
 
 N_TEXTS = 64
 

@@ -10,15 +10,13 @@ round robin; the Rust tokenizer gives the odd token to the second segment instea
 compared only where that cannot matter (no truncation, an even budget, or one short segment).
 """
 
-
+import corpora
 import numpy as np
 import pytest
 from transformers import BertTokenizerFast, BertTokenizerLegacy
 
 from bertkit import Preprocessor
 from bertkit.bundled import default_model_dir
-
-import corpora
 
 CLS, SEP = 101, 102
 SEQ_LENGTHS = (8, 17, 32, 64, 128)
@@ -80,8 +78,15 @@ def test_pairs_match_python_longest_first(pairs, references, seq_length):
     slow, _ = references
     texts_a, texts_b = pairs[0][:300], pairs[1][:300]
     got = Preprocessor.from_pretrained(seq_length=seq_length)(texts_a, texts_b)
-    expected = slow(texts_a, texts_b, truncation="longest_first", max_length=seq_length, padding="max_length",
-        return_tensors="np", return_token_type_ids=True)
+    expected = slow(
+        texts_a,
+        texts_b,
+        truncation="longest_first",
+        max_length=seq_length,
+        padding="max_length",
+        return_tensors="np",
+        return_token_type_ids=True,
+    )
     np.testing.assert_array_equal(got["input_word_ids"].numpy(), expected["input_ids"])
     np.testing.assert_array_equal(got["input_mask"].numpy(), expected["attention_mask"])
     np.testing.assert_array_equal(got["input_type_ids"].numpy(), expected["token_type_ids"])
@@ -106,8 +111,15 @@ def test_pairs_match_rust_where_the_odd_token_cannot_matter(pairs, references, r
     assert len(chosen) >= 400
     a, b = [texts_a[i] for i in chosen], [texts_b[i] for i in chosen]
     got = Preprocessor.from_pretrained(seq_length=seq_length)(a, b)
-    expected = fast(a, b, truncation="longest_first", max_length=seq_length, padding="max_length",
-        return_tensors="np", return_token_type_ids=True)
+    expected = fast(
+        a,
+        b,
+        truncation="longest_first",
+        max_length=seq_length,
+        padding="max_length",
+        return_tensors="np",
+        return_token_type_ids=True,
+    )
     np.testing.assert_array_equal(got["input_word_ids"].numpy(), expected["input_ids"])
     np.testing.assert_array_equal(got["input_type_ids"].numpy(), expected["token_type_ids"])
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import corpora
 import pytest
 import torch
 import transformers
 from tokenizers import ByteLevelBPETokenizer
 from transformers import AddedToken
-
-import corpora
 
 from bertkit import Encoder, Preprocessor  # noqa: E402
 from bertkit.bundled import default_model_dir  # noqa: E402

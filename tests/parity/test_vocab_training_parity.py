@@ -6,6 +6,7 @@ tokenizer_config.json, then held-out real text (Python docstrings, Django transl
 directory: identical ids, text for text. Byte-level BPE the same way with RoBERTa's tokenizer.
 """
 
+import corpora
 import pytest
 import transformers
 
@@ -17,7 +18,6 @@ from bertkit.text.vocab_training import (
     write_byte_level_bpe,
     write_wordpiece_vocab,
 )
-import corpora
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +27,15 @@ def training_texts():
 
 @pytest.fixture(scope="module")
 def held_out():
-    return corpora.stdlib_strings()[:1500] + corpora.po_strings()[::100] + [
-        "Fill the [MASK] here, please.",
-        "",
-        "ａｃｃｅｎｔｓ: café, naïve, Ελληνικά, 中文字符, emoji 🙂, tab\there",
-    ]
+    return (
+        corpora.stdlib_strings()[:1500]
+        + corpora.po_strings()[::100]
+        + [
+            "Fill the [MASK] here, please.",
+            "",
+            "ａｃｃｅｎｔｓ: café, naïve, Ελληνικά, 中文字符, emoji 🙂, tab\there",
+        ]
+    )
 
 
 @pytest.mark.parametrize("lowercase", [True, False])

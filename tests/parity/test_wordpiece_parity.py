@@ -14,6 +14,7 @@ Texts with lone surrogates cannot be passed to the Rust tokenizer at all.
 import unicodedata
 from pathlib import Path
 
+import corpora
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -22,8 +23,6 @@ from transformers import BertTokenizerFast, BertTokenizerLegacy
 from bertkit.bundled import default_model_dir
 from bertkit.text.loading import load_tokenizer
 from bertkit.text.vocab import read_vocab
-
-import corpora
 
 
 def cased_model_dir(directory: Path) -> Path:
@@ -86,7 +85,9 @@ def test_real_corpora_identical_to_the_python_reference(tokenizers):
         expected = [slow.encode(t, add_special_tokens=False) for t in texts]
         got = ours.encode_batch(texts)
         mismatches = [t for t, e, g in zip(texts, expected, got) if e != g]
-        report.append(f"{name} {source}: {len(texts)} texts, {sum(map(len, expected))} tokens, {len(mismatches)} mismatches")
+        report.append(
+            f"{name} {source}: {len(texts)} texts, {sum(map(len, expected))} tokens, {len(mismatches)} mismatches"
+        )
         assert not mismatches, (report[-1], mismatches[:5])
     print("\n".join(report))
 
@@ -113,9 +114,44 @@ def test_rust_reference_differs_only_where_the_references_disagree(tokenizers):
 
 
 INTERESTING = [
-    "[MASK]", "[CLS]", "[mask]", "\x1b[31m", "\x1b[0m", " ", "\t", "\n", "\u3000", "\xa0", "\u2028", "\x85",
-    "\x1c", "\x00", "\ufffd", "\u200b", "\ud800", "\udfff", "中", "文", "の", "한", "e\u0301", "\u0301", "Σ",
-    "İ", "ß", "ǅ", "ﬁ", "!", "'", "-", "##", "a" * 101, "😀", "🫠", "=\u0338", "\u0b47\u0b3e",
+    "[MASK]",
+    "[CLS]",
+    "[mask]",
+    "\x1b[31m",
+    "\x1b[0m",
+    " ",
+    "\t",
+    "\n",
+    "\u3000",
+    "\xa0",
+    "\u2028",
+    "\x85",
+    "\x1c",
+    "\x00",
+    "\ufffd",
+    "\u200b",
+    "\ud800",
+    "\udfff",
+    "中",
+    "文",
+    "の",
+    "한",
+    "e\u0301",
+    "\u0301",
+    "Σ",
+    "İ",
+    "ß",
+    "ǅ",
+    "ﬁ",
+    "!",
+    "'",
+    "-",
+    "##",
+    "a" * 101,
+    "😀",
+    "🫠",
+    "=\u0338",
+    "\u0b47\u0b3e",
 ]
 UNICODE_TEXT = st.lists(
     st.one_of(
@@ -138,7 +174,9 @@ def test_random_unicode_identical_to_the_python_reference(tokenizers, text):
 
 # Mostly ASCII without spaces, with what could make a cut inside a run unsafe
 RUNS_WITHOUT_SPACES = st.lists(
-    st.sampled_from(["a", "B", ".", "'", "=", "<", "[", "]", "[MASK]", "[SEP]", "\u0338", "\u0301", "Σ", "Α", "中", " ", "\x1c"]),
+    st.sampled_from(
+        ["a", "B", ".", "'", "=", "<", "[", "]", "[MASK]", "[SEP]", "\u0338", "\u0301", "Σ", "Α", "中", " ", "\x1c"]
+    ),
     max_size=60,
 ).map("".join)
 
@@ -148,4 +186,6 @@ RUNS_WITHOUT_SPACES = st.lists(
 def test_max_tokens_is_the_references_prefix(tokenizers, text, max_tokens):
     _, ours, slow, _ = tokenizers
     long_text = text * 40
-    assert ours.encode(long_text, max_tokens=max_tokens) == slow.encode(long_text, add_special_tokens=False)[:max_tokens]
+    assert (
+        ours.encode(long_text, max_tokens=max_tokens) == slow.encode(long_text, add_special_tokens=False)[:max_tokens]
+    )

@@ -24,7 +24,9 @@ def test_pairs_are_packed_with_type_ids(pre):
     encoded = encode_texts(pre, ["is it spam?"], ["no"])
     batch = collate_texts(pre, encoded, [0])
     assert batch["input_type_ids"].tolist() == [[0, 0, 0, 0, 0, 0, 0, 1, 1]]  # [CLS] is it spam ? [SEP] | no [SEP]
-    assert batch["input_word_ids"].tolist() == pre(["is it spam?"], ["no"], padding="longest")["input_word_ids"].tolist()
+    assert (
+        batch["input_word_ids"].tolist() == pre(["is it spam?"], ["no"], padding="longest")["input_word_ids"].tolist()
+    )
 
 
 def test_words_are_labelled_at_their_first_piece_and_cut_words_are_counted(pre):

@@ -63,7 +63,10 @@ def test_empty_and_whitespace_only_texts_give_cls_sep(pre):
     assert pre([])["input_word_ids"].shape == (0, 128)
 
 
-@pytest.mark.parametrize("bad, position", [([None], "texts\\[0\\]"), (["ok", 3], "texts\\[1\\] is int"), (["a", b"b"], "texts\\[1\\] is bytes")])
+@pytest.mark.parametrize(
+    "bad, position",
+    [([None], "texts\\[0\\]"), (["ok", 3], "texts\\[1\\] is int"), (["a", b"b"], "texts\\[1\\] is bytes")],
+)
 def test_non_strings_name_their_position(pre, bad, position):
     with pytest.raises(InputTypeError, match=position):
         pre(bad)

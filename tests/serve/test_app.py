@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import torch
 import transformers
+from tiny_models import TOKENIZER_FILES
 
 import bertkit
 from bertkit.bundled import default_model_dir
-from bertkit.serve.app import make_server
 from bertkit.serve import app as app_module
-from tiny_models import TOKENIZER_FILES
+from bertkit.serve.app import make_server
 
 TEXTS = ["A man is eating food.", "Someone eats.", "Ünïcödé and 中文 text", "word " * 400]  # the last is truncated
 
@@ -138,7 +138,9 @@ def test_unknown_routes_and_methods(server, model):
 def test_concurrent_requests_are_merged_and_all_answered(model):
     server, thread = serving(model, max_wait_ms=10)
     clients, per_client = 8, 20
-    sentences = [f"request {i}: the {['cat', 'dog', 'bird'][i % 3]} sat on mat number {i}" for i in range(clients * per_client)]
+    sentences = [
+        f"request {i}: the {['cat', 'dog', 'bird'][i % 3]} sat on mat number {i}" for i in range(clients * per_client)
+    ]
     expected = model.embed(sentences, "mean", True)
     failures, answered = [], [0]
 
@@ -218,12 +220,16 @@ def test_predict_and_fill_mask_routes(tmp_path):
     server, thread = serving(pipeline)
     try:
         status, answer = call(server, "POST", "/predict", {"texts": ["free prize", "see you"]})
-        assert status == 200 and answer["predictions"] == json.loads(json.dumps(pipeline.predict(["free prize", "see you"])))
+        assert status == 200 and answer["predictions"] == json.loads(
+            json.dumps(pipeline.predict(["free prize", "see you"]))
+        )
         assert call(server, "GET", "/health")[1]["task"] == "classification"
     finally:
         server.shutdown(), thread.join(10), server.close()
 
-    tagger = bertkit.load(_tiny(tmp_path / "ner", transformers.BertForTokenClassification, id2label={0: "O", 1: "B-PER"}))
+    tagger = bertkit.load(
+        _tiny(tmp_path / "ner", transformers.BertForTokenClassification, id2label={0: "O", 1: "B-PER"})
+    )
     server, thread = serving(tagger)
     try:
         sentences = [["alice", "went", "home"], "bob in lima"]  # word lists or whitespace-split texts

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from bertkit import Encoder, Preprocessor
-from bertkit.tasks.encoder import resolve_device
 from bertkit.errors import InputError
+from bertkit.tasks.encoder import resolve_device
 
 SENTENCES = ["This is a spam mail", "Computers are not unique to computers"]
 
@@ -66,8 +66,14 @@ def test_gradients_flow_in_train_mode(batch):
         (["text"], "takes the preprocessor's dict"),
         ({"input_word_ids": torch.ones(1, 4, dtype=torch.int32)}, "needs input_word_ids and input_mask"),
         ({"input_word_ids": torch.ones(4, dtype=torch.int32), "input_mask": torch.ones(4)}, "must be 2-D"),
-        ({"input_word_ids": torch.ones(1, 4, dtype=torch.int32), "input_mask": torch.ones(1, 3)}, "input shapes differ"),
-        ({"input_word_ids": torch.ones(1, 600, dtype=torch.int32), "input_mask": torch.ones(1, 600)}, "longer than this model's 512"),
+        (
+            {"input_word_ids": torch.ones(1, 4, dtype=torch.int32), "input_mask": torch.ones(1, 3)},
+            "input shapes differ",
+        ),
+        (
+            {"input_word_ids": torch.ones(1, 600, dtype=torch.int32), "input_mask": torch.ones(1, 600)},
+            "longer than this model's 512",
+        ),
     ],
 )
 def test_bad_inputs_are_input_errors(encoder, bad, message):

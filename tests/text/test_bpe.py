@@ -134,7 +134,10 @@ BAD_FILES = {
         r"merges\.txt line 2: merge 'q' \+ 'z' uses 'qz', which is not in the vocabulary",
     ),
     "no <pad>": (
-        lambda d: [(d / "vocab.json").write_text(json.dumps({"<s>": 0, "</s>": 2, "a": 3})), (d / "merges.txt").write_text("")],
+        lambda d: [
+            (d / "vocab.json").write_text(json.dumps({"<s>": 0, "</s>": 2, "a": 3})),
+            (d / "merges.txt").write_text(""),
+        ],
         r"no pad_token '<pad>'",
     ),
     "merges.txt a directory": (

@@ -24,7 +24,19 @@ def test_byte_symbols_are_reversible_and_printable():
 
 def test_pieces():
     split = ByteLevelPreTokenizer().split
-    assert split("I'm here, they'll see 3.14!") == ["I", "'m", " here", ",", " they", "'ll", " see", " 3", ".", "14", "!"]
+    assert split("I'm here, they'll see 3.14!") == [
+        "I",
+        "'m",
+        " here",
+        ",",
+        " they",
+        "'ll",
+        " see",
+        " 3",
+        ".",
+        "14",
+        "!",
+    ]
     assert split("a   b\n\n c ") == ["a", "  ", " b", "\n\n", " c", " "]
     assert split("x\u3000y \u00a0z") == ["x", "\u3000", "y", " ", "\u00a0", "z"]  # \s is Unicode
     assert split("\x1c\x1d") == ["\x1c\x1d"]  # information separators are not whitespace here
