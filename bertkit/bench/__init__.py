@@ -21,23 +21,17 @@ import os
 
 from bertkit.bench.systems import SYSTEMS
 
-SIZES = ("minilm", "base")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the harness (`bertkit bench` and `run.main` add `--model` themselves)."""
-    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated: minilm, base")
+    parser.add_argument("--sizes", default="minilm,base", help="comma-separated: minilm, base")
     parser.add_argument(
-        "--systems",
-        default=None,
-        help="comma-separated, from: " + ", ".join(SYSTEMS) + " (default: all that run on --device)",
+        "--systems", help="comma-separated, from: " + ", ".join(SYSTEMS) + " (default: all that run on --device)"
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where every system runs")
     parser.add_argument("--texts", type=int, default=512, help="texts per measurement (default 512)")
     parser.add_argument(
-        "--texts-file",
-        default=None,
-        help="your texts instead of the built-in real-text mix: one per line, or a .json list",
+        "--texts-file", help="your texts instead of the built-in real-text mix: one per line, or a .json list"
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=1, help="timed passes per system; the best counts")

@@ -14,13 +14,12 @@ def add_derived(results: dict, flops_per_token: float, peaks: dict[str, float], 
     the system every other's vectors are compared with (transformers, else bertkit fp32)."""
     reference = next((name for name in ("transformers", "bertkit fp32") if name in results), None)
     ref_vectors = np.load(results[reference]["vectors"]) if reference else None
-    best = best_fp32_anchor(results)
+    baselines = {f"x_{name.replace(' ', '_')}": name for name in ("transformers", "transformers bf16", "onnxruntime")}
+    baselines["x_best_fp32_anchor"] = best_fp32_anchor(results)  # None without one: no ratio
     for system, r in results.items():
-        for name in ("transformers", "transformers bf16", "onnxruntime"):
+        for key, name in baselines.items():
             if name in results:
-                r[f"x_{name.replace(' ', '_')}"] = r["texts_per_s"] / results[name]["texts_per_s"]
-        if best:
-            r["x_best_fp32_anchor"] = r["texts_per_s"] / results[best]["texts_per_s"]
+                r[key] = r["texts_per_s"] / results[name]["texts_per_s"]
         r["dense_gflops_end_to_end"] = flops_per_token * tokens / r["seconds"] / 1e9
         r["fraction_of_fp32_peak"] = r["dense_gflops_end_to_end"] / precision_peak(peaks, "fp32")
         if system.endswith("bf16") and precision_peak(peaks, "bf16"):
@@ -38,22 +37,19 @@ def add_derived(results: dict, flops_per_token: float, peaks: dict[str, float], 
 
 def best_fp32_anchor(results: dict) -> str | None:
     """The fp32 anchor of the run with the most texts/s (None without one)."""
-    anchors = [name for name in FP32_ANCHORS if name in results]
-    return max(anchors, key=lambda name: results[name]["texts_per_s"], default=None)
+    return max((n for n in FP32_ANCHORS if n in results), key=lambda name: results[name]["texts_per_s"], default=None)
 
 
 def verdicts(results: dict) -> dict:
     """The run's two questions: bertkit fp32 against the fastest fp32 anchor (texts/s), and
     whether each bertkit precision's short-sentence batch-1 p50 beats every anchor's."""
     out = {}
-    best = best_fp32_anchor(results)
-    if best and "bertkit fp32" in results:
+    best, fp32 = best_fp32_anchor(results), results.get("bertkit fp32")
+    if best and fp32:
         out["best_fp32_anchor"] = best
-        out["bertkit_fp32_x_best_fp32_anchor"] = results["bertkit fp32"]["x_best_fp32_anchor"]
-    if "bertkit auto" in results and "bertkit fp32" in results:
-        out["bertkit_auto_x_bertkit_fp32"] = (
-            results["bertkit auto"]["texts_per_s"] / results["bertkit fp32"]["texts_per_s"]
-        )
+        out["bertkit_fp32_x_best_fp32_anchor"] = fp32["x_best_fp32_anchor"]
+    if fp32 and "bertkit auto" in results:
+        out["bertkit_auto_x_bertkit_fp32"] = results["bertkit auto"]["texts_per_s"] / fp32["texts_per_s"]
     key = "short_latency_p50_ms"
     anchors = {n: r[key] for n, r in results.items() if not n.startswith("bertkit") and key in r}
     if anchors:

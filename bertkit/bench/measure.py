@@ -4,7 +4,6 @@ and the short sentence's batch-1 latency timed in rounds across the systems' pro
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import time
 from functools import partial
@@ -31,10 +30,8 @@ def percentile(values: list[float], q: float) -> float:
 def memory_mb(field: str) -> float:
     """VmRSS (now) or VmHWM (peak) of this process. Not `ru_maxrss`: Linux carries that one
     over from the parent process across fork and exec."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    status = Path("/proc/self/status").read_text()
+    return int(status.split(f"\n{field}:")[1].split()[0]) / 1024
 
 
 def dense_flops_per_token(directory: Path) -> float:
@@ -44,36 +41,33 @@ def dense_flops_per_token(directory: Path) -> float:
 
 
 def dense_kernel_rate(runner, ids: list[list[int]], batch_size: int) -> float:
-    """GFLOP/s of the engine's dense layers alone, on the token counts of this run's batches."""
+    """GFLOP/s of the engine's dense layers (one layer's four `PackedLinear`s) alone, on the
+    token counts of this run's batches."""
     from bertkit.inference.peak import time_best  # a worker imports bertkit.inference in bertkit's load only
 
     lengths = [len(i) for i in ids]
-    linears = runner.dense_linears()
+    layer = runner.engine.layers[0]
     dtype, device = runner.engine.dtype, runner.engine.device
     synchronize = torch.cuda.synchronize if device.type == "cuda" else None
     flops = seconds = 0.0
     with torch.inference_mode():
         for batch in length_batches(lengths, max_tokens=batch_size * 128, max_texts=batch_size)[::4]:
             tokens = sum(lengths[i] for i in batch)
-            for n_in, n_out, linear in linears:
-                x = torch.randn(tokens, n_in).to(device, dtype)
+            for linear in (layer.qkv, layer.attention_output, layer.inner, layer.outer):
+                x = torch.randn(tokens, linear.in_features).to(device, dtype)
                 seconds += time_best(partial(linear, x), seconds=0.02, repeats=3, synchronize=synchronize)
-                flops += 2.0 * tokens * n_in * n_out
+                flops += 2.0 * tokens * linear.in_features * linear.out_features
     return flops / seconds / 1e9
 
 
 def short_sentence_rounds(workers: dict[str, subprocess.Popen], rounds: int, calls: int = 10) -> dict[str, float]:
-    """p50 ms of the short sentence per system, over `rounds` turns taken in rotation.
-
-    Each turn is one request to a system's process (`worker.answer_rounds`): the processes take
-    turns, so a machine whose speed drifts (other tenants, clocks) weighs on every system alike.
-    """
+    """p50 ms of the short sentence per system, over `rounds` turns, one request each to every
+    system's process (`worker.answer_rounds`) in rotation: a machine whose speed drifts (other
+    tenants, clocks) weighs on every system alike."""
     times: dict[str, list[float]] = {system: [] for system in workers}
-    ended: set[str] = set()
+    answering = dict(workers)
     for _ in range(rounds):
-        for system, proc in workers.items():
-            if system in ended:
-                continue
+        for system, proc in list(answering.items()):
             time.sleep(0.05)  # the previous system's threads stop spinning and sleep
             try:
                 proc.stdin.write(f"10 {calls}\n")
@@ -82,7 +76,7 @@ def short_sentence_rounds(workers: dict[str, subprocess.Popen], rounds: int, cal
             except BrokenPipeError:
                 line = ""
             if not line:
-                ended.add(system)
+                del answering[system]
                 print(f"{system}: its process ended before the short-sentence rounds did (exit {proc.wait()})")
                 continue
             times[system] += json.loads(line)

@@ -1,28 +1,7 @@
-"""The references the bench measures bertkit against: how each is built and run.
-
-Every reference is built from the same local checkpoint directory (HuggingFace format) and
-embeds the packed token ids in the same batches: `batch_size` texts in input order, each
-batch padded to its longest text (dynamic padding), mean-pooled.
-
-- `transformers` (and `transformers bf16`): `BertModel` in PyTorch with SDPA attention,
-  mean-pooled where the model runs (on a GPU, only the vectors come back);
-- `onnxruntime` ("ONNX Runtime optimized"): the same `transformers` model exported with
-  `torch.onnx.export` (dynamo exporter, dynamic batch and length), fused by ONNX Runtime's
-  transformer optimizer (SkipLayerNorm, BiasGelu), run with all graph optimisations on;
-- `onnxruntime int8`: that fused model with int8 weights (ONNX Runtime's dynamic quantisation:
-  per-output-channel weight scales, activations quantised per call), run the same way;
-- `ctranslate2` / `ctranslate2 int8`: CTranslate2's `Encoder` on the checkpoint converted by its
-  `TransformersConverter`, float32 or int8 compute (weights quantised per channel at load);
-- `openvino` / `openvino int8`: the `transformers` model converted by `openvino.convert_model`
-  (dynamic batch and length) and compiled for the CPU in fp32 (even where the CPU has bf16);
-  int8 is NNCF's post-training quantisation (int8 weights and activations), calibrated on
-  texts of the run itself.
-
-The anchors (all but `transformers`) are built by `prepare`, once per model size, before any
-system is timed. `transformers`, `onnxruntime`, `onnx`, `onnxscript`, `ctranslate2`,
-`openvino` and `nncf` are optional: each is imported here only, inside the function that
-needs it, so `import bertkit.bench` never imports them.
-"""
+"""The references the bench measures bertkit against (what each is: `systems.DESCRIPTIONS`):
+how the anchors, all but `transformers`, are built from the checkpoint (`prepare`), and how each
+embeds the packed token ids: `batch_size` texts in input order, each batch padded to its longest
+text (dynamic padding), mean-pooled."""
 
 from __future__ import annotations
 
@@ -32,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# What each anchor runs, built once per model size before the systems run (`prepare`); a
-# build that needs another names it in BUILT_FROM.
+# What each anchor runs, built once per model size before the systems run (`prepare`)
 ARTIFACTS = {
     "onnxruntime": "onnx",
     "onnxruntime int8": "onnx int8",
@@ -70,48 +48,45 @@ def mean_pool(sequence: torch.Tensor, mask: torch.Tensor) -> np.ndarray:  # (B, 
     return ((sequence.float() * weights).sum(1) / weights.sum(1)).cpu().numpy()
 
 
-def embed_in_batches(
-    token_ids: list[list[int]], batch_size: int, hidden_states, device: str | torch.device = "cpu"
-) -> np.ndarray:
-    """Mean-pooled vectors of `token_ids` in input-order batches of `batch_size`, each padded to
-    its longest text; `hidden_states(batch, word, mask)` gives a batch's (B, S, H) output from
-    its ids and mask, (B, S) int64 tensors on `device`."""
-    out = []
-    for start in range(0, len(token_ids), batch_size):
-        batch = token_ids[start : start + batch_size]
-        word, mask = (torch.from_numpy(array).to(device) for array in padded(batch))
-        out.append(mean_pool(torch.as_tensor(hidden_states(batch, word, mask)), mask))
-    return np.concatenate(out)
+class PaddedBatches:
+    """A reference's `embed`, over batches padded to their longest text: `hidden_states(batch,
+    word, mask)` gives a batch's (B, S, H) output from its ids and mask, (B, S) int64 on `device`."""
 
-
-class Transformers:
-    def __init__(self, model_dir: Path, threads: int, device: str = "cpu", dtype: torch.dtype = torch.float32):
-        from transformers import AutoModel
-
-        torch.set_num_threads(threads)
-        self.device = torch.device(device)
-        model = AutoModel.from_pretrained(model_dir, attn_implementation="sdpa")
-        self.model = model.to(self.device, dtype).eval()
+    device = torch.device("cpu")
 
     @torch.inference_mode()
     def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
-        return embed_in_batches(
-            token_ids,
-            batch_size,
-            lambda _, word, mask: self.model(input_ids=word, attention_mask=mask).last_hidden_state,
-            self.device,
-        )
+        out = []
+        for start in range(0, len(token_ids), batch_size):
+            batch = token_ids[start : start + batch_size]
+            word, mask = (torch.from_numpy(array).to(self.device) for array in padded(batch))
+            out.append(mean_pool(torch.as_tensor(self.hidden_states(batch, word, mask)), mask))
+        return np.concatenate(out)
 
 
-class _LastHiddenState(torch.nn.Module):
-    def __init__(self, model):
+class LastHiddenState(torch.nn.Module):
+    """`transformers`' model of `model_dir` (SDPA attention) with one output, the last hidden
+    state: what `Transformers` runs and the exporters trace."""
+
+    def __init__(self, model_dir: Path):
+        from transformers import AutoModel
+
         super().__init__()
-        self.model = model
+        self.model = AutoModel.from_pretrained(model_dir, attn_implementation="sdpa").eval()
 
-    def forward(self, input_ids, attention_mask, token_type_ids):
-        return self.model(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).last_hidden_state
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return out.last_hidden_state
+
+
+class Transformers(PaddedBatches):
+    def __init__(self, model_dir: Path, threads: int, device: str = "cpu", dtype: torch.dtype = torch.float32):
+        torch.set_num_threads(threads)
+        self.device = torch.device(device)
+        self.model = LastHiddenState(model_dir).to(self.device, dtype)
+
+    def hidden_states(self, batch, word, mask):
+        return self.model(word, mask)
 
 
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
@@ -126,25 +101,23 @@ def example_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def feed(word, mask) -> dict[str, np.ndarray]:
-    """The exported models' inputs from (B, S) ids and mask (arrays or CPU tensors): one
-    segment, so token types are all 0."""
-    word, mask = np.asarray(word), np.asarray(mask)
-    return {"input_ids": word, "attention_mask": mask, "token_type_ids": np.zeros_like(word)}
+    """The exported models' inputs from (B, S) ids and mask (arrays or CPU tensors), one segment."""
+    return {"input_ids": np.asarray(word), "attention_mask": np.asarray(mask), "token_type_ids": np.zeros_like(word)}
 
 
 def export_onnx(model_dir: Path, path: Path) -> Path:
-    """Export `model_dir` with dynamic (batch, length) and fuse it for ONNX Runtime on CPU."""
+    """Export `model_dir` with dynamic (batch, length) by the dynamo exporter, and fuse it for
+    ONNX Runtime on CPU (its transformer optimizer: SkipLayerNorm, BiasGelu)."""
     import warnings
 
     from onnxruntime.transformers import optimizer
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoConfig
 
-    model = AutoModel.from_pretrained(model_dir, attn_implementation="sdpa").eval()
     raw = path.with_suffix(".raw.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _LastHiddenState(model),
+            LastHiddenState(model_dir),
             example_inputs(),
             str(raw),
             input_names=INPUT_NAMES,
@@ -160,7 +133,7 @@ def export_onnx(model_dir: Path, path: Path) -> Path:
     return path
 
 
-class OnnxRuntime:
+class OnnxRuntime(PaddedBatches):
     def __init__(self, onnx_path: Path, threads: int):
         import onnxruntime as ort
 
@@ -170,10 +143,8 @@ class OnnxRuntime:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
-    def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
-        return embed_in_batches(
-            token_ids, batch_size, lambda _, word, mask: self.session.run(None, feed(word, mask))[0]
-        )
+    def hidden_states(self, batch, word, mask):
+        return self.session.run(None, feed(word, mask))[0]
 
 
 def quantize_onnx(fused: Path, path: Path) -> Path:
@@ -217,7 +188,7 @@ def convert_ctranslate2(model_dir: Path, path: Path) -> Path:
     return path
 
 
-class CTranslate2:
+class CTranslate2(PaddedBatches):
     """CTranslate2's `Encoder` with its own choice of kernels for this CPU (oneDNN on AMD;
     forcing Intel MKL with CT2_USE_MKL=1 made int8 several times slower on a Zen 3)."""
 
@@ -228,11 +199,8 @@ class CTranslate2:
             str(path), device="cpu", compute_type=compute_type, intra_threads=threads, inter_threads=1
         )
 
-    def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
-        # the encoder pads each batch to its longest text itself, as `padded` does
-        return embed_in_batches(
-            token_ids, batch_size, lambda batch, *_: np.array(self.encoder.forward_batch(batch).last_hidden_state)
-        )
+    def hidden_states(self, batch, word, mask):  # it pads each batch to its longest text itself
+        return np.array(self.encoder.forward_batch(batch).last_hidden_state)
 
 
 def convert_openvino(model_dir: Path, path: Path) -> Path:
@@ -241,23 +209,21 @@ def convert_openvino(model_dir: Path, path: Path) -> Path:
     import warnings
 
     import openvino as ov
-    from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(model_dir, attn_implementation="sdpa").eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's, on branches that hold for every input here
-        converted = ov.convert_model(_LastHiddenState(model), example_input=example_inputs())
+        converted = ov.convert_model(LastHiddenState(model_dir), example_input=example_inputs())
     converted.reshape({name: ov.PartialShape([-1, -1]) for name in INPUT_NAMES})
     ov.save_model(converted, str(path), compress_to_fp16=False)
     return path
 
 
-def quantize_openvino(fp32: Path, path: Path, calibration: list[list[int]]) -> Path:
-    """The OpenVINO model `fp32` quantised to int8 weights and activations by NNCF, with
-    activation ranges from `calibration` (texts at batch 1, so no padding enters them).
+def quantize_openvino(fp32: Path, path: Path, ids: list[list[int]]) -> Path:
+    """The OpenVINO model `fp32` with int8 weights and activations by NNCF's preset for
+    transformers (SmoothQuant first), activation ranges from CALIBRATION_TEXTS of `ids` spread
+    evenly over the run (whose order mixes short and long ones), at batch 1: no padding in them.
 
-    NNCF's preset for transformers (`ModelType.TRANSFORMER`: SmoothQuant first). On
-    all-MiniLM-L6-v2 (128 texts of the mix, 64 of them for calibration) the cosine to
+    On all-MiniLM-L6-v2 (128 texts of the mix, 64 of them for calibration) the cosine to
     transformers was 0.971 min / 0.994 mean; int8 weights alone (`nncf.compress_weights`, no
     calibration, activations left in fp32) gave 0.998 / 0.999 but are not an int8 engine.
     """
@@ -268,28 +234,29 @@ def quantize_openvino(fp32: Path, path: Path, calibration: list[list[int]]) -> P
     import nncf
     import openvino as ov
 
+    calibration = ids[:: max(1, len(ids) // CALIBRATION_TEXTS)][:CALIBRATION_TEXTS]
     nncf.set_log_level(logging.WARNING)
     model = ov.Core().read_model(str(fp32))
-    dataset = nncf.Dataset(calibration, lambda ids: feed(*padded([ids])))
+    dataset = nncf.Dataset(calibration, lambda text_ids: feed(*padded([text_ids])))
     with contextlib.redirect_stdout(io.StringIO()):  # its progress bars
         quantized = nncf.quantize(model, dataset, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration))
     ov.save_model(quantized, str(path), compress_to_fp16=False)
     return path
 
 
-class OpenVino:
+class OpenVino(PaddedBatches):
     def __init__(self, path: Path, threads: int):
         import openvino as ov
 
         config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
         self.request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
 
-    def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
-        return embed_in_batches(token_ids, batch_size, lambda _, word, mask: self.request.infer(feed(word, mask))[0])
+    def hidden_states(self, batch, word, mask):
+        return self.request.infer(feed(word, mask))[0]
 
 
 def build(name: str, directory: Path, path: Path, built: dict[str, Path], ids: list[list[int]]) -> Path:
-    """One anchor's model, `name` from ARTIFACTS, written to `path` (a file or a folder)."""
+    """One anchor's model, `name` from BUILDS, written to `path` (a file or a folder)."""
     if name == "onnx":
         return export_onnx(directory, path)
     if name == "onnx int8":
@@ -298,20 +265,13 @@ def build(name: str, directory: Path, path: Path, built: dict[str, Path], ids: l
         return convert_ctranslate2(directory, path)
     if name == "openvino":
         return convert_openvino(directory, path)
-    return quantize_openvino(built["openvino"], path, calibration(ids))
-
-
-def calibration(ids: list[list[int]], n: int = CALIBRATION_TEXTS) -> list[list[int]]:
-    """`n` texts spread evenly over the run's (whose order mixes short and long ones)."""
-    return ids[:: max(1, len(ids) // n)][:n]
+    return quantize_openvino(built["openvino"], path, ids)
 
 
 def prepare(systems: list[str], directory: Path, workdir: Path, size: str, ids: list[list[int]]):
     """(system -> the path of its model, build name -> seconds), for the anchors in `systems`.
-
     Conversions run here, before any system is timed, so they count in no system's load time.
-    A build that fails is reported and its systems left out (the others still run).
-    """
+    A build that fails is reported and its systems left out (the others still run)."""
     wanted = {ARTIFACTS[s] for s in systems if s in ARTIFACTS}
     wanted |= {BUILT_FROM[name] for name in wanted if name in BUILT_FROM}
     built, seconds = {}, {}

@@ -1,6 +1,5 @@
-"""A run's report: `inference.md` (the table, with the verdicts below it), `inference.json`
-(every measurement) and `inference.png` (texts/s and the short sentence's p50 per system),
-all written into `--out`; the table is also printed."""
+"""A run's report, written into `--out`: `inference.md` (the table, printed too, with the
+verdicts below it), `inference.json` (every measurement) and `inference.png` (the charts)."""
 
 from __future__ import annotations
 
@@ -62,8 +61,7 @@ def markdown(report: dict) -> str:
         "reference's (transformers fp32 where it ran), min and mean over the texts.  ",
     ]
     measured = {name for entry in report["sizes"].values() for name in entry["results"]}
-    lines += [f"- {name}: {text}" for name, text in DESCRIPTIONS.items() if name in measured]
-    lines.append("")
+    lines += [*(f"- {name}: {text}" for name, text in DESCRIPTIONS.items() if name in measured), ""]
     for size, entry in report["sizes"].items():
         # only the columns some system of this run has (no "x ORT" in a GPU run, say)
         columns = [c for c in COLUMNS if any(c[1] in r for r in entry["results"].values())]
@@ -128,18 +126,12 @@ def chart(report: dict, path: Path) -> None:
     device = "GPU" if report.get("device") == "cuda" else "CPU"
     for column, size in enumerate(sizes):
         results = report["sizes"][size]["results"]
+        throughput = f"mean {report['sizes'][size]['mean_tokens']:.0f} tokens, batches of {report['batch_size']}"
         panels = [
-            (
-                "texts_per_s",
-                "texts / s (higher is better)",
-                "{:,.0f}",
-                f"{size} on {device}: mean {report['sizes'][size]['mean_tokens']:.0f} tokens, batches of {report['batch_size']}",
-            )
+            ("texts_per_s", "texts / s (higher is better)", "{:,.0f}", throughput),
+            ("short_latency_p50_ms", "ms (lower is better)", "{:,.2f}", "one short sentence, batch 1, p50"),
         ]
-        if latency:
-            panels.append(("short_latency_p50_ms", "ms (lower is better)", "{:,.2f}",
-                           f"{size} on {device}: one short sentence, batch 1, p50"))  # fmt: skip
-        for row, (key, label, number, title) in enumerate(panels):
+        for row, (key, label, number, title) in enumerate(panels[:rows]):
             ax = axes[row][column]
             names = [n for n in results if key in results[n]]
             values = [results[n][key] for n in names]
@@ -151,7 +143,7 @@ def chart(report: dict, path: Path) -> None:
             ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}" if key == "texts_per_s" else "{x:,.1f}"))
             ax.set_xlim(0, 1.18 * max(values, default=1))  # room for the labels
             ax.set_xlabel(label)
-            ax.set_title(title)
+            ax.set_title(f"{size} on {device}: {title}")
             ax.invert_yaxis()
     fig.tight_layout()
     fig.savefig(path, dpi=120)

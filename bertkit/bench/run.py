@@ -1,17 +1,12 @@
 """Inference benchmark: bertkit's engine in each precision against transformers, ONNX Runtime, CTranslate2 and OpenVINO.
 
-The same texts, token ids and weights for every system, each in a process of its own
-(`worker.py`); the anchors (`references.py`) are built before any system is timed, and one
-whose package is missing is skipped with the install hint. Every system's vectors are compared
-with transformers'; ratios are against the references of the same run (`compare.py`).
-"""
+The whole run (`run`), each model size (`measure_size`), each system in a worker process (`measure_systems`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +32,7 @@ from bertkit.modeling.config import BertConfig
 from bertkit.preprocessing import Preprocessor
 
 SHORT_SENTENCE = "This is a spam mail"
+WORKER_OPTIONS = ("device", "threads", "batch_size", "repeats", "latency_texts", "peak_seconds", "peak_tokens")
 
 
 def main(argv: list[str], command: str) -> int:
@@ -53,7 +49,7 @@ def main(argv: list[str], command: str) -> int:
     return 0
 
 
-def run(args: argparse.Namespace, command: str) -> dict:
+def run(args: argparse.Namespace, command: str) -> None:
     """The whole run, for each size: build the anchors, measure every system, compare, report."""
     systems = choose_systems(args)
     texts = run_texts(args)
@@ -61,9 +57,7 @@ def run(args: argparse.Namespace, command: str) -> dict:
     for system, modules in missing.items():
         print(f"skipping {system}: {', '.join(modules)} not installed; {INSTALL_HINT}")
     systems = [s for s in systems if s not in missing]
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="bertkit-bench-"))
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     load_avg = os.getloadavg()[0]
 
     print(f"measuring the matmul peak ({args.peak_tokens}x768 . 768x3072) ...", flush=True)
@@ -79,16 +73,11 @@ def run(args: argparse.Namespace, command: str) -> dict:
         "batch_size": args.batch_size,
         "sizes": {},
     }
-    try:
+    with tempfile.TemporaryDirectory(prefix="bertkit-bench-", ignore_cleanup_errors=True) as workdir:
         for size in args.sizes.split(","):
-            report["sizes"][size] = measure_size(
-                args, systems, model_dir(size, workdir, args.model), texts, workdir, size, peaks
-            )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+            report["sizes"][size] = measure_size(args, systems, texts, Path(workdir), size, peaks)
     report["load_average_at_end"] = os.getloadavg()[0]
-    write_outputs(report, out_dir)
-    return report
+    write_outputs(report, Path(args.out))
 
 
 def choose_systems(args: argparse.Namespace) -> list[str]:
@@ -119,7 +108,7 @@ def run_texts(args: argparse.Namespace) -> list[str]:
     return texts
 
 
-def model_dir(size: str, workdir: Path, minilm: str | None = None) -> Path:
+def model_dir(size: str, workdir: Path, minilm: str | None) -> Path:
     """The bundled MiniLM (or `minilm`), or a randomly initialised BERT-base with its vocabulary."""
     vocabulary = Path(resolve_model_dir(minilm))
     if size == "minilm":
@@ -139,13 +128,11 @@ def token_ids(directory: Path, texts: list[str]) -> list[list[int]]:
     return [[i for i, m in zip(row, keep) if m] for row, keep in zip(ids, mask)]
 
 
-def measure_size(
-    args, systems: list[str], directory: Path, texts: list[str], workdir: Path, size: str, peaks: dict
-) -> dict:
+def measure_size(args, systems: list[str], texts: list[str], workdir: Path, size: str, peaks: dict) -> dict:
     """One model size's entry of the report: every system measured, then compared."""
+    directory = model_dir(size, workdir, args.model)
     ids = token_ids(directory, texts)
     (workdir / "ids.json").write_text(json.dumps(ids))
-    (workdir / "short.json").write_text(json.dumps(token_ids(directory, [SHORT_SENTENCE])[0]))
     entry = {"model": str(directory), "texts": len(ids), "mean_tokens": statistics.mean(map(len, ids))}
     artifacts, entry["build_s"] = references.prepare(systems, directory, workdir, size, ids)
     if "onnx" in entry["build_s"]:
@@ -161,32 +148,28 @@ def measure_size(
 def measure_systems(args, systems: list[str], directory: Path, artifacts: dict, workdir: Path, size: str) -> dict:
     """system -> its worker's measurements, with the short sentence's p50 from rounds that every
     worker, kept loaded after its own measurements, takes in turn."""
-    results, workers, logs = {}, {}, []
-    settings = {
-        key: getattr(args, key)
-        for key in ("device", "threads", "batch_size", "repeats", "latency_texts", "peak_seconds", "peak_tokens")
-    }
+    results, workers = {}, {}
+    short = token_ids(directory, [SHORT_SENTENCE])[0]
     try:
         for system in tqdm(systems, desc=f"{size}", unit="system"):
             stem = workdir / f"{size}-{system.replace(' ', '-')}"
             job = {
-                **settings, "system": system, "model": str(directory), "artifact": artifacts.get(system),
-                "ids": str(workdir / "ids.json"), "short": str(workdir / "short.json"), "vectors": f"{stem}.npy",
+                **{key: getattr(args, key) for key in WORKER_OPTIONS}, "system": system, "model": str(directory),
+                "artifact": artifacts.get(system), "ids": str(workdir / "ids.json"), "short": short,
+                "vectors": f"{stem}.npy",
             }  # fmt: skip
             # the process stays, idle, for the short-sentence rounds after the last system
-            log = open(f"{stem}.log", "w+")
-            logs.append(log)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bertkit.bench.worker", json.dumps(job)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-            )  # fmt: skip
+            with open(f"{stem}.log", "w") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "bertkit.bench.worker", json.dumps(job)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+                )  # fmt: skip
             line = proc.stdout.readline()
             while line and not line.startswith(RESULT):  # whatever a library printed first
                 line = proc.stdout.readline()
             if not line:
                 proc.wait()
-                log.seek(0)
-                print(f"{size} / {system} failed:\n{log.read()[-2000:]}")
+                print(f"{size} / {system} failed:\n{Path(f'{stem}.log').read_text()[-2000:]}")
                 continue
             results[system] = {**json.loads(line[len(RESULT) :]), "vectors": job["vectors"]}
             workers[system] = proc
@@ -197,6 +180,4 @@ def measure_systems(args, systems: list[str], directory: Path, artifacts: dict, 
             if proc.poll() is None:
                 proc.stdin.close()
                 proc.wait()
-        for log in logs:
-            log.close()
     return results

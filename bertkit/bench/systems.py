@@ -1,9 +1,7 @@
 """Every system the bench knows, which run on which device, and what each needs installed.
 
-`bertkit <precision>` is bertkit's engine (`worker.Bertkit`); the others are the references
-(`references.py`), each optional: one whose package is missing is left out with the install
-hint. Standard library only: `bertkit --help` reads these for the options' help.
-"""
+`bertkit <precision>` is bertkit's engine (`worker.Bertkit`), the others the optional
+references (`references.py`). Standard library only: `bertkit --help` reads these."""
 
 from __future__ import annotations
 
@@ -11,18 +9,11 @@ import importlib.util
 
 ANCHORS = ("onnxruntime", "onnxruntime int8", "ctranslate2", "ctranslate2 int8", "openvino", "openvino int8")
 FP32_ANCHORS = ("onnxruntime", "ctranslate2", "openvino")  # bertkit fp32 against the fastest
-SYSTEMS = (
-    "bertkit fp32",
-    "bertkit bf16",
-    "bertkit int8",
-    "bertkit auto",
-    "transformers",
-    "transformers bf16",
-    *ANCHORS,
-)
+ENGINE = ("bertkit fp32", "bertkit bf16", "bertkit int8", "bertkit auto")  # bertkit's, in each precision
+SYSTEMS = (*ENGINE, "transformers", "transformers bf16", *ANCHORS)
 CPU_ONLY = ("bertkit int8", *ANCHORS)
 DEFAULT_SYSTEMS = {  # int8 and the anchors run on the CPU only; "auto" is one of the three (`bertkit info`)
-    "cpu": ("bertkit fp32", "bertkit bf16", "bertkit int8", "bertkit auto", "transformers", *ANCHORS),
+    "cpu": (*ENGINE, "transformers", *ANCHORS),
     "cuda": ("bertkit fp32", "bertkit bf16", "transformers", "transformers bf16"),
 }
 DESCRIPTIONS = {  # for the report's prose
@@ -49,9 +40,5 @@ INSTALL_HINT = "pip install 'bertkit[bench]'"
 
 def missing_oracles(systems: list[str]) -> dict[str, list[str]]:
     """system -> the modules it needs that are not installed."""
-    missing = {}
-    for system in systems:
-        absent = [m for m in ORACLE_MODULES.get(system, []) if importlib.util.find_spec(m) is None]
-        if absent:
-            missing[system] = absent
-    return missing
+    missing = {s: [m for m in ORACLE_MODULES.get(s, []) if importlib.util.find_spec(m) is None] for s in systems}
+    return {system: modules for system, modules in missing.items() if modules}

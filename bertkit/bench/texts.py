@@ -1,13 +1,8 @@
 """The texts a bench run embeds: yours (`--texts-file`), or the built-in real-text mix.
 
-The mix is real text that nobody on this project wrote, read from files a Debian machine with
-Django installed has (`make setup` installs Django; nothing is downloaded): the msgid/msgstr of
-Django's translation catalogs (~100 languages), the licenses in /usr/share/common-licenses,
-Debian changelog entries from /usr/share/doc, and the comments and string literals of Python's
-standard library. Every reader is deterministic (sorted files, seeded sampling) and cached.
-A machine without one of the sources gets one line saying which, and to use `--texts-file`.
-`tests/corpora.py` holds more readers of the same sources, for the parity tests.
-"""
+The mix is real text that nobody on this project wrote, read (deterministically, and cached) from
+files a Debian machine with Django installed has, nothing downloaded: Django's translation
+catalogs, the licenses, Debian changelogs, the standard library's comments and strings."""
 
 from __future__ import annotations
 
@@ -26,17 +21,10 @@ from bertkit.errors import InputError
 LICENSES_DIR = Path("/usr/share/common-licenses")
 DOC_DIR = Path("/usr/share/doc")
 STDLIB_DIR = Path(sysconfig.get_paths()["stdlib"])
-# Standard library tests that are mostly strange strings; missing ones are skipped.
-STDLIB_UNICODE_TESTS = (
-    "test/test_unicode.py",
-    "test/test_codecs.py",
-    "test/test_unicodedata.py",
-    "test/test_ucn.py",
-    "test/test_re.py",
-    "test/test_str.py",
-    "test/test_codeccallbacks.py",
-    "test/test_email/test_email.py",
-)
+STDLIB_UNICODE_TESTS = (  # standard library tests that are mostly strange strings; missing ones are skipped
+    "test/test_unicode.py", "test/test_codecs.py", "test/test_unicodedata.py", "test/test_ucn.py", "test/test_re.py",
+    "test/test_str.py", "test/test_codeccallbacks.py", "test/test_email/test_email.py",
+)  # fmt: skip
 
 _PO_STRING = re.compile(r'^(?:msgid|msgid_plural|msgstr(?:\[\d+\])?)?\s*"(.*)"\s*$')
 _PO_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
@@ -53,29 +41,18 @@ def read_texts(path: Path) -> list[str]:
     return [line for line in raw.splitlines() if line.strip()]
 
 
-def _unescape_po(s: str) -> str:
-    return re.sub(r"\\(.)", lambda m: _PO_ESCAPES.get(m.group(1), m.group(0)), s)
-
-
 def _read_po(path: Path) -> list[str]:
     """The msgid/msgstr strings of one .po file, multi-line strings joined."""
-    strings: list[str] = []
-    current: list[str] | None = None
+    strings: list[list[str]] = []
+    in_string = False  # a msgid/msgstr line started a string that "..." lines continue
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         match = _PO_STRING.match(line)
-        if match and (line.startswith("msg") or current is not None) and not line.startswith("#"):
+        in_string = bool(match) and not line.startswith("#") and (line.startswith("msg") or in_string)
+        if in_string:
             if line.startswith("msg"):
-                if current:
-                    strings.append("".join(current))
-                current = []
-            current.append(_unescape_po(match.group(1)))
-        else:
-            if current:
-                strings.append("".join(current))
-            current = None
-    if current:
-        strings.append("".join(current))
-    return [s for s in strings if s.strip()]
+                strings.append([])
+            strings[-1].append(re.sub(r"\\(.)", lambda m: _PO_ESCAPES.get(m.group(1), m.group(0)), match.group(1)))
+    return [s for s in map("".join, strings) if s.strip()]
 
 
 @functools.cache
@@ -91,9 +68,8 @@ def po_files() -> tuple[Path, ...]:
 def po_strings_by_language() -> dict[str, list[str]]:
     """language code ("zh_Hans", "ar", ...) -> its msgid/msgstr strings, in file order."""
     by_language: dict[str, list[str]] = {}
-    for path in po_files():
-        language = path.parent.parent.name
-        by_language.setdefault(language, []).extend(_read_po(path))
+    for path in po_files():  # locale/<language>/LC_MESSAGES/*.po
+        by_language.setdefault(path.parent.parent.name, []).extend(_read_po(path))
     return by_language
 
 
@@ -103,21 +79,18 @@ def po_strings() -> list[str]:
     return [s for language in sorted(po_strings_by_language()) for s in po_strings_by_language()[language]]
 
 
-def _license_files() -> list[Path]:
-    if not LICENSES_DIR.is_dir():
-        raise InputError(_missing(f"the license texts in {LICENSES_DIR} (Debian's base-files)"))
-    return sorted({p.resolve() for p in LICENSES_DIR.iterdir() if p.is_file()})
-
-
 @functools.cache
 def license_texts() -> list[str]:
-    """Whole license files: long documents."""
-    return [path.read_text(encoding="utf-8", errors="replace") for path in _license_files()]
+    """Whole license files (symlinks once): long documents."""
+    if not LICENSES_DIR.is_dir():
+        raise InputError(_missing(f"the license texts in {LICENSES_DIR} (Debian's base-files)"))
+    paths = sorted({p.resolve() for p in LICENSES_DIR.iterdir() if p.is_file()})
+    return [path.read_text(encoding="utf-8", errors="replace") for path in paths]
 
 
 @functools.cache
 def license_paragraphs() -> list[str]:
-    """Blank-line separated paragraphs of /usr/share/common-licenses/* (symlinks once)."""
+    """Blank-line separated paragraphs of the license texts."""
     return [p.strip() for text in license_texts() for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
@@ -125,9 +98,8 @@ def license_paragraphs() -> list[str]:
 def changelog_entries(max_files: int = 300, per_file: int = 50) -> list[str]:
     """The first `per_file` entries ("pkg (1.2-3) unstable; ..." up to the " -- Maintainer"
     line) of the first `max_files` Debian changelogs in sorted order."""
-    paths = sorted(DOC_DIR.glob("*/changelog*.gz"))[:max_files]
     entries = []
-    for path in paths:
+    for path in sorted(DOC_DIR.glob("*/changelog*.gz"))[:max_files]:
         try:
             text = gzip.decompress(path.read_bytes()).decode("utf-8", errors="replace")
         except (OSError, EOFError):
@@ -157,16 +129,11 @@ def _python_strings(path: Path) -> list[str]:
 
 
 @functools.cache
-def stdlib_files() -> tuple[Path, ...]:
-    files = sorted(STDLIB_DIR.glob("*.py")) + sorted((STDLIB_DIR / "encodings").glob("*.py"))
-    files += [STDLIB_DIR / name for name in STDLIB_UNICODE_TESTS if (STDLIB_DIR / name).is_file()]
-    return tuple(files)
-
-
-@functools.cache
 def stdlib_strings() -> list[str]:
     """Comments, docstrings and string literals of the standard library (~100,000 strings)."""
-    return [s for path in stdlib_files() for s in _python_strings(path)]
+    files = sorted(STDLIB_DIR.glob("*.py")) + sorted((STDLIB_DIR / "encodings").glob("*.py"))
+    files += [STDLIB_DIR / name for name in STDLIB_UNICODE_TESTS if (STDLIB_DIR / name).is_file()]
+    return [s for path in files for s in _python_strings(path)]
 
 
 def realistic_mix(n: int = 10_000, seed: int = 0) -> list[str]:
@@ -186,12 +153,8 @@ def realistic_mix(n: int = 10_000, seed: int = 0) -> list[str]:
     texts = []
     for _ in range(n):
         r = rng.random()
-        if r < 0.4:
-            texts.append(rng.choice(short))
-        elif r < 0.7:
-            texts.append(rng.choice(sentences))
-        elif r < 0.9:
-            texts.append(rng.choice(paragraphs))
+        if r < 0.9:
+            texts.append(rng.choice(short if r < 0.4 else sentences if r < 0.7 else paragraphs))
         else:
             document = rng.choice(documents)
             start = rng.randrange(max(1, len(document) - 2000))

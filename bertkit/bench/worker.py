@@ -1,11 +1,7 @@
-"""One system in a process of its own, so that its peak memory and load time are its own.
-
-    python -m bertkit.bench.worker JOB_JSON     # started by `run.measure_systems`, one per system
-
-Its runner embeds packed token ids (tokenisation is outside every measurement) into mean-pooled
-float32 vectors: `bertkit <precision>` is `FastEncoder` (texts batched by length, no compute on
-padding), the others are `references.py`'s. Prints `RESULT <json>`, then answers the
-short-sentence rounds on its standard input until that closes.
+"""One system in a process of its own (`python -m bertkit.bench.worker JOB_JSON`, one per system,
+started by `run.measure_systems`), so that its peak memory and load time are its own. Its runner
+embeds packed token ids (tokenisation is outside every measurement) into mean-pooled vectors; it
+prints `RESULT <json>`, then answers the short-sentence rounds on its standard input until that closes.
 """
 
 from __future__ import annotations
@@ -39,14 +35,6 @@ class Bertkit:
     def embed(self, token_ids: list[list[int]], batch_size: int) -> np.ndarray:
         return self.engine.embed_many(token_ids, pooling="mean", batch_size=batch_size).numpy()
 
-    def dense_linears(self):
-        """(in, out, PackedLinear) of one layer, for timing the dense work alone."""
-        layer = self.engine.layers[0]
-        return [
-            (lin.in_features, lin.out_features, lin)
-            for lin in (layer.qkv, layer.attention_output, layer.inner, layer.outer)
-        ]
-
 
 def make_runner(system: str, model: Path, artifact: str | None, threads: int, device: str = "cpu"):
     """The system's `embed`-er: from the checkpoint `model`, or an anchor from its `artifact`
@@ -67,11 +55,9 @@ def worker(job: dict) -> tuple[dict, object, list[int]]:
     """One system's measurements; then its runner and the short sentence, for `answer_rounds`."""
     system, threads, batch_size, device = job["system"], job["threads"], job["batch_size"], job["device"]
     cuda = device == "cuda"
-    for library in ("transformers", "onnxruntime", "ctranslate2", "openvino"):
-        if system.startswith(library):
-            importlib.import_module(library)  # before the memory baseline: a library's import is not its model
+    if not system.startswith("bertkit"):  # before the memory baseline: a library's import is not its model
+        importlib.import_module(system.split()[0])
     ids = json.loads(Path(job["ids"]).read_text())
-    short = json.loads(Path(job["short"]).read_text())
     if cuda:
         torch.zeros(1, device=device)  # CUDA's context, outside the load time and the memory
     baseline_mb = memory_mb("VmRSS")
@@ -100,22 +86,19 @@ def worker(job: dict) -> tuple[dict, object, list[int]]:
 
         # The peak again, right beside the dense timing: other processes share the cores, and
         # a fraction is only meaningful against a peak measured under the same load.
-        fp32_kernels = ["fp32 cuBLAS (no TF32)"] if cuda else ["fp32 F.linear (MKL)", "fp32 oneDNN packed"]
-        result["fp32_peak_beside_dense_gflops"] = fp32_peak(
-            measure_matmul_peak(
-                m=job["peak_tokens"], seconds=job["peak_seconds"] / 2, kernels=fp32_kernels, device=device
-            )
+        kernels = ["fp32 cuBLAS (no TF32)"] if cuda else ["fp32 F.linear (MKL)", "fp32 oneDNN packed"]
+        peaks = measure_matmul_peak(
+            m=job["peak_tokens"], seconds=job["peak_seconds"] / 2, kernels=kernels, device=device
         )
+        result["fp32_peak_beside_dense_gflops"] = fp32_peak(peaks)
         result["dense_kernel_gflops"] = dense_kernel_rate(runner, ids, batch_size)
-    return result, runner, short
+    return result, runner, job["short"]
 
 
 def answer_rounds(runner, short: list[int]) -> None:
-    """The short sentence at batch 1, `calls` times per request, until the parent says stop:
+    """The short sentence at batch 1, `calls` times per request, until standard input closes:
     each request is one round of `measure.short_sentence_rounds`."""
     for line in sys.stdin:
-        if not line.strip():
-            break
         warm, calls = map(int, line.split())
         for _ in range(warm):  # the other systems' turns have cooled the caches
             runner.embed([short], 1)

@@ -9,58 +9,56 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 
 from bertkit import __version__
 from bertkit.errors import BertkitError
 
-# command name -> module in bertkit.cli, in the order `--help` lists them.
-# A command appears only once its module exists.
-COMMANDS = {
-    "preprocess": "preprocess",
-    "encode": "encode",
-    "embed": "embed",
-    "finetune": "finetune",
-    "predict": "predict",
-    "pretrain": "pretrain",
-    "distill": "distill",
-    "fill-mask": "fill_mask",
-    "serve": "serve",
-    "bench": "bench",
-    "info": "info",
-}
+# in the order `--help` lists them; each is the module bertkit.cli.<name, "-" spelled "_">
+COMMANDS = ("preprocess", "encode", "embed", "finetune", "predict", "pretrain", "distill", "fill-mask", "serve",
+            "bench", "info")  # fmt: skip
 
 
 def add_model_argument(parser: argparse.ArgumentParser, required: bool = False) -> None:
     """`--model DIR`, defaulting to the bundled all-MiniLM-L6-v2."""
+    default = "" if required else "; default: the bundled all-MiniLM-L6-v2"
     parser.add_argument(
-        "--model",
-        metavar="DIR",
-        required=required,
-        default=None,
-        help="checkpoint directory (HuggingFace format)"
-        + ("" if required else "; default: the bundled all-MiniLM-L6-v2"),
+        "--model", metavar="DIR", required=required, help=f"checkpoint directory (HuggingFace format){default}"
     )
 
 
-def _available_commands() -> dict[str, str]:
-    return {
-        name: f"{__name__}.{module}"
-        for name, module in COMMANDS.items()
-        if importlib.util.find_spec(f"{__name__}.{module}") is not None
-    }
+def add_loading_arguments(parser: argparse.ArgumentParser, required: bool = False, precision_note: str = "") -> None:
+    """`--model`, `--seq-length`, `--device` and `--precision`: the flags of `load_model`."""
+    add_model_argument(parser, required)
+    parser.add_argument("--seq-length", type=int, default=128, help="longer texts are truncated (default 128 tokens)")
+    parser.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
+    parser.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
+        help="encoder weights: auto (default: the fastest within its accuracy guard here, see `bertkit info`), "
+        "fp32 (the model's own numbers), bf16, fp16, or int8 (dynamic quantisation, CPU)" + precision_note,
+    )  # fmt: skip
+
+
+def load_model(args: argparse.Namespace):
+    """`bertkit.load` as the flags of `add_loading_arguments` say (embed, predict, serve)."""
+    import bertkit  # here: `bertkit --help` skips torch
+
+    return bertkit.load(args.model, precision=args.precision, device=args.device, seq_length=args.seq_length)
+
+
+def precision_chosen(args: argparse.Namespace, model) -> str:
+    """How a command reports the precision it runs: "precision int8 (auto)"."""
+    return f"precision {model.precision}" + (" (auto)" if args.precision == "auto" else "")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="bertkit",
-        description="The BERT family from scratch in PyTorch, with the TF Hub workflow.",
+        prog="bertkit", description="The BERT family from scratch in PyTorch, with the TF Hub workflow."
     )
     parser.add_argument("--version", action="version", version=f"bertkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
-    for name, module_name in _available_commands().items():
-        module = importlib.import_module(module_name)
+    for name in COMMANDS:
+        module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)

@@ -52,9 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--student", metavar="DIR", help="start from this checkpoint instead of the teacher's layers")
 
-    add = parser.add_argument_group(
-        "loss (defaults: general 5/2/1 for ce/mlm/cos, task 0.5/0.5 for ce/hard)"
-    ).add_argument
+    loss = parser.add_argument_group("loss (defaults: general 5/2/1 for ce/mlm/cos, task 0.5/0.5 for ce/hard)")
+    add = loss.add_argument
     add("--temperature", type=float, default=2.0, help="softens both distributions (2.0)")
     add("--alpha-ce", type=float, help="soft targets: KL to the teacher's distribution, times T^2")
     add("--alpha-mlm", type=float, help="masked-LM cross-entropy (general)")

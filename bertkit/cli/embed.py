@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from bertkit.cli import add_model_argument
+from bertkit.cli import add_loading_arguments, load_model, precision_chosen
 from bertkit.errors import InputError
 
 HELP = "embed each line of a text file into one vector, saved as a .npy array"
@@ -21,20 +21,14 @@ HELP = "embed each line of a text file into one vector, saved as a .npy array"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, metavar="FILE", help="UTF-8 text, one text per line")
     parser.add_argument("--output", required=True, metavar="FILE.npy", help="where to write the (N, H) array")
-    add_model_argument(parser)
     parser.add_argument(
         "--pooling", choices=("cls", "mean", "pooled"), default="cls",
         help="first token (cls, default), mean over real tokens, or the pooler's output",
     )  # fmt: skip
     parser.add_argument("--normalize", action="store_true", help="scale each vector to unit L2 norm")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per batch (default 32)")
-    parser.add_argument("--seq-length", type=int, default=128, help="longest text in tokens (default 128)")
-    parser.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
-    parser.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
-        help="auto (default: the fastest within its accuracy guard here, see `bertkit info`), fp32 (the reference's numbers), bf16, fp16, or int8 (dynamic, CPU)",
-    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_loading_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,15 +49,13 @@ def run(args: argparse.Namespace) -> int:
     if not target.parent.is_dir():
         raise InputError(f"{target}: the output's directory does not exist")
 
-    import bertkit
-
-    model = bertkit.load(args.model, precision=args.precision, device=args.device, seq_length=args.seq_length)
+    model = load_model(args)
     vectors = model.embed(
         texts, pooling=args.pooling, normalize=args.normalize, batch_size=args.batch_size,
         progress=not args.no_progress,
     )  # fmt: skip
     with open(target, "wb") as f:  # np.save(path) would append .npy to other names
         np.save(f, vectors)
-    chosen = f"precision {model.precision}" + (" (auto)" if args.precision == "auto" else "")
+    chosen = precision_chosen(args, model)
     print(f"wrote {target}: {vectors.shape} {vectors.dtype}, row i = line i of {source}; {chosen}")
     return 0

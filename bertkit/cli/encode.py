@@ -73,17 +73,14 @@ def _as_json(outputs: dict) -> str:
     import json
 
     def describe(value):
+        if isinstance(value, list):  # encoder_outputs: one tensor per layer
+            return [describe(v) for v in value]
         if value is None:
             return None
         array = _numpy(value)
         return {"shape": list(array.shape), "dtype": "float32", "values": array.tolist()}
 
-    return json.dumps(
-        {
-            name: [describe(v) for v in value] if isinstance(value, list) else describe(value)
-            for name, value in outputs.items()
-        }
-    )
+    return json.dumps({name: describe(value) for name, value in outputs.items()})
 
 
 def _numpy(tensor):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from bertkit.cli import add_model_argument
+from bertkit.cli import add_loading_arguments, load_model
 from bertkit.errors import InputError
 
 HELP = "labels and scores from a fine-tuned classifier or tagger, for texts or a file"
@@ -26,14 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-pair-column", metavar="NAME", help="column of the second texts, for pairs")
     parser.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format (text)")
     parser.add_argument("--output", metavar="FILE", help="write here instead of standard output")
-    add_model_argument(parser, required=True)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seq-length", type=int, default=128)
-    parser.add_argument("--device", help="cpu (default) or cuda[:N]")
-    parser.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
-        help="auto (default: the fastest within its accuracy guard here, see `bertkit info`), fp32 (the model's numbers), bf16, fp16, or int8 (dynamic, CPU); the head stays fp32",
-    )  # fmt: skip
+    add_loading_arguments(parser, required=True, precision_note="; the head stays fp32")
 
 
 def _read_input(args) -> tuple[list[str], list[str] | None]:
@@ -51,10 +45,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    import bertkit
-
     texts, pairs = _read_input(args)
-    model = bertkit.load(args.model, precision=args.precision, device=args.device, seq_length=args.seq_length)
+    model = load_model(args)
     results = model.predict(texts, pairs, batch_size=args.batch_size)
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:

@@ -20,12 +20,9 @@ HELP = "text -> input_word_ids / input_mask / input_type_ids, printed like TF Hu
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to preprocess (one example each)")
     parser.add_argument(
-        "--pair",
-        nargs="+",
-        metavar="TEXT",
-        default=None,
+        "--pair", nargs="+", metavar="TEXT",
         help="second segments, one per TEXT: [CLS] TEXT [SEP] PAIR [SEP], truncated round-robin",
-    )
+    )  # fmt: skip
     parser.add_argument("--seq-length", type=int, default=128, metavar="N", help="padded length (default 128)")
     add_model_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object {name: rows} instead")

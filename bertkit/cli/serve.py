@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from bertkit.cli import add_model_argument
+from bertkit.cli import add_loading_arguments, load_model, precision_chosen
 from bertkit.errors import InputError
 from bertkit.serve.limits import MAX_BODY_BYTES, MAX_TEXTS
 
@@ -22,25 +22,14 @@ HELP = "serve a model over HTTP: /embed, /predict, /fill-mask, /health (127.0.0.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_argument(parser)
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)"
-    )
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port, printed)")
-    parser.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
-        help="encoder weights (default auto: the fastest within its accuracy guard here, see `bertkit info`; int8 = dynamic quantisation, CPU)",
-    )  # fmt: skip
-    parser.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
-    parser.add_argument("--seq-length", type=int, default=128, help="longer texts are truncated (default 128 tokens)")
-    parser.add_argument(
-        "--max-batch", type=int, default=32, help="texts per model call when merging requests (default 32)"
-    )
-    parser.add_argument(
-        "--max-wait-ms", type=float, default=5.0, help="how long to wait for requests to merge (default 5)"
-    )
-    parser.add_argument("--max-texts", type=int, default=MAX_TEXTS, help=f"texts per request (default {MAX_TEXTS})")
-    parser.add_argument(
+    add_loading_arguments(parser)
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    add("--port", type=int, default=8000, help="port (default 8000; 0 = any free port, printed)")
+    add("--max-batch", type=int, default=32, help="texts per model call when merging requests (default 32)")
+    add("--max-wait-ms", type=float, default=5.0, help="how long to wait for requests to merge (default 5)")
+    add("--max-texts", type=int, default=MAX_TEXTS, help=f"texts per request (default {MAX_TEXTS})")
+    add(
         "--max-body-bytes", type=int, default=MAX_BODY_BYTES, help=f"request body size limit (default {MAX_BODY_BYTES})"
     )
 
@@ -56,10 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be between 0 and 65535, got {args.port}")
 
-    import bertkit
     from bertkit.serve.app import make_server
 
-    model = bertkit.load(args.model, precision=args.precision, device=args.device, seq_length=args.seq_length)
+    model = load_model(args)
     try:
         server = make_server(
             model, args.host, args.port, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
@@ -73,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:  # a host name
         pass
     routes = "predict" if model.task else "embed"
-    precision = f"precision {model.precision}" + (" (auto)" if args.precision == "auto" else "")
-    print(f"bertkit serve: {model.encoder.source} on {server.url} ({routes}, {precision}; Ctrl+C stops)", flush=True)
+    print(f"bertkit serve: {model.encoder.source} on {server.url} ({routes}, {precision_chosen(args, model)}; Ctrl+C stops)",
+          flush=True)  # fmt: skip
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, docker stop, systemd: stop as on Ctrl+C
     try:
         server.serve_forever()

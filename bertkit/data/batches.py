@@ -1,18 +1,15 @@
-"""Batches grouped by length: the one bucketer, for inference and for training.
+"""Batches grouped by length: the one bucketer, for inference and for training. A batch is
+padded to its longest text, so texts of similar length in a batch waste almost no compute.
 
-Inference (`length_batches`): padding every text of a batch to the batch's longest wastes the
-compute of the difference; sorting the texts by length first makes the texts of a batch nearly
-equal in length, and a token budget (texts x longest) instead of a fixed batch size keeps every
-batch about the same amount of work: many short texts or a few long ones.
+Inference (`length_batches`): the texts sorted by length, and a token budget (texts x longest)
+instead of a fixed batch size, so every batch is about the same amount of work: many short
+texts or a few long ones.
 
-Training (`batch_plan`): padding every example to `seq_length` wastes the compute of the padding; padding each batch to
-its own longest example wastes less, and grouping examples of similar length into the same
-batch wastes almost none. The examples are shuffled, cut into buckets of `bucket_batches`
+Training (`batch_plan`): the examples are shuffled, cut into buckets of `bucket_batches`
 batches, each bucket is sorted by length and cut into batches, and the batches are shuffled
-again: batches stay random in content and order but nearly uniform in length inside.
-
-The plan is a pure function of (seed, epoch), so a resumed run rebuilds the very same batches
-and skips the ones already done, and every process of a distributed run agrees on it.
+again: batches stay random in content and order but nearly uniform in length inside. The plan
+is a pure function of (seed, epoch), so a resumed run rebuilds the very same batches and skips
+the ones already done, and every process of a distributed run agrees on it.
 
     >>> length_batches([5, 40, 6, 38, 7], max_tokens=80)
     [[0, 2, 4], [3, 1]]
@@ -54,16 +51,11 @@ def length_batches(lengths: Sequence[int], max_tokens: int = 4096, max_texts: in
 
 
 def batch_plan(
-    lengths: Sequence[int],
-    batch_size: int,
-    seed: int,
-    epoch: int,
-    bucket_batches: int = 50,
-    shuffle: bool = True,
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, bucket_batches: int = 50
 ) -> list[list[int]]:
     """Indices of the examples, grouped into the batches of one epoch (the last may be short)."""
     rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
+    order = rng.permutation(len(lengths))
     bucket = batch_size * max(1, bucket_batches)
     batches = []
     for start in range(0, len(order), bucket):
@@ -72,9 +64,7 @@ def batch_plan(
         batches.extend(
             [chunk[j] for j in b] for b in length_batches(sizes, max_tokens=sys.maxsize, max_texts=batch_size)
         )
-    if shuffle:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def shard(batch: list[int], rank: int, world_size: int) -> list[int]:

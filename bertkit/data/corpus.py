@@ -63,9 +63,8 @@ def read_documents(
     max_sentence_tokens: int,
     stats: CorpusStats | None = None,
 ) -> Iterator[list[list[int]]]:
-    """Stream documents (lists of tokenised sentences) from text files.
+    """Stream documents (lists of tokenised sentences) from text files; each file ends a document.
 
-    One sentence per line, documents separated by blank lines; each file ends a document too.
     A sentence longer than `max_sentence_tokens` is cut into consecutive pieces of at most that
     many tokens (counted in `stats.split_lines`) rather than truncated, so no text is lost.
     """

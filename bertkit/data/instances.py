@@ -60,16 +60,11 @@ class Instance:
     masked_labels: list[int] = field(default_factory=list)
 
 
-# ---------------------------------------------------------------------------------------------
-# Making instances
-
-
 class InstanceMaker:
     """Documents -> instances, `settings.buffer_documents` documents at a time."""
 
     def __init__(self, layout: PackingLayout, settings: DataSettings = DataSettings(), masker: Masker | None = None):
-        self.layout = layout
-        self.settings = settings
+        self.layout, self.settings = layout, settings
         self.masker = masker  # None: leave masking to batch time (dynamic masking)
 
     def instances(
@@ -119,8 +114,7 @@ class InstanceMaker:
         if rng.random() < self.settings.short_seq_prob:
             target = int(rng.integers(2, max_tokens + 1))
         chunk: list[list[int]] = []
-        length = 0
-        i = 0
+        length = i = 0
         while i < len(document):
             chunk.append(document[i])
             length += len(document[i])
@@ -196,8 +190,7 @@ class InstanceMaker:
         def emit():
             nonlocal current
             if current:
-                for _ in range(dupe_factor):
-                    buffer.append(self._frame([list(current)], NO_NSP_LABEL, rng))
+                buffer.extend(self._frame([list(current)], NO_NSP_LABEL, rng) for _ in range(dupe_factor))
             current = []
 
         for document in documents:

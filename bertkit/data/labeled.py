@@ -113,11 +113,7 @@ def read_table(
     columns: list[str] | None = None,
     encoding: str = "utf-8",
 ) -> LabeledTexts:
-    """Texts and labels from a CSV, TSV or JSONL file (chosen by its suffix).
-
-    `columns` names the columns of a file without a header line; `label_separator` splits
-    a label cell into several labels (multi-label classification).
-    """
+    """Texts and labels from a CSV, TSV or JSONL file (chosen by its suffix)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -125,11 +121,8 @@ def read_table(
             f"{path}: unknown file type {suffix or '(no suffix)'}; use .csv, .tsv, .jsonl "
             f"or, for tagging, CoNLL ({', '.join(CONLL_SUFFIXES)})"
         )
-    text = read_text_file(path, encoding)
-    if TABLE_SUFFIXES[suffix] is None:
-        rows, found = _json_rows(path, text)
-    else:
-        rows, found = _csv_rows(path, text, TABLE_SUFFIXES[suffix], columns)
+    text, delimiter = read_text_file(path, encoding), TABLE_SUFFIXES[suffix]
+    rows, found = _csv_rows(path, text, delimiter, columns) if delimiter else _json_rows(path, text)
     wanted = {"--text-column": text_column, "--label-column": label_column}
     if text_pair_column:
         wanted["--text-pair-column"] = text_pair_column
@@ -172,10 +165,8 @@ def read_texts(
     text = read_text_file(path, encoding)
     if suffix not in TABLE_SUFFIXES:
         return text.splitlines(), None
-    if TABLE_SUFFIXES[suffix] is None:
-        rows, found = _json_rows(path, text)
-    else:
-        rows, found = _csv_rows(path, text, TABLE_SUFFIXES[suffix], None)
+    delimiter = TABLE_SUFFIXES[suffix]
+    rows, found = _csv_rows(path, text, delimiter, None) if delimiter else _json_rows(path, text)
     for name in filter(None, (text_column, text_pair_column)):
         if name not in found:
             raise InputError(f"{path}: no column {name!r}; the file has columns: {', '.join(map(str, found))}")
@@ -254,9 +245,7 @@ def read_conll(path: str | Path, encoding: str = "utf-8") -> TaggedSentences:
         # Tab-separated files may hold words that are or contain spaces (a full-width space in
         # Japanese text); other files separate columns by any whitespace.
         fields = line.split("\t") if "\t" in line and line.strip() else line.split()
-        if not fields:
-            end_sentence()
-        elif fields[0] == "-DOCSTART-":
+        if not fields or fields[0] == "-DOCSTART-":
             end_sentence()
         elif len(fields) < 2:
             raise InputError(

@@ -80,8 +80,7 @@ class Masker:
     ):
         if config.whole_word and continuation is None:
             raise InputError("whole-word masking needs to know which tokens continue a word")
-        self.mask_id = mask_id
-        self.config = config
+        self.mask_id, self.config = mask_id, config
         self.special = np.zeros(vocab_size, dtype=bool)
         self.special[list(special_ids) + [mask_id]] = True
         # Random replacements come from the ordinary tokens only: a random [CLS] or [PAD] in
@@ -130,9 +129,7 @@ class Masker:
         corrupted = ids.copy()
         draw = rng.random(len(positions))
         to_mask = draw < self.config.mask_fraction
-        to_random = (draw >= self.config.mask_fraction) & (
-            draw < self.config.mask_fraction + self.config.random_fraction
-        )
+        to_random = ~to_mask & (draw < self.config.mask_fraction + self.config.random_fraction)
         corrupted[positions[to_mask]] = self.mask_id
         corrupted[positions[to_random]] = rng.choice(self.random_pool, size=int(to_random.sum()))
         return MaskedSequence(corrupted.tolist(), positions.tolist(), labels.tolist())

@@ -1,10 +1,7 @@
-"""Pretraining data on disk: a corpus prepared into `train/` and `eval/` shards of instances,
-and the shards read back as the training loop's batches.
-
-    prepare_data       corpus -> documents (corpus.py) -> instances (instances.py), masked now
-                       (static) or at batch time (dynamic) -> .npz shards; documents held out
-                       whole, so next-sentence accuracy is measured on pairs never trained on
-    PretrainingShards  shards -> batches, one shard in memory at a time
+"""Pretraining data on disk. `prepare_data`: corpus -> documents (corpus.py) -> instances
+(instances.py), masked now (static) or at batch time (dynamic) -> `train/` and `eval/` .npz
+shards, documents held out whole so next-sentence accuracy is measured on pairs never trained
+on. `PretrainingShards`: the shards read back as the training loop's batches.
 
     >>> import tempfile
     >>> from bertkit.data.instances import Instance
@@ -19,6 +16,7 @@ and the shards read back as the training loop's batches.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -68,13 +66,12 @@ def prepare_data(
     rng = np.random.default_rng(settings.seed)
     static = not settings.dynamic_masking
     maker = InstanceMaker(layout, settings, masker if static else None)
-    meta = {"next_sentence": settings.next_sentence, "vocab_size": tokenizer.vocab_size}
     shard_args = dict(
         max_seq_length=settings.max_seq_length,
         max_predictions=settings.masking.max_predictions,
         pad_id=layout.pad_id,
         instances_per_shard=settings.instances_per_shard,
-        extra_meta=meta,
+        extra_meta={"next_sentence": settings.next_sentence, "vocab_size": tokenizer.vocab_size},
     )
     try:
         dupe = settings.dupe_factor if static else 1
@@ -84,20 +81,14 @@ def prepare_data(
         # held-out pairs: masked once, the same masks at every evaluation
         evaluation = None
         if len(held_out) >= 2:
-            fixed = InstanceMaker(layout, settings, masker)
-            evaluation = write_shards(
-                fixed.instances(iter(held_out), rng), directory / EVAL_DIR, static_masking=True, **shard_args
-            )
+            fixed = InstanceMaker(layout, settings, masker).instances(iter(held_out), rng)
+            evaluation = write_shards(fixed, directory / EVAL_DIR, static_masking=True, **shard_args)
     except InputError as e:
         if stats.documents == 0:
             raise InputError(f"{names}: the corpus holds no text ({stats.lines} lines, all blank)") from None
         raise InputError(f"{names}: {e}") from None
     return {
-        "files": stats.files,
-        "lines": stats.lines,
-        "documents": stats.documents,
-        "tokens": stats.tokens,
-        "split_lines": stats.split_lines,
+        **dataclasses.asdict(stats),  # files, lines, documents, tokens, split_lines
         "held_out_documents": len(held_out) if evaluation else 0,
         "train_instances": train["instances"],
         "eval_instances": evaluation["instances"] if evaluation else 0,
@@ -168,16 +159,14 @@ def _write_shard(directory, number, instances, max_seq_length, max_predictions, 
     n = len(instances)
     input_ids = np.full((n, max_seq_length), pad_id, dtype=np.int32)
     type_ids = np.zeros((n, max_seq_length), dtype=np.int8)
-    lengths = np.zeros(n, dtype=np.int32)
-    nsp = np.zeros(n, dtype=np.int8)
+    lengths = np.array([len(instance.input_ids) for instance in instances], dtype=np.int32)
+    nsp = np.array([instance.next_sentence_label for instance in instances], dtype=np.int8)
     positions = np.full((n, max_predictions), -1, dtype=np.int32)  # stays empty without static masking
     labels = np.full((n, max_predictions), -1, dtype=np.int32)
     for row, instance in enumerate(instances):
         length, k = len(instance.input_ids), len(instance.masked_positions)
         input_ids[row, :length] = instance.input_ids
         type_ids[row, :length] = instance.type_ids
-        lengths[row] = length
-        nsp[row] = instance.next_sentence_label
         positions[row, :k] = instance.masked_positions
         labels[row, :k] = instance.masked_labels
     arrays = dict(input_ids=input_ids, type_ids=type_ids, lengths=lengths, next_sentence_labels=nsp)
@@ -220,8 +209,7 @@ class PretrainingShards:
     def __init__(self, directory: str | os.PathLike, masker: Masker | None = None, seed: int = 0):
         self.directory = Path(directory)
         self.meta = read_shard_meta(directory)
-        self.masker = masker
-        self.seed = seed
+        self.masker, self.seed = masker, seed
         if not self.meta["static_masking"] and masker is None:
             raise InputError(f"{directory}: these shards are unmasked; dynamic masking needs a masker")
         sizes = [s["instances"] for s in self.meta["shards"]]
@@ -247,9 +235,9 @@ class PretrainingShards:
             batches.extend(numbers[i : i + batch_size] for i in range(0, len(numbers), batch_size))
         return batches
 
-    def batches(self, batch_size: int, epoch: int = 0, shuffle: bool = False):
-        """Collated batches of one epoch, in order by default (evaluation)."""
-        for numbers in self.epoch_batches(epoch, batch_size, shuffle=shuffle):
+    def batches(self, batch_size: int, epoch: int = 0):
+        """Collated batches of one epoch, in order (evaluation)."""
+        for numbers in self.epoch_batches(epoch, batch_size, shuffle=False):
             yield self.collate(numbers)
 
     def collate(self, numbers: Sequence[int]) -> dict:

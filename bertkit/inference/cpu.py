@@ -9,15 +9,7 @@
 The instruction sets come from the CPU itself (CPUID through PyTorch's cpuinfo, so they are the
 emulated CPU's under `qemu-x86_64 -cpu Haswell`, where /proc/cpuinfo still shows the host's),
 else from /proc/cpuinfo. Each path of the engine asks `detect()` and never calls a kernel the
-CPU cannot run:
-
-| needs | what runs on it |
-| --- | --- |
-| AVX-512 F (x86) | the fused few-tokens C layer, 512-bit variant (`fused_layer.py`) |
-| AVX2 + FMA (x86) | the fused few-tokens C layer, 256-bit variant |
-| AVX-512 BW/VL/DQ or AVX-NE-CONVERT | oneDNN's bf16 products (elsewhere bf16 weights are widened to float32) |
-| AVX512-VNNI | exact 8-bit int8 products in oneDNN / fbgemm for any number of rows |
-| AMX-BF16 (and Linux's grant) | bf16 products of the C layer on tiles |
+CPU cannot run; which instruction set each path needs: docs/inference.md ("Every CPU class").
 
 `BERTKIT_CPU=<class>` makes bertkit treat the CPU as one of `CLASSES` (only ever fewer features
 than it has: a class above the real CPU keeps the real CPU's), so a machine with AVX-512
@@ -88,9 +80,8 @@ class Cpu:
     @property
     def int8_products(self) -> bool:
         """Exact 8-bit int8 products in oneDNN and fbgemm for any number of rows. Without VNNI
-        their u8 x s8 pairs are summed in 16 bits and saturate (8-bit activations) or keep 7
-        bits: measured on the bundled MiniLM and 972 SMS messages, worst cosine to fp32 0.9812
-        with 7-bit activations, whatever the smoothing (0.9852 at best), against 0.9926 exact."""
+        their u8 x s8 pairs are summed in 16 bits: they saturate, or with 7-bit activations miss
+        int8's accuracy guard (docs/inference.md, "Every CPU class")."""
         return self.has("avx512_vnni")
 
     @property
@@ -106,10 +97,8 @@ class Cpu:
             return True, f"float32 products: oneDNN / MKL for batches; {few}"
         if precision == "bf16":
             if self.bf16_products:
-                return (
-                    True,
-                    f"oneDNN bf16 products ({'AMX tiles' if self.amx else 'AVX-512'}) for batches; {few}, bf16 weights",
-                )
+                units = "AMX tiles" if self.amx else "AVX-512"
+                return True, f"oneDNN bf16 products ({units}) for batches; {few}, bf16 weights"
             return True, (
                 f"bf16 weights widened to float32 (no bf16 products on this CPU) for batches; {few}, bf16 weights: "
                 "half the weight memory, bf16's numbers, fp32's speed"
@@ -124,11 +113,9 @@ class Cpu:
 
     def auto_precision(self) -> str:
         """The precision `precision="auto"` runs: the fastest one that keeps its accuracy guard
-        (cosine >= 0.999 for bf16, >= 0.99 for int8, to fp32) on this CPU, as measured with
-        `bertkit bench` (BENCHMARKS.md): bf16 where AMX runs it (10.6x transformers against
-        fp32's 3.1x, MiniLM), int8 where VNNI does (4.5x) or where the C layer computes its
-        passes of few tokens from int8 weights (AVX2: batches at fp32's speed, few tokens faster);
-        fp32 elsewhere."""
+        (cosine to fp32 >= 0.999 for bf16, >= 0.99 for int8) on this CPU, as `bertkit bench`
+        measured (BENCHMARKS.md): bf16 where AMX runs it, int8 where VNNI does or where the C
+        layer computes passes of few tokens from int8 weights (AVX2), fp32 elsewhere."""
         if self.amx and self.bf16_products:
             return "bf16"
         if self.int8_products or self.c_layer_variant is not None:

@@ -1,20 +1,12 @@
 """The inference engine: the same encoder, run without compute on padding and with packed weights.
 
 A `FastEncoder` is built from a trained backbone (`bertkit.modeling.bert.BertModel` or a
-family member) and computes the same outputs, faster:
-
-- the dense layers (QKV, attention output, feed-forward) run on the real tokens only,
-  gathered into one (T, H) matrix - T = sum of the texts' lengths, not B x S;
-- attention scatters Q, K, V back to (B, S) only for its own product, with the padding mask;
-  with length-bucketed batches (`bertkit.data.batches`) that padding is a few positions;
-- Q, K and V are one product with a (3H, H) weight; bias, GELU and the residual add are fused
-  into the products' epilogues (`kernels.py`), whose weights are packed once;
-- on CPU a pass of at most `c_layer_rows` real tokens (one text, a typical request) runs
-  each layer as one C call (`fused_layer.py`) instead of ~10 PyTorch operators;
-- `precision` picks fp32, bf16 or int8 (dynamic) kernels, each as this CPU runs it (`cpu.py`;
-  "auto": the fastest within its accuracy guard); `device="cuda"` runs the same code
-  with cuBLAS, and in bf16 attention too runs on the packed tokens: flash attention over texts
-  of different lengths (`varlen_attn`), so nothing at all is computed on padding.
+family member) and computes the same outputs, faster: the dense layers run on the real tokens
+only, gathered into one (T, H) matrix (`layout.py`), with packed weights and fused epilogues
+(`kernels.py`); attention scatters back to (B, S) with the padding mask, or on CUDA in bf16 runs
+on the packed tokens (`layer.py`); on CPU a pass of few tokens runs each layer as one C call
+(`fused_layer.py`). `precision` picks fp32, bf16 or int8 kernels as this CPU runs them (`cpu.py`;
+"auto": the fastest within its accuracy guard). See docs/inference.md.
 
     >>> import torch
     >>> from bertkit.modeling.config import BertConfig
@@ -56,12 +48,9 @@ class EncoderOutput(NamedTuple):
 
 
 class _RealTokenEmbeddings:
-    """A model's input embeddings (word + position + type, LayerNorm), from its own tables,
-    computed for the real tokens only: (T,) ids in, (T, H) out.
-
-    The sum `modeling/embeddings.py` computes, in the same order (bit-identical, measured),
-    without its five module calls: 25 against 60 us for one sentence, on the batch-1 path.
-    """
+    """A model's input embeddings (word + position + type, LayerNorm) for the real tokens only:
+    (T,) ids in, (T, H) out. The sum `modeling/embeddings.py` computes, in the same order
+    (bit-identical), without its five module calls (25 against 60 us for one sentence)."""
 
     def __init__(self, embeddings, device: torch.device):
         def table(tensor):  # float32 whatever the model holds: the passes cast after the sum
@@ -110,7 +99,6 @@ class FastEncoder:
         if self.device.type == "cpu":
             set_threads(threads)  # intra-op threads: all the cores this process may use, no more
         self.small_passes = SmallPassThreads()  # one thread or all for passes of few rows, as measured
-        # The model's own embedding tables, and its own numbering of positions.
         self.embeddings = _RealTokenEmbeddings(model.embeddings, self.device)
         self.position_ids = _PositionNumbering(model)
         config = model.config
@@ -134,30 +122,19 @@ class FastEncoder:
         self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, all_layers: bool = False
     ):
         """Final states of the real tokens, (T, H), and their layout: in `self.dtype`, or float32
-        for passes of few tokens through the C layer (`fused_layer.py`), in every precision.
-
-        The cheapest form for pooling: nothing is scattered back to (B, S, H).
-        """
+        for passes through the C layer. The cheapest form for pooling: nothing is scattered back."""
         layout = TokenLayout.from_mask(mask, self.device)
         word_ids, mask = word_ids.to(self.device, torch.long), mask.to(self.device, torch.long)
-        if type_ids is not None:
-            type_ids = type_ids.to(self.device, torch.long)
         rows = layout.tokens if self.device.type == "cpu" else SINGLE_THREAD_ROWS
         with threads_for(rows, self.small_passes):
             positions = self.position_ids(mask).expand(word_ids.shape)  # (B, S)
-            types = None if type_ids is None else layout.gather(type_ids)
+            types = None if type_ids is None else layout.gather(type_ids.to(self.device, torch.long))
             x = self.embeddings(layout.gather(word_ids), layout.gather(positions), types)  # (T, H)
-            states = []
-            if (
-                self.uses_c_layer
-                and 0 < layout.tokens
-                and (
-                    layout.tokens <= self.c_layer_rows
-                    or (self.c_layer_groups and layout.longest <= fused_layer.MAX_ROWS)
-                )
-            ):
+            grouped = self.c_layer_groups and layout.longest <= fused_layer.MAX_ROWS
+            if self.uses_c_layer and 0 < layout.tokens and (layout.tokens <= self.c_layer_rows or grouped):
                 x, states = self._c_layers(x.float(), layout, all_layers)  # float32 activations in every precision
                 return x, layout, states
+            states = []
             x = x.to(self.dtype)
             for layer in self.layers:
                 x = layer(x, layout)

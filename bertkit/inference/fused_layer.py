@@ -1,20 +1,17 @@
 """A whole post-LN transformer layer in one C call, for passes of few token rows: `csrc/fused_layer.c`.
 
-A pass of a few tokens (one text, a typical request) is bound by memory bandwidth and by the
-cost of each call, and through PyTorch a layer is ~10 operator calls. The C layer computes
-the QKV product, attention, the output product with its residual and LayerNorm, and the
-feed-forward with its activation in one OpenMP region on PyTorch's own threads, its weights
-packed in the order its loop streams them: float32, bfloat16 (widened in registers, or on AMX
-tiles) or int8 with exact integer sums. `rows_limits()` says up to how many token rows a pass
-takes it. Why, and the measurements behind each limit: docs/inference.md ("The kernels").
+Such a pass is bound by memory bandwidth and by the cost of each call, and through PyTorch a
+layer is ~10 operator calls. The C layer computes QKV, attention, the output product with its
+residual and LayerNorm, and the feed-forward in one OpenMP region on PyTorch's own threads (it
+links PyTorch's OpenMP runtime), its weights packed in the order its loop streams them: float32,
+bfloat16 (widened in registers, or on AMX tiles) or int8 with exact integer sums. Up to how
+many rows a pass takes it: `rows_limits()`; why, and the measurements: docs/inference.md.
 
-The library is compiled on first use with the machine's C compiler (~1 s) into
-`$BERTKIT_CACHE` (default `~/.cache/bertkit`; where that cannot be written, a folder in the
-system's temporary directory), one file per source version and variant: "avx512" on CPUs with
-AVX-512F, "avx2" on CPUs with AVX2 and FMA (`cpu.detect().c_layer_variant`); elsewhere (ARM,
-older x86), or without a compiler, passes take the PyTorch path. `BERTKIT_FUSED_LAYER=0` turns
-it off, `BERTKIT_AMX=0` keeps it off the AMX tiles. It links against the OpenMP runtime
-PyTorch has loaded (same soname), so it shares PyTorch's threads.
+Compiled on first use with the machine's C compiler (~1 s) into `$BERTKIT_CACHE` (default
+`~/.cache/bertkit`, else a folder in the temporary directory), one file per source version and
+variant: "avx512" (AVX-512F) or "avx2" (AVX2 + FMA), as `cpu.detect().c_layer_variant` says;
+elsewhere, or without a compiler, passes take the PyTorch path. `BERTKIT_FUSED_LAYER=0` turns it
+off, `BERTKIT_AMX=0` keeps it off the AMX tiles.
 """
 
 from __future__ import annotations
@@ -69,25 +66,18 @@ class _Layer(ctypes.Structure):  # fused_layer.c's Layer
     ]  # fmt: skip
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("BERTKIT_CACHE") or Path.home() / ".cache" / "bertkit")
-
-
 def _writable_cache() -> Path:
-    """`cache_dir()`, or where it cannot be made or written, a folder of this user's in the
-    system's temporary directory."""
-    for directory in (cache_dir(), Path(tempfile.gettempdir()) / f"bertkit-{os.getuid()}"):
+    """`$BERTKIT_CACHE` (default ~/.cache/bertkit), or where it cannot be made or written, a
+    folder of this user's in the system's temporary directory."""
+    cache = Path(os.environ.get("BERTKIT_CACHE") or Path.home() / ".cache" / "bertkit")
+    for directory in (cache, Path(tempfile.gettempdir()) / f"bertkit-{os.getuid()}"):
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError:
             continue
         if os.access(directory, os.W_OK):
             return directory
-    raise OSError(f"neither {cache_dir()} nor the temporary directory can hold the compiled library")
-
-
-def _compiler() -> str:
-    return os.environ.get("CC", "cc")
+    raise OSError(f"neither {cache} nor the temporary directory can hold the compiled library")
 
 
 def build(directory: Path | None = None, again: bool = False, variant: str | None = None) -> Path:
@@ -99,7 +89,8 @@ def build(directory: Path | None = None, again: bool = False, variant: str | Non
         raise OSError(f"no build of {SOURCE.name} for this CPU ({cpu.detect().isa_line()})")
     sources = b"".join(f.name.encode() + b"\0" + f.read_bytes() for f in sorted(SOURCE.parent.glob("*.[ch]")))
     flags = [*FLAGS, *VARIANT_FLAGS[variant]]
-    version = subprocess.run([_compiler(), "--version"], capture_output=True, text=True, check=True).stdout
+    compiler = os.environ.get("CC", "cc")
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
     key = hashlib.sha256(sources + " ".join(flags).encode() + version.encode()).hexdigest()[:16]
     directory = directory or _writable_cache()
     path = directory / f"fused_layer-{variant}-{key}.so"
@@ -109,7 +100,7 @@ def build(directory: Path | None = None, again: bool = False, variant: str | Non
     with tempfile.TemporaryDirectory(dir=directory) as scratch:  # build beside, then move: atomic
         built = Path(scratch) / path.name
         subprocess.run(
-            [_compiler(), *flags, str(SOURCE), "-o", str(built), "-lm"], capture_output=True, text=True, check=True
+            [compiler, *flags, str(SOURCE), "-o", str(built), "-lm"], capture_output=True, text=True, check=True
         )
         os.replace(built, path)
     return path
@@ -169,18 +160,16 @@ def unavailable_reason() -> str | None:
 
 def rows_limits() -> dict[str, int]:
     """Passes of up to this many token rows take the C layer, per precision: where the PyTorch
-    path catches up (`python benchmarks/fused_layer.py`; figures in docs/inference.md). Where
-    the CPU has AMX but the C layer may not use it (`BERTKIT_AMX=0`), its bf16 FMAs lose to
-    oneDNN's tiles from 16 rows."""
+    path catches up (docs/inference.md). bf16 stops at 16 rows where the CPU has AMX but the C
+    layer may not use it (`BERTKIT_AMX=0`): its FMAs lose to oneDNN's tiles from there."""
     bf16_slower_than_onednn = cpu.detect().amx and not amx_supported()
     return {"fp32": 64, "bf16": 16 if bf16_slower_than_onednn else 64, "int8": 64}
 
 
 def groups_win(precision: str) -> bool:
-    """Whether passes of more than `rows_limits()` rows also take the C layer, in groups of
-    whole texts of at most MAX_ROWS rows (texts longer than that take the PyTorch path): on the
-    AVX2 build, measured faster than the PyTorch path in every precision; on the AVX-512 build
-    oneDNN's products win from ~64 rows (docs/inference.md)."""
+    """Whether passes of more than `rows_limits()` rows also take the C layer, in groups of whole
+    texts of at most MAX_ROWS rows: on the AVX2 build only, where it beats the PyTorch path in
+    every precision; on the AVX-512 build oneDNN's products win from ~64 rows (docs/inference.md)."""
     lib = library_for(precision)
     return lib is not None and lib.variant == "avx2"
 
@@ -208,8 +197,7 @@ def _amx_granted() -> bool:
 
 
 def amx_supported() -> bool:
-    """Whether bf16 products run on AMX tiles (else widened to float32 FMAs);
-    `BERTKIT_AMX=0` keeps them off the tiles."""
+    """Whether bf16 products run on AMX tiles (else widened to float32 FMAs); `BERTKIT_AMX=0`: never."""
     return os.environ.get("BERTKIT_AMX", "1") != "0" and _amx_granted()
 
 
@@ -227,13 +215,11 @@ def _blocks(weight: torch.Tensor, dtype: torch.dtype, group: int = 1) -> torch.T
 class FusedLayer:
     """One post-LN layer's weights packed for `fused_layer_forward`; call with (T, H) float32 rows.
 
-    `linears`: (weight, bias, smoothing) of QKV (3H x H), attention output, feed-forward
-    inner and outer, float tensors as the model has them; smoothing (int8 only, else None):
-    SmoothQuant's per-input-channel factors s, the product computed as (x / s) @ (W * s).T.
-    `norms`: (weight, bias, eps) of the two LayerNorms. `precision` picks how the weights are
-    stored: fp32 or bf16 (activations stay float32; on AMX tiles each product's input is
-    rounded to bf16, `kind` "bf16-amx"), or int8 with one symmetric scale per output column,
-    each product's input quantised per row at every call (see csrc/int8_products.h).
+    `linears`: (weight, bias, smoothing) of QKV (3H x H), attention output, feed-forward inner
+    and outer, as the model has them (smoothing: int8's SmoothQuant factors s, else None, as in
+    `PackedLinear`); `norms`: (weight, bias, eps) of the two LayerNorms. `precision` picks the
+    stored weights: fp32, bf16 (`kind` "bf16-amx" on AMX tiles, each product's input rounded to
+    bf16) or int8, one scale per output column (csrc/int8_products.h); activations stay float32.
     """
 
     def __init__(self, linears, norms, heads: int, activation: str | None, precision: str):

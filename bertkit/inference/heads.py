@@ -1,12 +1,9 @@
 """A fine-tuned task model on the engine: the backbone on a `FastEncoder`, the head as it is.
 
 `bertkit.load(dir, precision=...).predict(texts)` runs a fine-tuned classifier or tagger
-(`bertkit.modeling.classification`) through this: the engine computes the backbone's outputs
-in the chosen precision (fp32, bf16, int8) without compute on padding, and hands them back in
-float32, as `BackboneOutput` has them; the head - BERT's pooled-output linear map, RoBERTa's
-and DistilBERT's first-token layers, the tagger's per-token linear map - is the model's own
-module, run in fp32. Only the backbone's precision changes, so the head reads its inputs as
-it was trained on them.
+(`bertkit.modeling.classification`) through this. Only the backbone's precision changes: the
+engine hands its outputs back in float32, as `BackboneOutput` has them, and the head (the
+model's own module, in fp32) reads its inputs as it was trained on them.
 
     >>> import torch
     >>> from bertkit.modeling.config import BertConfig

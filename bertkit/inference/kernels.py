@@ -1,19 +1,13 @@
 """Dense layers with weights packed once, for the fastest kernel of each precision and device.
 
-`PackedLinear` computes act(x @ W.T + b) (+ residual) on unpadded token rows:
-- fp32: oneDNN with a pre-packed weight, the bias, the activation or the residual add fused
-  into the product's epilogue; products of few rows, bound by memory bandwidth, through MKL's
-  `addmm` on an (in, out) copy of the weight, which it reads faster;
-- bf16: oneDNN's bf16 products (on AMX tiles where the CPU has them);
-- int8: dynamic quantisation - symmetric per-output-channel int8 weights, each token row
-  quantised on its own scale at every call (the [CLS] row's activations are ~10x the
-  others'), the LayerNorm-fed products smoothed (SmoothQuant, Xiao et al. 2023); on
-  oneDNN's VNNI kernels, and fbgemm's for products of few rows;
-- on a CPU without exact products of a precision (`cpu.py`), bf16 / int8 weights are kept
-  and widened to float32 for each product; on CUDA every precision runs plain `F.linear` in
-  the weight's dtype (cuBLAS packs nothing).
-Passes of few tokens take the fused C layer instead (`fused_layer.py`) where it runs. The
-measurements behind each choice, and their commands: docs/inference.md ("The kernels").
+`PackedLinear` computes act(x @ W.T + b) (+ residual) on unpadded token rows: fp32 and bf16
+on oneDNN with a pre-packed weight and a fused epilogue (products of few fp32 rows through
+MKL's `addmm` on an (in, out) copy), int8 as dynamic quantisation (per-output-channel int8
+weights, each row quantised on its own scale at every call, the LayerNorm-fed products
+smoothed) on oneDNN's VNNI kernels and fbgemm's for few rows; on a CPU without exact products
+of a precision (`cpu.py`) the compact weights are widened to float32 for each product; on
+CUDA, plain `F.linear`. Passes of few tokens take the fused C layer instead (`fused_layer.py`).
+Why each choice, with its measurements: docs/inference.md ("The kernels").
 """
 
 from __future__ import annotations
@@ -46,15 +40,9 @@ FBGEMM_ROWS = 16  # int8 products of at most this many rows: fbgemm, where it is
 _ONEDNN_POST_OPS = {"gelu_erf": ("gelu", "none"), "gelu_tanh": ("gelu", "tanh"), "relu": ("relu", "")}
 
 
-def onednn_available() -> bool:
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-
-
 def int8_engine(small_products: bool = False) -> str | None:
-    """The quantized engine for dynamic int8 products (of at most `FBGEMM_ROWS` rows if
-    `small_products`), keeping 8-bit activations exactly, so only on CPUs with AVX512-VNNI:
-    oneDNN, and fbgemm for few rows. None: no engine for that case (few rows then take the
-    main engine; without VNNI int8 products are not run at all, see `PackedLinear`)."""
+    """The quantized engine for exact dynamic int8 products (VNNI only): oneDNN, or fbgemm for
+    products of at most `FBGEMM_ROWS` rows if `small_products`; None: no engine for that case."""
     if not cpu.detect().int8_products:
         return None
     engines = torch.backends.quantized.supported_engines
@@ -80,9 +68,12 @@ def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
 
 
 class PackedLinear:
-    """y = act(x @ W.T + b) (+ residual), with W packed once for `precision` on `device`.
+    """y = act(x @ W.T + b) (+ residual), with W packed once for `precision` on `device`;
+    x (T, in_features) unpadded tokens, y (T, out_features).
 
-    x is (T, in_features) - tokens already unpadded - and y is (T, out_features).
+    `smoothing`: int8 only, (in_features,) factors s; computes (x / s) @ (W * s).T.
+    `small_products`: prepare the paths for products of few rows (fp32: MKL on an (in, out)
+    copy; int8: fbgemm's packing); False where the engine's C layer computes such passes.
     """
 
     def __init__(
@@ -95,10 +86,6 @@ class PackedLinear:
         smoothing: torch.Tensor | None = None,
         small_products: bool = True,
     ):
-        """`smoothing`: int8 only, (in_features,) factors s; computes (x / s) @ (W * s).T.
-        `small_products`: prepare the paths for products of few rows (fp32: MKL on an (in, out)
-        copy; int8: fbgemm's packing); False where something else computes such passes (the
-        engine's C layer, `fused_layer.py`), so no copy is kept for them."""
         self.out_features, self.in_features = weight.shape
         self._act = ACTIVATIONS[activation].function if activation else None  # the model's own functions
         self._post_op = _ONEDNN_POST_OPS.get(ACTIVATIONS[activation].form) if activation else None
@@ -127,9 +114,8 @@ class PackedLinear:
             # fp32 on CPU: the (in, out) copy for products of few rows, made from `weight` (the
             # model's own tensor, not a copy) the first time such a product is asked for.
             if self.kind == "onednn" and dtype == torch.float32 and small_products:
-                self._transposed_rows = (
-                    TRANSPOSED_WEIGHT_ROWS if weight.numel() <= TRANSPOSED_WEIGHT_MAX_ELEMENTS else 1
-                )
+                small_weight = weight.numel() <= TRANSPOSED_WEIGHT_MAX_ELEMENTS
+                self._transposed_rows = TRANSPOSED_WEIGHT_ROWS if small_weight else 1
                 self._source = weight
             if self.kind == "onednn":
                 # The batch size only hints the packing layout; any row count works afterwards.
@@ -137,11 +123,9 @@ class PackedLinear:
 
     @staticmethod
     def _choose_kind(precision: str, device: torch.device) -> str:
-        """ "widened": bf16 or int8 on a CPU without exact products of that kind (`cpu.py`):
-        the weights are kept bf16 / int8 (half / a quarter of the memory) and widened to
-        float32 for each product, whose cost that adds only to products of few rows (0.3-0.6
-        ms for a BERT-base-sized weight at 80 rows, lost in the product from ~500 rows; few
-        tokens take the C layer instead), so the numbers are the stored weights' own."""
+        """ "widened": bf16 or int8 on a CPU without exact products of that kind (`cpu.py`): the
+        weights kept compact and widened to float32 for each product, which costs little but on
+        products of few rows (those take the C layer), so the numbers are the stored weights'."""
         if device.type != "cpu":
             return "plain"
         features = cpu.detect()
@@ -149,7 +133,8 @@ class PackedLinear:
             return "int8" if features.int8_products else "widened"
         if precision == "bf16" and not features.bf16_products:
             return "widened"
-        return "onednn" if onednn_available() else "plain"
+        onednn = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+        return "onednn" if onednn else "plain"
 
     def _pack_int8(self, weight: torch.Tensor, bias: torch.Tensor | None, small_products: bool) -> None:
         # Symmetric per-output-channel int8 weights; activations are quantised per call. The
@@ -210,16 +195,14 @@ class PackedLinear:
     def _int8(self, x: torch.Tensor) -> torch.Tensor:  # per-row scales, see the module's docstring
         if self._unsmooth is not None:
             x = x * self._unsmooth
-        # max |x| of each row. Many rows: amax and amin read x twice but are ~2x faster than
-        # abs().amax(), which writes a copy, and ~10x faster than a norm or aminmax (measured,
-        # 1500 x 1536); few rows: abs().amax(), fewer calls (4 against 7 us at 7 x 384).
+        # max |x| of each row: many rows, amax and amin (they read x twice but write no copy: ~2x
+        # faster than abs().amax(), measured at 1500 x 1536); few rows, abs().amax() (fewer calls).
         if x.shape[0] <= FBGEMM_ROWS:
             rows = x.abs().amax(dim=1, keepdim=True)
         else:
             rows = torch.maximum(x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True).neg_())
         rows.clamp_min_(1e-12)  # a row of zeros stays zero
-        packed = self.packed
-        if self._fbgemm_packed is not None and x.shape[0] <= FBGEMM_ROWS:
-            packed = self._fbgemm_packed
+        few_rows = self._fbgemm_packed is not None and x.shape[0] <= FBGEMM_ROWS
+        packed = self._fbgemm_packed if few_rows else self.packed
         y = torch.ops.quantized.linear_dynamic(x / rows, packed, False)  # exact 8-bit: VNNI
         return y.mul_(rows) if self.bias is None else torch.addcmul(self.bias, y, rows)

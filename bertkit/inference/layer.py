@@ -44,9 +44,8 @@ class FastLayer:
     def __init__(self, layer, heads: int, activation: str, precision: str, device: torch.device, input_max=None):
         attention, feed_forward = layer.attention, layer.feed_forward
         self.heads = heads
-        self.varlen = uses_varlen_attention(
-            device, compute_dtype(precision, device), attention.query.weight.shape[0] // heads
-        )
+        dtype = compute_dtype(precision, device)
+        self.varlen = uses_varlen_attention(device, dtype, attention.query.weight.shape[0] // heads)
         qkv_weight = torch.cat([attention.query.weight, attention.key.weight, attention.value.weight])
         qkv_bias = torch.cat([attention.query.bias, attention.key.bias, attention.value.bias])
         qkv_smoothing = inner_smoothing = None
@@ -54,15 +53,14 @@ class FastLayer:
             qkv_smoothing = smoothing_factors(input_max[0], qkv_weight)
             inner_smoothing = smoothing_factors(input_max[1], feed_forward.inner.weight)
         self.smoothing = (qkv_smoothing, inner_smoothing)  # int8: SmoothQuant's factors; else None
-        # Passes of few tokens on CPU: the whole layer as one C call, packed now so that no
-        # request pays for it (MiniLM ~50 ms, bert-base int8 ~0.5 s).
-        linears = [
+        linears = [  # (weight, bias, smoothing) of the four products, for both paths
             (qkv_weight, qkv_bias, qkv_smoothing),
             (attention.output.weight, attention.output.bias, None),
             (feed_forward.inner.weight, feed_forward.inner.bias, inner_smoothing),
             (feed_forward.outer.weight, feed_forward.outer.bias, None),
         ]
         norms = [(norm.weight, norm.bias, norm.eps) for norm in (layer.attention_norm, layer.output_norm)]
+        # Passes of few tokens on CPU: the whole layer as one C call, packed now, not at a request.
         self.c_layer = None
         if (
             device.type == "cpu"
@@ -70,25 +68,15 @@ class FastLayer:
             and fused_layer.FusedLayer.supports(linears, heads, activation, precision)
         ):
             self.c_layer = fused_layer.FusedLayer(linears, norms, heads, activation, precision)
-        # The products for larger passes; their own paths for few rows only where the C layer is not.
+        # The products for larger passes (QKV: H -> 3H; the activation is the inner product's);
+        # their own paths for few rows only where the C layer is not.
         small = self.c_layer is None
-        self.qkv = PackedLinear(
-            qkv_weight, qkv_bias, precision, device, smoothing=qkv_smoothing, small_products=small
-        )  # H -> 3H
-        self.attention_output = PackedLinear(
-            attention.output.weight, attention.output.bias, precision, device, small_products=small
+        self.qkv, self.attention_output, self.inner, self.outer = (
+            PackedLinear(weight, bias, precision, device, activation=act, smoothing=smoothing, small_products=small)
+            for (weight, bias, smoothing), act in zip(linears, (None, None, activation, None))
         )
-        self.inner = PackedLinear(
-            feed_forward.inner.weight, feed_forward.inner.bias, precision, device, activation=activation,
-            smoothing=inner_smoothing, small_products=small,
-        )  # fmt: skip
-        self.outer = PackedLinear(
-            feed_forward.outer.weight, feed_forward.outer.bias, precision, device, small_products=small
-        )
-        dtype = compute_dtype(precision, device)
         self.norms = [
-            (norm.weight.detach().to(device, dtype), norm.bias.detach().to(device, dtype), norm.eps)
-            for norm in (layer.attention_norm, layer.output_norm)
+            (weight.detach().to(device, dtype), bias.detach().to(device, dtype), eps) for weight, bias, eps in norms
         ]
 
     def attention(self, x: torch.Tensor, layout: TokenLayout) -> torch.Tensor:  # (T, H) -> (T, H)

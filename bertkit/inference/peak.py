@@ -102,11 +102,10 @@ def measure_matmul_peak(
     rates = {}
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False  # strict fp32 on a GPU, as the engine's fp32
+    synchronize = torch.cuda.synchronize if cuda else None
     try:
         for name in kernels or list(available):
-            seconds_per_call = time_best(
-                available[name](), seconds, synchronize=torch.cuda.synchronize if cuda else None
-            )
+            seconds_per_call = time_best(available[name](), seconds, synchronize=synchronize)
             rates[name] = 2 * m * k * n / seconds_per_call / 1e9
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32

@@ -44,11 +44,9 @@ def set_threads(threads: int | None = None) -> int:
     return threads
 
 
-# Below this many token rows a forward pass is small: splitting its products across cores
-# gains little, and when other processes keep the cores busy every OpenMP barrier waits for a
-# descheduled thread. Measured on the 2-core machine (MiniLM, one 8-token sentence): p50 26 ms
-# on one thread against 1070 ms on two under load; on the idle machine two threads are ~1.4x
-# faster (2.9 ms against 4.1 ms). So small passes choose their thread count by measurement.
+# Below this many token rows a forward pass is small: splitting its products across cores gains
+# little on an idle machine, and on a loaded one every OpenMP barrier waits for a descheduled
+# thread (docs/inference.md, "threads"). So small passes choose their thread count by measurement.
 SINGLE_THREAD_ROWS = 64
 FIRST_TRY = 2  # counted small passes on one thread before all threads are first tried
 
@@ -58,14 +56,11 @@ class SmallPassThreads:
 
     Each choice keeps a moving average of its cost per call, scaled by the rows computed
     (`seconds / (rows + 8)`: a fixed part and a part per row). One thread is the safe start;
-    all threads are first tried after `FIRST_TRY` counted calls (an idle machine should not
-    wait long for its faster count: the first 50 texts of `bertkit bench` at batch 1 took
-    8.8 ms at p50 when the first try came after 8), then the other choice after `explore`
-    calls, an interval that doubles (up to 1024 calls) each time the try loses and falls back
-    to 8 when it wins, so a loaded machine pays for a slow two-thread call rarely, and an idle
-    one finds the faster count quickly.
-    The first pass of each size is not counted: it pays one-off costs (oneDNN creates a kernel
-    for each new shape) that say nothing about the thread count.
+    all threads are first tried after `FIRST_TRY` counted calls, then the other choice after
+    `explore` calls, an interval that doubles (up to 1024) each time the try loses and falls
+    back to 8 when it wins: a loaded machine pays for a slow two-thread call rarely, an idle
+    one finds the faster count quickly. The first pass of each size is not counted: it pays
+    one-off costs (oneDNN creates a kernel for each new shape).
 
         >>> policy = SmallPassThreads()
         >>> policy.choose(all_threads=2)

@@ -9,7 +9,7 @@ HuggingFace's `AutoModelForSequenceClassification` / `AutoModelForTokenClassific
     tagger      every token -> dropout -> linear                        (BERT paper, 4.3)
 
 A task model is a backbone (`bertkit.modeling.bert.BertModel` or a sibling) held as
-`backbone`, plus one head held as `head`; `checkpoint.py` maps the head's weights to
+`backbone`, plus one head held as `head`; `checkpoint/names.py` maps the head's weights to
 HuggingFace's names in each architecture's table.
 
     >>> import torch

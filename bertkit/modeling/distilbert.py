@@ -1,7 +1,7 @@
 """DistilBERT's backbone: BERT's layers without token types or pooler (Sanh et al. 2019).
 
 DistilBERT keeps BERT's post-LN transformer layers (its checkpoints name them differently:
-`q_lin`, `sa_layer_norm`, `ffn.lin1`, ... - translated in checkpoint.py, nowhere else) and
+`q_lin`, `sa_layer_norm`, `ffn.lin1`, ... - translated in checkpoint/names.py, nowhere else) and
 drops two things:
 
 - token types: there is no segment embedding (`type_vocab_size` 0). The preprocessor still

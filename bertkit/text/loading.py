@@ -21,24 +21,15 @@ def load_text_stages(directory: str | Path) -> tuple[Tokenizer, PackingLayout]:
     """The tokenizer and the special-token layout of the checkpoint in `directory`."""
     directory = Path(directory)
     if (directory / VOCAB_FILE).is_file():
-        tokenizer = BertTokenizer.from_directory(directory)
-        layout = PackingLayout.bert(
-            cls_id=tokenizer.token_id("cls_token"),
-            sep_id=tokenizer.token_id("sep_token"),
-            pad_id=tokenizer.token_id("pad_token"),
+        tokenizer, framing = BertTokenizer.from_directory(directory), PackingLayout.bert
+    elif any((directory / name).is_file() for name in (bpe.VOCAB_FILE, bpe.MERGES_FILE, bpe.TOKENIZER_FILE)):
+        tokenizer, framing = bpe.BpeTokenizer.from_directory(directory), PackingLayout.roberta
+    else:
+        raise VocabError(
+            f"{directory}: no tokenizer files found (expected {VOCAB_FILE}, or {bpe.VOCAB_FILE} and {bpe.MERGES_FILE})"
         )
-        return tokenizer, layout
-    if any((directory / name).is_file() for name in (bpe.VOCAB_FILE, bpe.MERGES_FILE, bpe.TOKENIZER_FILE)):
-        tokenizer = bpe.BpeTokenizer.from_directory(directory)
-        layout = PackingLayout.roberta(
-            cls_id=tokenizer.token_id("cls_token"),
-            sep_id=tokenizer.token_id("sep_token"),
-            pad_id=tokenizer.token_id("pad_token"),
-        )
-        return tokenizer, layout
-    raise VocabError(
-        f"{directory}: no tokenizer files found (expected {VOCAB_FILE}, or {bpe.VOCAB_FILE} and {bpe.MERGES_FILE})"
-    )
+    ids = {f"{role}_id": tokenizer.token_id(f"{role}_token") for role in ("cls", "sep", "pad")}
+    return tokenizer, framing(**ids)
 
 
 def load_tokenizer(directory: str | Path) -> Tokenizer:

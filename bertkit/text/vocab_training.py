@@ -31,6 +31,7 @@ from bertkit.errors import InputError
 from bertkit.text.bert_tokenizer import BertTokenizer, split_chunks
 from bertkit.text.byte_level import BYTE_TO_SYMBOL, ByteLevelPreTokenizer, to_symbols
 from bertkit.text.normalization import BertNormalizer
+from bertkit.text.vocab import DEFAULT_SPECIAL_TOKENS
 
 WORDPIECE_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 BPE_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0-3 as in RoBERTa; <mask> goes last
@@ -207,11 +208,7 @@ def write_wordpiece_vocab(vocab: Sequence[str], directory: str | os.PathLike, lo
         "do_lower_case": lowercase,
         "strip_accents": None,
         "tokenize_chinese_chars": True,
-        "unk_token": "[UNK]",
-        "sep_token": "[SEP]",
-        "pad_token": "[PAD]",
-        "cls_token": "[CLS]",
-        "mask_token": "[MASK]",
+        **DEFAULT_SPECIAL_TOKENS,
     }
     (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
     return path

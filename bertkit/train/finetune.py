@@ -38,7 +38,7 @@ from bertkit.tasks import prediction
 from bertkit.tasks.prediction import model_inputs
 from bertkit.train import metrics as M
 from bertkit.train import plots
-from bertkit.train.loop import Trainer, write_training_file
+from bertkit.train.loop import History, Trainer, write_report
 from bertkit.train.options import LabeledDataOptions, TrainingOptions
 
 log = logging.getLogger("bertkit")
@@ -46,8 +46,7 @@ log = logging.getLogger("bertkit")
 
 @dataclasses.dataclass
 class FinetuneOptions(TrainingOptions, LabeledDataOptions):
-    """What to fine-tune on; how to train and how to read the files come from the fields of
-    `TrainingOptions` and `LabeledDataOptions`."""
+    """What to fine-tune on; how to train and read the files: the fields of the two base classes."""
 
     train: str | Path
     output: str | Path
@@ -60,29 +59,28 @@ class FinetuneOptions(TrainingOptions, LabeledDataOptions):
 # --- data ----------------------------------------------------------------------------------------
 
 
-def _report_dropped(data) -> None:
-    if data.dropped:
-        log.warning("%s: dropped %s", data.source, labeled.describe_dropped(data.dropped))
-
-
 def read_data(options: FinetuneOptions):
     """(train, eval, TaskSpec) from the files; every dropped row is reported with its count."""
     kind = options.task
     if kind == "auto":
         kind = "tagging" if labeled.is_conll(options.train) else "classification"
-    if kind == "tagging":
-        read = lambda path: labeled.read_conll(path, options.encoding)  # noqa: E731
-    else:
-        read = lambda path: labeled.read_table(  # noqa: E731
-            path, options.text_column, options.label_column, options.text_pair_column,
-            options.label_separator, options.columns, options.encoding,
-        )  # fmt: skip
+
+    def read(path):
+        if kind == "tagging":
+            data = labeled.read_conll(path, options.encoding)
+        else:
+            data = labeled.read_table(
+                path, options.text_column, options.label_column, options.text_pair_column,
+                options.label_separator, options.columns, options.encoding,
+            )  # fmt: skip
+        if data.dropped:
+            log.warning("%s: dropped %s", data.source, labeled.describe_dropped(data.dropped))
+        return data
+
     train = read(options.train)
-    _report_dropped(train)
     _labels(train, kind, options)  # one class only: say so before any split
     if options.eval is not None:
         evaluation = read(options.eval)
-        _report_dropped(evaluation)
     else:
         train, evaluation = labeled.split(train, options.eval_fraction, options.seed)
         log.info("no evaluation file: holding out %d of %d examples", len(evaluation), len(train) + len(evaluation))
@@ -91,8 +89,7 @@ def read_data(options: FinetuneOptions):
     eval_labels = _labels(evaluation, kind, options, at_least_two=False)
     unseen = sorted(set(eval_labels) - set(seen))
     if unseen:
-        counts = {label: eval_labels.count(label) for label in unseen}
-        shown = ", ".join(f"{label!r} ({n}x)" for label, n in list(counts.items())[:8])
+        shown = ", ".join(f"{label!r} ({eval_labels.count(label)}x)" for label in unseen[:8])
         raise InputError(
             f"{evaluation.source}: labels not in the training data: {shown}; "
             "the model can never predict them - add them to the training file or remove those rows"
@@ -147,22 +144,27 @@ class ClassificationObjective:
             return F.binary_cross_entropy_with_logits(logits.float(), targets, reduction="sum")
         return F.cross_entropy(logits.float(), targets, reduction="sum")
 
-    def loss(self, model: nn.Module, batch: list[int]):
+    def _logits(self, model: nn.Module, batch: list[int]) -> torch.Tensor:  # (B, labels)
         device = next(model.parameters()).device
-        logits = model(*model_inputs(collate_texts(self.pre, self.train, batch), device))  # (B, labels)
-        targets = self.train_targets[batch].to(device)
+        return model(*model_inputs(collate_texts(self.pre, self.train, batch), device))
+
+    def _predict(self, model: nn.Module, encoded) -> torch.Tensor:  # (N, labels)
+        return torch.from_numpy(prediction.text_logits(model, self.pre, encoded, self.batch_size))
+
+    def loss(self, model: nn.Module, batch: list[int]):
+        logits = self._logits(model, batch)
+        targets = self.train_targets[batch].to(logits.device)
         return self._loss(logits, targets), targets.numel()
 
     def evaluate(self, model: nn.Module) -> dict:
-        return self.metrics(torch.from_numpy(prediction.text_logits(model, self.pre, self.eval, self.batch_size)))
+        return self.metrics(self._predict(model, self.eval))
 
     def metrics(self, logits: torch.Tensor) -> dict:
         """The evaluation metrics of the logits (N, labels) of the evaluation texts."""
         loss = float(self._loss(logits, self.eval_targets)) / self.eval_targets.numel()
         labels = self.spec.labels
         if self.spec.multi_label:
-            predicted = (logits > 0).numpy()
-            return {"loss": loss, **M.multi_label_report(self.eval_targets.numpy(), predicted, labels)}
+            return {"loss": loss, **M.multi_label_report(self.eval_targets.numpy(), (logits > 0).numpy(), labels)}
         gold = [labels[i] for i in self.eval_targets.tolist()]
         predicted = [labels[i] for i in logits.argmax(-1).tolist()]
         return {"loss": loss, **M.classification_report(gold, predicted, labels)}
@@ -211,17 +213,14 @@ class TaggingObjective:
                 target = torch.tensor([index[gold[w]] for w in kept])
                 losses.append(F.cross_entropy(torch.from_numpy(logits[kept]), target, reduction="sum").item())
         words = sum(sum(p >= 0 for p in firsts) for firsts in self.eval.first_pieces)
-        report = M.entity_report(self.eval_tags, predicted)
-        return {"loss": sum(losses) / max(1, words), **report}
+        return {"loss": sum(losses) / max(1, words), **M.entity_report(self.eval_tags, predicted)}
 
 
 # --- the whole run -------------------------------------------------------------------------------
 
 
 def finetune(options: FinetuneOptions, on_step=None) -> dict:
-    """Fine-tune, keep the best epoch's model in `options.output`, return the report.
-
-    `on_step(step)` runs after every optimizer step (see `Trainer`)."""
+    """Fine-tune, keep the best epoch's model in `options.output`, return the report (`on_step`: see `Trainer`)."""
     started = time.perf_counter()
     output = Path(options.output)
     train, evaluation, spec = read_data(options)
@@ -236,36 +235,34 @@ def finetune(options: FinetuneOptions, on_step=None) -> dict:
     objective = objective_class(pre, spec, train, evaluation, options.batch_size, options.seed)
     metric = options.metric or ("entity_f1" if spec.kind == "tagging" else "macro_f1")
 
-    keep_best = lambda best, entry: checkpoint.save_task(best, config, spec, output, source)
-    trainer = Trainer(model, objective, options, metric, output, on_improvement=keep_best, on_step=on_step)
-    history = trainer.fit()
+    save = lambda best: checkpoint.save_task(best, config, spec, output, source)
+    trainer, history = train_and_plot(model, objective, options, metric, save, on_step)
     report = {
         "task": spec.kind,
         "multi_label": spec.multi_label,
         "labels": spec.labels,
         "metric": metric,
-        "best": history.best,
-        "epochs_run": len(history.epochs),
+        **history.summary(),
         "stopped_early": history.stopped_early,
         "train_examples": len(train),
         "eval_examples": len(evaluation),
         "dropped_rows": {"train": train.dropped, "eval": evaluation.dropped},
-        "examples_per_second": history.examples_per_second,
         "precision": "bf16" if trainer.bf16 else "fp32",
         "processes": trainer.dist.world_size,
-        "seconds": time.perf_counter() - started,
-        "output": str(output),
     }
-    if trainer.dist.is_main:
-        _write_report(output, report, dataclasses.asdict(history), metric, spec)
+    write_report(output, report, started)
+    if trainer.dist.is_main and history.best and "confusion" in history.best:
+        plots.confusion_matrix(history.best["confusion"], spec.labels, output / "confusion_matrix.png")
     return report
 
 
-def _write_report(output: Path, report: dict, history: dict, metric: str, spec: TaskSpec) -> None:
-    write_training_file(output, "report.json", report)
-    plots.training_curves(history, metric, output / "training_curves.png")
-    if report["best"] and "confusion" in report["best"]:
-        plots.confusion_matrix(report["best"]["confusion"], spec.labels, output / "confusion_matrix.png")
+def train_and_plot(model: nn.Module, objective, options, metric: str, save, on_step=None) -> tuple[Trainer, History]:
+    """Train, `save(model)` at each new best `metric`, plot the curves (fine-tuning, distillation)."""
+    trainer = Trainer(model, objective, options, metric, options.output, on_improvement=save, on_step=on_step)
+    history = trainer.fit()
+    if trainer.dist.is_main:
+        plots.training_curves(dataclasses.asdict(history), metric, Path(options.output) / "training_curves.png")
+    return trainer, history
 
 
 def format_report(report: dict) -> str:

@@ -1,14 +1,11 @@
 """The one training loop of bertkit: fine-tuning, pretraining and distillation all run on it.
 
-What the loop does, and what it leaves to the objective:
-
-    loop       AdamW (no weight decay on biases and LayerNorm weights, as BERT), linear warm-up
-               then linear decay, gradient accumulation and clipping, bf16 autocast where the
-               hardware has it, evaluation every epoch, early stopping on a chosen metric,
-               resumable checkpoints written atomically (state.py), PyTorch DDP under
-               `torchrun`, all as `TrainingOptions` (options.py) say
-    objective  which examples form each batch (`train_batches`), the loss of a batch (`loss`),
-               and the metrics on held-out data (`evaluate`)
+The loop does what every run needs: AdamW (no weight decay on biases and LayerNorm weights, as
+BERT), linear warm-up then linear decay, gradient accumulation and clipping, bf16 autocast where
+the hardware has it, evaluation every epoch, early stopping on a chosen metric, resumable
+checkpoints written atomically (state.py), PyTorch DDP under `torchrun`, all as `TrainingOptions`
+(options.py) say. What a run trains for is its `Objective`: the examples of each batch, the loss
+of a batch, the metrics on held-out data.
 
 An objective's `loss` returns the *sum* of its per-item losses and the number of items; the loop
 divides the gradients by the number of items of the whole optimizer step, over every
@@ -79,6 +76,10 @@ class History:
     stopped_early: bool = False
     examples_per_second: float = 0.0
 
+    def summary(self) -> dict:
+        """What every command's report says of the run."""
+        return {"best": self.best, "epochs_run": len(self.epochs), "examples_per_second": self.examples_per_second}
+
 
 # --- DDP under `torchrun` ---------------------------------------------------------------------
 
@@ -137,13 +138,6 @@ def warmup_then_linear_decay(total_steps: int, warmup_steps: int) -> Callable[[i
     return factor
 
 
-def bf16_supported(device: torch.device) -> bool:
-    """Whether "auto" precision picks bf16 autocast: on GPUs that have bf16. On CPUs, even with
-    AVX512-BF16, autocast's casts cost more than they save at fine-tuning's batch sizes
-    (measured in docs/finetuning.md), so "auto" stays fp32 there and "bf16" forces it."""
-    return device.type == "cuda" and torch.cuda.is_bf16_supported()
-
-
 def write_training_file(output_dir: str | Path, name: str, data: dict) -> None:
     """`output_dir/training/name` as JSON, replaced atomically: the history, a command's report."""
     path = Path(output_dir) / "training" / name
@@ -151,6 +145,14 @@ def write_training_file(output_dir: str | Path, name: str, data: dict) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     os.replace(temporary, path)
+
+
+def write_report(output_dir: str | Path, report: dict, started: float) -> dict:
+    """`report` with the seconds since `started` and the output, written as training/report.json."""
+    report.update(seconds=time.perf_counter() - started, output=str(output_dir))
+    if init_distributed().is_main:
+        write_training_file(output_dir, "report.json", report)
+    return report
 
 
 # --- the loop -----------------------------------------------------------------------------------
@@ -163,7 +165,7 @@ class Trainer:
     minimised, any other maximised. `output_dir` receives the resumable checkpoint and the
     history (None: nowhere).
 
-    `on_improvement(model, metrics)` is called (first process only) each time the evaluation
+    `on_improvement(model)` is called (first process only) each time the evaluation
     metric reaches a new best: the place to save the best model. `on_step(step)` is called
     after every optimizer step, once any checkpoint of that step is written.
     """
@@ -175,31 +177,27 @@ class Trainer:
         options: TrainingOptions,
         metric: str = "loss",
         output_dir: str | Path | None = None,
-        on_improvement: Callable[[nn.Module, dict], None] | None = None,
+        on_improvement: Callable[[nn.Module], None] | None = None,
         on_step: Callable[[int], None] | None = None,
     ):
-        self.options = options
-        self.objective = objective
-        self.metric = metric
+        self.options, self.objective, self.metric = options, objective, metric
         self.higher_is_better = "loss" not in metric
         self.output_dir = Path(output_dir) if output_dir is not None else None
-        self.on_improvement = on_improvement
-        self.on_step = on_step
+        self.on_improvement, self.on_step = on_improvement, on_step
         if options.threads:
             torch.set_num_threads(options.threads)  # on a shared machine, fewer threads than cores can be faster
         self.dist = init_distributed()
-        if options.device is not None:
-            self.device = torch.device(options.device)
-        elif torch.cuda.is_available():
-            self.device = torch.device("cuda", self.dist.local_rank)
-        else:
-            self.device = torch.device("cpu")
+        default = torch.device("cuda", self.dist.local_rank) if torch.cuda.is_available() else torch.device("cpu")
+        self.device = torch.device(options.device) if options.device is not None else default
         self.model = model.to(self.device)  # the bare model: what is evaluated and saved
         self.ddp = self.model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids)
-        self.bf16 = options.precision == "bf16" or (options.precision == "auto" and bf16_supported(self.device))
+        # "auto" picks bf16 autocast on GPUs that have bf16. On CPUs, even with AVX512-BF16, autocast's casts
+        # cost more than they save at fine-tuning's batch sizes (measured in docs/finetuning.md): "bf16" forces it.
+        auto_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        self.bf16 = options.precision == "bf16" or (options.precision == "auto" and auto_bf16)
         # fused: one kernel for the whole update instead of a dozen passes over 22M+ parameters
         self.optimizer = torch.optim.AdamW(
             parameter_groups(self.model, options.weight_decay), lr=options.learning_rate, fused=True
@@ -230,7 +228,9 @@ class Trainer:
         for epoch in range(position["epoch"], options.epochs):
             batches = list(self.objective.train_batches(epoch))
             first = position["batch"] if epoch == position["epoch"] else 0
-            bar = self._progress(epoch, len(batches), first)
+            bar = None
+            if options.progress and self.dist.is_main:
+                bar = tqdm(total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{options.epochs}", unit="batch")
             for at in range(first, len(batches), options.accumulation):
                 group = batches[at : at + options.accumulation]
                 started = time.perf_counter()
@@ -266,7 +266,7 @@ class Trainer:
             if self._improved(metrics, history.best):
                 history.best, stale = entry, 0
                 if self.dist.is_main and self.on_improvement is not None:
-                    self.on_improvement(self.model, entry)
+                    self.on_improvement(self.model)
             else:
                 stale += 1
             finished = options.max_steps is not None and step >= options.max_steps
@@ -330,11 +330,6 @@ class Trainer:
             return True
         value, best_value = metrics[self.metric], best[self.metric]
         return value > best_value if self.higher_is_better else value < best_value
-
-    def _progress(self, epoch: int, total: int, done: int):
-        if not (self.options.progress and self.dist.is_main):
-            return None
-        return tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{self.options.epochs}", unit="batch")
 
     # --- checkpoints ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ Plain Python and numpy, so the numbers can be checked by hand. Entity F1 is the 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,12 +22,13 @@ import numpy as np
 from bertkit.data.labeled import entities
 
 
-def _prf(true_positive: float, predicted: float, actual: float) -> tuple[float, float, float]:
+def _scores(true_positive: float, predicted: float, actual: float) -> dict:
+    """Precision, recall, F1 and support (the actual count) of one class, or of all together."""
     true_positive, predicted, actual = float(true_positive), float(predicted), float(actual)
     precision = true_positive / predicted if predicted else 0.0
     recall = true_positive / actual if actual else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
+    return {"precision": precision, "recall": recall, "f1": f1, "support": int(actual)}
 
 
 def confusion_matrix(gold: Sequence[int], predicted: Sequence[int], num_classes: int) -> np.ndarray:
@@ -40,10 +42,7 @@ def classification_report(gold: Sequence[str], predicted: Sequence[str], labels:
     """Accuracy, macro-F1 (unweighted mean over `labels`), per-class P/R/F1/support, confusion."""
     index = {label: i for i, label in enumerate(labels)}
     matrix = confusion_matrix([index[g] for g in gold], [index[p] for p in predicted], len(labels))
-    per_class = {}
-    for i, label in enumerate(labels):
-        p, r, f = _prf(matrix[i, i], matrix[:, i].sum(), matrix[i].sum())
-        per_class[label] = {"precision": p, "recall": r, "f1": f, "support": int(matrix[i].sum())}
+    per_class = {label: _scores(matrix[i, i], matrix[:, i].sum(), matrix[i].sum()) for i, label in enumerate(labels)}
     return {
         "accuracy": float(np.trace(matrix) / max(1, matrix.sum())),
         "macro_f1": float(np.mean([c["f1"] for c in per_class.values()])),
@@ -55,44 +54,38 @@ def classification_report(gold: Sequence[str], predicted: Sequence[str], labels:
 def multi_label_report(gold: np.ndarray, predicted: np.ndarray, labels: Sequence[str]) -> dict:
     """Multi-label: 0/1 matrices (N, labels). Exact-match accuracy, macro and micro F1, per label."""
     gold, predicted = np.asarray(gold, bool), np.asarray(predicted, bool)
-    per_class = {}
-    for i, label in enumerate(labels):
-        tp = float((gold[:, i] & predicted[:, i]).sum())
-        p, r, f = _prf(tp, predicted[:, i].sum(), gold[:, i].sum())
-        per_class[label] = {"precision": p, "recall": r, "f1": f, "support": int(gold[:, i].sum())}
-    micro = _prf(float((gold & predicted).sum()), predicted.sum(), gold.sum())
+    per_class = {
+        label: _scores((gold[:, i] & predicted[:, i]).sum(), predicted[:, i].sum(), gold[:, i].sum())
+        for i, label in enumerate(labels)
+    }
     return {
         "accuracy": float((gold == predicted).all(axis=1).mean()),
         "macro_f1": float(np.mean([c["f1"] for c in per_class.values()])),
-        "micro_f1": micro[2],
+        "micro_f1": _scores((gold & predicted).sum(), predicted.sum(), gold.sum())["f1"],
         "per_class": per_class,
     }
 
 
 def entity_report(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
     """Entity-level micro precision/recall/F1 over sentences, per entity type, and tag accuracy."""
-    found, actual, correct = {}, {}, {}
+    found, actual, correct = Counter(), Counter(), Counter()
     tags_right = tags_total = 0
     for gold_tags, predicted_tags in zip(gold, predicted):
         g = set(entities(gold_tags))
         p = set(entities(predicted_tags))
-        for kind, *_ in g:
-            actual[kind] = actual.get(kind, 0) + 1
-        for kind, *_ in p:
-            found[kind] = found.get(kind, 0) + 1
-        for kind, *_ in g & p:
-            correct[kind] = correct.get(kind, 0) + 1
+        actual.update(kind for kind, *_ in g)
+        found.update(kind for kind, *_ in p)
+        correct.update(kind for kind, *_ in g & p)
         tags_right += sum(a == b for a, b in zip(gold_tags, predicted_tags))
         tags_total += len(gold_tags)
-    precision, recall, f1 = _prf(sum(correct.values()), sum(found.values()), sum(actual.values()))
-    per_type = {}
-    for kind in sorted(set(actual) | set(found)):
-        p, r, f = _prf(correct.get(kind, 0), found.get(kind, 0), actual.get(kind, 0))
-        per_type[kind] = {"precision": p, "recall": r, "f1": f, "support": actual.get(kind, 0)}
+    total = _scores(sum(correct.values()), sum(found.values()), sum(actual.values()))
     return {
-        "entity_f1": f1,
-        "entity_precision": precision,
-        "entity_recall": recall,
+        "entity_f1": total["f1"],
+        "entity_precision": total["precision"],
+        "entity_recall": total["recall"],
         "tag_accuracy": tags_right / max(1, tags_total),
-        "per_type": per_type,
+        "per_type": {
+            kind: _scores(correct.get(kind, 0), found.get(kind, 0), actual.get(kind, 0))
+            for kind in sorted(set(actual) | set(found))
+        },
     }

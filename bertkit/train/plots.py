@@ -31,9 +31,7 @@ def training_curves(history: dict, metric: str, path: str | Path) -> Path:
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     steps = history["steps"]
     left.plot([s["step"] for s in steps], [s["loss"] for s in steps], linewidth=0.8, label="training loss")
-    left.set_xlabel("optimizer step")
-    left.set_ylabel("loss")
-    left.set_title("training loss")
+    left.set(xlabel="optimizer step", ylabel="loss", title="training loss")
     epochs = history["epochs"]
     numbers = [e["epoch"] + 1 for e in epochs]
     if epochs and "loss" in epochs[0]:
@@ -43,12 +41,8 @@ def training_curves(history: dict, metric: str, path: str | Path) -> Path:
         twin.plot(numbers, [e[metric] for e in epochs], "s-", color="tab:green", label=metric)
         twin.set_ylabel(metric)
         twin.legend(loc="upper right")
-    from matplotlib.ticker import MaxNLocator
-
-    right.xaxis.set_major_locator(MaxNLocator(integer=True))
-    right.set_xlabel("epoch")
-    right.set_ylabel("loss")
-    right.set_title("evaluation")
+    right.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    right.set(xlabel="epoch", ylabel="loss", title="evaluation")
     right.legend(loc="upper left")
     return _save(plt, figure, path)
 
@@ -61,14 +55,12 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], pat
     image = axes.imshow(matrix, cmap="Blues")
     axes.set_xticks(range(len(labels)), labels=labels, rotation=45, ha="right")
     axes.set_yticks(range(len(labels)), labels=labels)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
+    axes.set(xlabel="predicted", ylabel="true", title="confusion matrix")
     top = max(max(row) for row in matrix) or 1
     for i, row in enumerate(matrix):
         for j, count in enumerate(row):
             axes.text(j, i, str(count), ha="center", va="center", color="white" if count > top / 2 else "black")
     figure.colorbar(image, ax=axes, fraction=0.046)
-    axes.set_title("confusion matrix")
     return _save(plt, figure, path)
 
 
@@ -85,9 +77,7 @@ def pretraining_curves(history: dict, path: str | Path) -> Path:
         left.plot(x, [s["mlm_loss"] for s in steps], linewidth=1.2, label="MLM loss (running)")
     evaluations = history["epochs"]
     left.plot([e["step"] for e in evaluations], [e["mlm_loss"] for e in evaluations], "o", label="held-out MLM loss")
-    left.set_xlabel("optimizer step")
-    left.set_ylabel("loss")
-    left.set_title("loss")
+    left.set(xlabel="optimizer step", ylabel="loss", title="loss")
     left.legend()
     for key, held_out, label in (("mlm_acc", "mlm_accuracy", "MLM"), ("nsp_acc", "nsp_accuracy", "NSP")):
         if steps and key in steps[0]:
@@ -95,9 +85,6 @@ def pretraining_curves(history: dict, path: str | Path) -> Path:
             points = [(e["step"], e[held_out]) for e in evaluations if held_out in e]
             if points:
                 right.plot(*zip(*points), "o", color=line.get_color(), label=f"held-out {label} accuracy")
-    right.set_xlabel("optimizer step")
-    right.set_ylabel("accuracy")
-    right.set_ylim(0, 1)
-    right.set_title("accuracy")
+    right.set(xlabel="optimizer step", ylabel="accuracy", ylim=(0, 1), title="accuracy")
     right.legend()
     return _save(plt, figure, path)

@@ -167,18 +167,16 @@ def pretrain(options: PretrainOptions, say: Callable[[str], None] | None = None)
     model, config = _model(options, recipe, source, tokenizer, next_sentence)
     train, evaluation = open_shards(data_dir, tokenizer, layout, settings)
     objective = PretrainingObjective(train, evaluation, options.batch_size)
-    save_best = lambda best, entry: checkpoint.save_pretraining(best, output, source=source)
+    save_best = lambda best: checkpoint.save_pretraining(best, output, source=source)
     trainer = Trainer(model, objective, options, "loss", output, on_improvement=save_best)
-    history = dataclasses.asdict(trainer.fit())
-    curves = pretraining_curves(history, output / "training" / "loss_curves.png")
+    history = trainer.fit()
+    curves = pretraining_curves(dataclasses.asdict(history), output / "training" / "loss_curves.png")
     return {
         "output": str(output),
         "model_class": checkpoint.pretraining_class(config, model.nsp is not None),
         "data": data,
-        "best": history["best"],
-        "first_step": history["steps"][0] if history["steps"] else {},
-        "epochs_run": len(history["epochs"]),
-        "examples_per_second": history["examples_per_second"],
+        **history.summary(),
+        "first_step": history.steps[0] if history.steps else {},
         "precision": "bf16" if trainer.bf16 else "fp32",
         "processes": trainer.dist.world_size,
         "seconds": time.perf_counter() - started,
@@ -324,11 +322,9 @@ class PretrainingObjective(ShardsObjective):
         return result.loss * len(batch), len(batch)
 
     def progress(self) -> dict[str, float]:
-        """Running MLM loss, MLM accuracy and NSP accuracy (shown by the loop's progress bar)."""
         return dict(self.running)
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Held-out MLM loss and accuracy, NSP accuracy (see `evaluation_batches`)."""
         sums = collections.Counter()
         for batch in self.evaluation_batches():
             r = self._run(model, batch)

@@ -2,30 +2,20 @@
 
 Two modes, both on `Trainer` (train/loop.py), so both resume, show progress and plot curves:
 
-    task distillation      a fine-tuned classifier teaches a smaller classifier on labelled data:
-                           the teacher's logits (computed once, with dropout off) are the soft
-                           targets, the gold labels the hard ones            (task.py)
-    general distillation   any encoder teaches a smaller one on raw text, DistilBERT's recipe:
-                           soft targets over the vocabulary at every real token, masked-LM loss
-                           on the masked ones, cosine between last hidden states
-                           (general.py; the text is cut and masked by pretraining's own
-                           data pipeline, masks drawn afresh each epoch as in DistilBERT)
+    task distillation      a fine-tuned classifier teaches a smaller one on labelled data: its
+                           logits are the soft targets, the gold labels the hard ones  (task.py)
+    general distillation   any encoder teaches a smaller one on raw text, DistilBERT's recipe,
+                           masks drawn afresh each epoch by pretraining's data      (general.py)
 
 The loss terms are pure functions in losses.py. The student starts from the teacher
-(student.py: embeddings and every other layer by default) or from a checkpoint of its own (`student=DIR`, same vocabulary required),
-and is written as an ordinary checkpoint that `bertkit predict` / `encode` / `fill-mask` and
-`transformers` load. (The example below fine-tunes and distils the bundled model, a minute
-of CPU; tests/cli/test_distill_command.py runs the same steps on a tiny teacher.)
+(student.py: embeddings and every other layer by default) or from a checkpoint of its own
+(`student=DIR`, same vocabulary required), and is written as an ordinary checkpoint that
+`bertkit predict` / `encode` / `fill-mask` and `transformers` load. Distilling the classifier
+that the example of `bertkit.train.finetune` makes (a minute of CPU;
+tests/cli/test_distill_command.py runs the same steps on a tiny teacher):
 
-    >>> import bertkit, pathlib, tempfile
-    >>> from bertkit.train.finetune import FinetuneOptions, finetune
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> rows = ["text,label"] + ["free prize call now,spam", "see you at lunch,ham"] * 8
-    >>> _ = (folder / "train.csv").write_text("\\n".join(rows) + "\\n")
-    >>> _ = finetune(FinetuneOptions(train=folder / "train.csv", output=folder / "teacher",
-    ...                              epochs=2, batch_size=4, progress=False))  # doctest: +SKIP
-    >>> report = distill(DistillOptions(teacher=folder / "teacher", output=folder / "student",
-    ...                                 train=folder / "train.csv", epochs=2, batch_size=4,
+    >>> report = distill(DistillOptions(teacher=folder / "model", train=folder / "train.csv",
+    ...                                 output=folder / "student", epochs=2, batch_size=4,
     ...                                 progress=False))  # doctest: +SKIP
     >>> report["student_layers"], bertkit.load(folder / "student").predict(["free prize, call now"])[0]["label"]  # doctest: +SKIP
     (3, 'spam')
@@ -42,7 +32,7 @@ from bertkit.train.distill.general import general_distillation
 from bertkit.train.distill.options import DistillOptions
 from bertkit.train.distill.student import check_layers
 from bertkit.train.distill.task import task_distillation
-from bertkit.train.loop import init_distributed, write_training_file
+from bertkit.train.loop import write_report
 
 __all__ = ["DistillOptions", "distill", "format_report"]
 
@@ -55,15 +45,8 @@ def distill(options: DistillOptions) -> dict:
     weights = options.weights()
     run = task_distillation if options.mode == "task" else general_distillation
     report = run(options, weights)
-    report.update(
-        mode=options.mode,
-        weights=dataclasses.asdict(weights),
-        seconds=time.perf_counter() - started,
-        output=str(options.output),
-    )
-    if init_distributed().is_main:
-        write_training_file(options.output, "report.json", report)
-    return report
+    report.update(mode=options.mode, weights=dataclasses.asdict(weights))
+    return write_report(options.output, report, started)
 
 
 def format_report(report: dict) -> str:

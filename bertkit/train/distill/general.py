@@ -1,8 +1,5 @@
 """General distillation, DistilBERT's recipe (Sanh et al. 2019): any encoder teaches a smaller one
-on raw text, with soft targets over the vocabulary at every real token, the masked-LM loss on
-the masked ones and the cosine between last hidden states. The text is cut and masked by
-pretraining's own data pipeline (data/shards.py), full sentences with masks drawn afresh each
-epoch, as in DistilBERT."""
+on raw text, cut and masked by pretraining's own pipeline (data/shards.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +18,8 @@ from bertkit.errors import CheckpointError, InputError
 from bertkit.preprocessing import Preprocessor
 from bertkit.train.distill.losses import LossWeights, general_distillation_terms, weighted_sum
 from bertkit.train.distill.options import DistillOptions
-from bertkit.train.distill.student import student_and_source, train_student
+from bertkit.train.distill.student import student_and_source
+from bertkit.train.finetune import train_and_plot
 from bertkit.train.pretrain import ShardsObjective
 
 
@@ -37,16 +35,9 @@ class LanguageModel(nn.Module):
         super().__init__()
         self.model = model  # a `PretrainingModel` or a bare backbone
 
-    @property
-    def backbone(self) -> nn.Module:
-        return getattr(self.model, "backbone", self.model)
-
-    @property
-    def config(self):
-        return self.model.config
-
     def forward(self, word_ids, mask, type_ids) -> tuple[torch.Tensor | None, torch.Tensor]:
-        hidden = self.backbone(word_ids, mask, type_ids).sequence  # (B, S, H)
+        backbone = getattr(self.model, "backbone", self.model)
+        hidden = backbone(word_ids, mask, type_ids).sequence  # (B, S, H)
         head = getattr(self.model, "mlm", None)
         logits = head(hidden[mask.bool()]) if head is not None else None  # (B, S, H) -> (N, V)
         return logits, hidden
@@ -57,8 +48,7 @@ class GeneralDistillation(ShardsObjective):
 
     def __init__(self, train, evaluation, teacher: LanguageModel, weights: LossWeights, batch_size: int):
         super().__init__(train, evaluation, batch_size)
-        self.teacher = teacher.eval().requires_grad_(False)
-        self.weights = weights
+        self.teacher, self.weights = teacher.eval().requires_grad_(False), weights
 
     def _terms(
         self, model: nn.Module, batch: dict
@@ -112,13 +102,12 @@ def general_distillation(options: DistillOptions, weights: LossWeights) -> dict:
                 "use a teacher saved with its MLM head (e.g. by `bertkit pretrain`), or distil the hidden "
                 "states alone with --alpha-ce 0 --alpha-mlm 0"
             )
-        teacher = checkpoint.load_pretraining(teacher_dir, next_sentence=False)[0]
-        build = lambda config: checkpoint.build_pretraining(config, next_sentence=False)  # noqa: E731
-        load = lambda directory: checkpoint.load_pretraining(directory, next_sentence=False)[0]  # noqa: E731
+        build = lambda config: checkpoint.build_pretraining(config, next_sentence=False)
+        load = lambda directory: checkpoint.load_pretraining(directory, next_sentence=False)[0]
     else:
-        teacher = checkpoint.load_backbone(teacher_dir)[0]
-        build = lambda config: checkpoint.architecture(config).backbone(config)  # noqa: E731
-        load = lambda directory: checkpoint.load_backbone(directory)[0]  # noqa: E731
+        build = lambda config: checkpoint.architecture(config).backbone(config)
+        load = lambda directory: checkpoint.load_backbone(directory)[0]
+    teacher = load(teacher_dir)
     student, source = student_and_source(options, teacher, teacher_dir, build, load)
     if weights.cos and student.config.hidden_size != teacher.config.hidden_size:
         raise InputError(
@@ -129,8 +118,7 @@ def general_distillation(options: DistillOptions, weights: LossWeights) -> dict:
     pre = Preprocessor.from_pretrained(teacher_dir, seq_length=options.seq_length)
     # DistilBERT's data: full sentences (no next-sentence pairs), masks drawn afresh every epoch.
     settings = DataSettings(options.seq_length, next_sentence=False, dynamic_masking=True, seed=options.seed)
-    data_dir = Path(options.output) / "data"
-    prepared = None
+    data_dir, prepared = Path(options.output) / "data", None
     if not (options.resume and has_prepared_data(data_dir)):
         shutil.rmtree(data_dir, ignore_errors=True)  # never mix shards of two corpora
         prepared = prepare_data(options.corpus, pre.tokenizer, pre.layout, settings, data_dir)
@@ -141,16 +129,14 @@ def general_distillation(options: DistillOptions, weights: LossWeights) -> dict:
         if hasattr(model.model, "mlm"):
             checkpoint.save_pretraining(model.model, options.output, source=source)
         else:
-            checkpoint.save(model.model, model.config, options.output, source=source)
+            checkpoint.save(model.model, model.model.config, options.output, source=source)
 
-    history = train_student(options, LanguageModel(student), objective, "loss", save)
+    _, history = train_and_plot(LanguageModel(student), objective, options, "loss", save)
     return {
         "teacher": str(teacher_dir),
         "teacher_layers": teacher.config.num_hidden_layers,
         "student_layers": student.config.num_hidden_layers,
         "student_type": student.config.model_type,
         "data": prepared,
-        "best": history["best"],
-        "epochs_run": len(history["epochs"]),
-        "examples_per_second": history["examples_per_second"],
+        **history.summary(),
     }

@@ -5,9 +5,8 @@ student on raw text with a weighted sum of three terms:
 
     L = alpha_ce * L_ce + alpha_mlm * L_mlm + alpha_cos * L_cos      (defaults 5, 2, 1; T = 2)
 
-    L_ce   soft targets (Hinton et al. 2015): KL(softmax(t / T) || softmax(s / T)) * T^2, the
-           KL divergence from the teacher's softened distribution over the vocabulary to the
-           student's, averaged over the non-padding positions. T^2 keeps the gradient's scale
+    L_ce   soft targets (Hinton et al. 2015): KL(softmax(t / T) || softmax(s / T)) * T^2 over the
+           vocabulary, averaged over the non-padding positions; T^2 keeps the gradient's scale
            independent of T (Hinton et al., section 2).
     L_mlm  the ordinary masked-LM cross-entropy on the masked positions.
     L_cos  1 - cosine similarity between the student's and the teacher's last hidden states,
@@ -43,11 +42,8 @@ def soft_target_loss(
     temperature: float = 2.0,
     mask: torch.Tensor | None = None,  # student_logits.shape[:-1]; 1 where the term counts
 ) -> torch.Tensor:
-    """KL(teacher's softened distribution || student's) * T^2, averaged over the counted positions.
-
-    PyTorch's `KLDivLoss(reduction="batchmean")(log_softmax(s / T), softmax(t / T)) * T**2` over
-    the selected rows, as in DistilBERT's training code.
-    """
+    """L_ce, averaged over the counted positions: PyTorch's `KLDivLoss(reduction="batchmean")(
+    log_softmax(s / T), softmax(t / T)) * T**2` over the selected rows, as DistilBERT's training code."""
     classes = student_logits.shape[-1]
     student, teacher = student_logits.float(), teacher_logits.float()
     if mask is not None:
@@ -79,10 +75,8 @@ def cosine_loss(
     teacher_hidden: torch.Tensor,  # (B, S, H)
     mask: torch.Tensor,  # (B, S), 1 on real tokens
 ) -> torch.Tensor:
-    """Mean of 1 - cos(student vector, teacher vector) over the real tokens.
-
-    PyTorch's `CosineEmbeddingLoss` with target 1, as in DistilBERT's training code.
-    """
+    """Mean of 1 - cos(student vector, teacher vector) over the real tokens: PyTorch's
+    `CosineEmbeddingLoss` with target 1, as in DistilBERT's training code."""
     keep = mask.bool()
     student, teacher = student_hidden.float()[keep], teacher_hidden.float()[keep]  # (N, H)
     if len(student) == 0:

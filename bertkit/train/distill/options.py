@@ -12,8 +12,7 @@ from bertkit.train.options import LabeledDataOptions, TrainingOptions
 
 @dataclasses.dataclass
 class DistillOptions(TrainingOptions, LabeledDataOptions):
-    """What to distil; how to train and how to read labelled files come from the fields of
-    `TrainingOptions` and `LabeledDataOptions`, as in fine-tuning."""
+    """What to distil; how to train and read labelled files: the fields of the two base classes."""
 
     output: str | Path
     teacher: str | Path | None = None  # None: the bundled all-MiniLM-L6-v2

@@ -37,20 +37,13 @@ from bertkit.bundled import resolve_model_dir
 from bertkit.errors import InputError
 from bertkit.modeling.bert import init_weights
 from bertkit.modeling.config import BertConfig
-from bertkit.train import plots
 from bertkit.train.distill.options import DistillOptions
-from bertkit.train.loop import Trainer
 
 log = logging.getLogger("bertkit")
 
 STUDENT_TYPES = {"bert": ("bert", "distilbert"), "distilbert": ("distilbert",), "roberta": ("roberta",)}
 _LAYER = re.compile(r"(^|\.)transformer\.layers\.(\d+)\.")
 _TOKEN_TYPE, _POSITION = "embeddings.token_type.weight", "embeddings.position.weight"
-
-
-def every_other_layer(num_layers: int) -> list[int]:
-    """DistilBERT's default choice: layers 0, 2, 4, ... (half of them, rounded up)."""
-    return list(range(0, num_layers, 2))
 
 
 def parse_layers(text: str) -> list[int]:
@@ -101,7 +94,8 @@ def make_student(
     BERT teacher) get BERT's initialisation.
     """
     config = teacher.config
-    layers = every_other_layer(config.num_hidden_layers) if layers is None else list(layers)
+    # DistilBERT's default: every other layer, 0, 2, 4, ... (half of them, rounded up)
+    layers = list(range(0, config.num_hidden_layers, 2)) if layers is None else list(layers)
     check_layers(layers, config.num_hidden_layers)
     config = student_config(config, len(layers), model_type)
     with torch.device("meta"):  # no memory and no random init for what the teacher fills anyway
@@ -113,9 +107,8 @@ def make_student(
 
 @torch.no_grad()
 def copy_weights(teacher: nn.Module, student: nn.Module, layers: Sequence[int]) -> list[str]:
-    """Fill `student` from `teacher`: student layer j <- teacher layer layers[j], the rest by name.
-
-    Returns the names of the student's weights the teacher has no counterpart for."""
+    """Fill `student` from `teacher` (student layer j <- teacher layer layers[j], the rest by name);
+    returns the names of the student's weights the teacher has no counterpart for."""
     source, targets = teacher.state_dict(), student.state_dict()
     fresh = []
     for name, target in targets.items():
@@ -155,15 +148,5 @@ def student_and_source(options: DistillOptions, teacher: nn.Module, teacher_dir:
     if options.layers is not None or options.student_type is not None:
         raise InputError("--layers and --student-type shape a student made from the teacher; drop them with --student")
     student_dir = resolve_model_dir(options.student)
-    config = checkpoint.read_config(student_dir)
-    checkpoint.check_same_vocabulary(teacher_dir, student_dir, teacher.config, config)
+    checkpoint.check_same_vocabulary(teacher_dir, student_dir, teacher.config, checkpoint.read_config(student_dir))
     return load(student_dir), student_dir
-
-
-def train_student(options: DistillOptions, student: nn.Module, objective, metric: str, save) -> dict:
-    """Train `student` on the loop, `save(model)` at each new best `metric`; returns the history."""
-    trainer = Trainer(student, objective, options, metric, options.output, on_improvement=lambda model, _: save(model))
-    history = dataclasses.asdict(trainer.fit())
-    if trainer.dist.is_main:
-        plots.training_curves(history, metric, Path(options.output) / "training_curves.png")
-    return history

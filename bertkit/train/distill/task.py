@@ -1,13 +1,9 @@
-"""Task distillation: a classifier made by `bertkit finetune` teaches a smaller classifier on
-labelled data; the teacher's logits (computed once, with dropout off) are the soft targets, the
-gold labels the hard ones."""
+"""Task distillation: a classifier made by `bertkit finetune` teaches a smaller classifier on labelled data."""
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-import torch
 from torch import nn
 
 from bertkit import checkpoint
@@ -15,13 +11,10 @@ from bertkit.bundled import resolve_model_dir
 from bertkit.checkpoint import TaskSpec
 from bertkit.errors import CheckpointError, InputError
 from bertkit.preprocessing import Preprocessor
-from bertkit.preprocessing.encoding import collate_texts
-from bertkit.tasks import prediction
-from bertkit.tasks.prediction import model_inputs
 from bertkit.train.distill.losses import LossWeights, task_distillation_terms, weighted_sum
 from bertkit.train.distill.options import DistillOptions
-from bertkit.train.distill.student import student_and_source, train_student
-from bertkit.train.finetune import ClassificationObjective, FinetuneOptions, read_data
+from bertkit.train.distill.student import student_and_source
+from bertkit.train.finetune import ClassificationObjective, FinetuneOptions, read_data, train_and_plot
 from bertkit.train.options import LabeledDataOptions
 
 
@@ -36,30 +29,27 @@ class TaskDistillation(ClassificationObjective):
         super().__init__(pre, spec, train, evaluation, batch_size, seed)
         self.weights = weights
         teacher.eval()
-        self.teacher_logits = torch.from_numpy(prediction.text_logits(teacher, pre, self.train, batch_size))  # (N, C)
-        self.teacher_eval_logits = torch.from_numpy(prediction.text_logits(teacher, pre, self.eval, batch_size))
+        self.teacher_logits = self._predict(teacher, self.train)  # (N, C)
+        self.teacher_eval_logits = self._predict(teacher, self.eval)
 
     def loss(self, model: nn.Module, batch: list[int]):
-        device = next(model.parameters()).device
-        logits = model(*model_inputs(collate_texts(self.pre, self.train, batch), device))  # (B, labels)
+        logits = self._logits(model, batch)
+        device = logits.device
         terms = task_distillation_terms(
             self.weights, logits, self.teacher_logits[batch].to(device), self.train_targets[batch].to(device)
         )
         return weighted_sum(terms, self.weights) * len(batch), len(batch)
 
     def evaluate(self, model: nn.Module) -> dict:
-        logits = torch.from_numpy(prediction.text_logits(model, self.pre, self.eval, self.batch_size))
+        logits = self._predict(model, self.eval)
         metrics = self.metrics(logits)
         metrics["teacher_agreement"] = float((logits.argmax(-1) == self.teacher_eval_logits.argmax(-1)).float().mean())
         return metrics
 
-    def teacher_metrics(self) -> dict:
-        """The teacher's own accuracy and macro-F1 on the evaluation data (fine-tuning's metrics of its logits)."""
-        report = self.metrics(self.teacher_eval_logits)
-        return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
 
-
-def _classifier_teacher(teacher_dir: Path) -> TaskSpec:
+def task_distillation(options: DistillOptions, weights: LossWeights) -> dict:
+    """Train the student classifier, keep its best epoch in `options.output`, return the report."""
+    teacher_dir = resolve_model_dir(options.teacher)
     spec = TaskSpec.from_config(checkpoint.read_config(teacher_dir))
     if spec is None or spec.kind != "classification" or spec.multi_label:
         what = "no classification head" if spec is None or spec.kind != "classification" else "a multi-label head"
@@ -67,13 +57,6 @@ def _classifier_teacher(teacher_dir: Path) -> TaskSpec:
             f"{teacher_dir}: the teacher has {what}; task distillation needs a single-label classifier "
             "made by `bertkit finetune` (for a plain encoder, distil on raw text with --corpus)"
         )
-    return spec
-
-
-def task_distillation(options: DistillOptions, weights: LossWeights) -> dict:
-    """Train the student classifier, keep its best epoch in `options.output`, return the report."""
-    teacher_dir = resolve_model_dir(options.teacher)
-    spec = _classifier_teacher(teacher_dir)
     teacher, teacher_config, spec, _ = checkpoint.load_task(teacher_dir)
     files = {field.name: getattr(options, field.name) for field in dataclasses.fields(LabeledDataOptions)}
     as_finetuning = FinetuneOptions(
@@ -95,22 +78,20 @@ def task_distillation(options: DistillOptions, weights: LossWeights) -> dict:
     objective = TaskDistillation(pre, spec, train, evaluation, options.batch_size, options.seed, teacher, weights)
     del teacher  # its logits are all the objective needs from now on
     save = lambda model: checkpoint.save_task(model, model.config, spec, options.output, source)
-    history = train_student(options, student, objective, "accuracy", save)
-    teacher_metrics = objective.teacher_metrics()
-    best = history["best"] or {}
+    _, history = train_and_plot(student, objective, options, "accuracy", save)
+    teacher_accuracy = objective.metrics(objective.teacher_eval_logits)["accuracy"]
+    best = history.best or {}
     return {
         "labels": spec.labels,
         "teacher": str(teacher_dir),
         "teacher_layers": teacher_config.num_hidden_layers,
         "student_layers": student.config.num_hidden_layers,
         "student_type": student.config.model_type,
-        "teacher_accuracy": teacher_metrics["accuracy"],
+        "teacher_accuracy": teacher_accuracy,
         "student_accuracy": best.get("accuracy"),
-        "accuracy_kept": (best.get("accuracy") or 0.0) / max(1e-12, teacher_metrics["accuracy"]),
+        "accuracy_kept": (best.get("accuracy") or 0.0) / max(1e-12, teacher_accuracy),
         "teacher_agreement": best.get("teacher_agreement"),
-        "best": best,
-        "epochs_run": len(history["epochs"]),
+        **history.summary(),
         "train_examples": len(train),
         "eval_examples": len(evaluation),
-        "examples_per_second": history["examples_per_second"],
     }
