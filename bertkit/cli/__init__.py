@@ -2,7 +2,9 @@
 
 Each command module defines `HELP` (one line), `add_arguments(parser)` and `run(args)`;
 `run` returns an exit code or None (= 0). Errors a user can cause are `BertkitError`s,
-caught here, once, and printed as one line on stderr with a non-zero exit.
+caught here, once, and printed as one line on stderr with a non-zero exit. The parser imports
+every command module, so they import the model stack (torch) inside `run`, never at the top:
+`bertkit --help` stays instant (tests/cli/test_startup.py).
 """
 
 from __future__ import annotations

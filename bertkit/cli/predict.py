@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from bertkit.cli import add_loading_arguments, load_model
+from bertkit.data.labeled import read_texts
 from bertkit.errors import InputError
 
 HELP = "labels and scores from a fine-tuned classifier or tagger, for texts or a file"
@@ -31,7 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_input(args) -> tuple[list[str], list[str] | None]:
-    from bertkit.data.labeled import read_texts
 
     if args.input is not None:
         return read_texts(args.input, args.text_column, args.text_pair_column)
