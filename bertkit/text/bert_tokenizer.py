@@ -12,8 +12,9 @@ concatenation of the ids of its raw chunks, and real text repeats its chunks ("t
 is `str.split()`, in C, which breaks on exactly the reference's whitespace except for five
 control characters (\\x0b, \\x0c, \\x1c-\\x1f, \\x85) that the reference deletes instead; texts containing those take a regex.
 
-Long texts are tokenized only as far as needed: a prefix of the text cut at whitespace or
-before a CJK ideograph (where no stage looks across) has as ids a prefix of the text's ids.
+Long texts are tokenized only as far as needed: a prefix of the text cut where a word ends
+(whitespace; a CJK ideograph when the normaliser spaces them out; see `prefix_cut`) has as ids a
+prefix of the text's ids.
 """
 
 from __future__ import annotations
@@ -34,9 +35,15 @@ _SPLIT_HAZARD = re.compile(r"[\x0b\x0c\x1c-\x1f\x85]")
 # The reference's word boundaries in raw text: tab, newline, CR, Zs, U+2028, U+2029.
 _WHITESPACE = "\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _chunks_with_hazards = re.compile(f"[^{_WHITESPACE}]+").findall
-# Where a long text may be cut without changing the ids before the cut.
-_CUT = re.compile(f"[{_WHITESPACE}]|" + char_class(CJK_RANGES))
-_ASCII_SYMBOL = re.compile(r"[!-/:-@\[-`{-~]")
+# Where a word ends whatever follows, so a long text may be cut there: whitespace; and before a
+# CJK ideograph only when the normaliser spaces them out (else "x博" is one word, as in HF).
+_WORD_END = re.compile(f"[{_WHITESPACE}]")
+_WORD_END_OR_CJK = re.compile(f"[{_WHITESPACE}]|" + char_class(CJK_RANGES))
+# An ASCII symbol is a word of its own unless NFC composes it with what follows: "<", "=", ">"
+# and U+0338 (a combining overlay, even after controls that cleaning deletes) make "≮", "≠",
+# "≯", which are not punctuation. Those are the only compositions starting with an ASCII symbol
+# (checked over all code points), so a symbol followed by printable ASCII or \t\n\r is safe.
+_ASCII_SYMBOL = re.compile(r"[!-/:-@\[-`{-~](?=[\t\n\r -~])")
 
 
 def split_chunks(text: str) -> list[str]:
@@ -60,11 +67,11 @@ class BertTokenizer(ChunkedTokenizer):
     """
 
     CACHE_SIZE = 200_000  # chunks, and as many words: bounded memory for endless new text
-    PREFIX_CUT = _CUT
 
     def __init__(self, vocab: dict[str, int], normalizer: BertNormalizer, special_tokens: dict[str, str]):
         super().__init__(vocab, special_tokens)
         self.normalizer = normalizer
+        self.PREFIX_CUT = _WORD_END_OR_CJK if normalizer.cjk_chars else _WORD_END
         self.model = WordPiece(vocab, unk_token=special_tokens["unk_token"])
         self._cache = ChunkCache(self._encode_chunk, self.CACHE_SIZE)
         self._word_cache = ChunkCache(self.model.encode_word, self.CACHE_SIZE)
@@ -83,26 +90,29 @@ class BertTokenizer(ChunkedTokenizer):
         return cls(vocab, normalizer, settings.special_tokens)
 
     def prefix_cut(self, text: str, start: int) -> int | None:
-        """Whitespace or a CJK ideograph; or, when all before it is ASCII, an ASCII symbol.
+        """A word end of this configuration (`PREFIX_CUT`); or, when all before it is ASCII, an
+        ASCII symbol that stays punctuation; never inside a special token written in the text.
 
-        The second kind cuts a long run without whitespace (a base64 blob, "a.a.a.") short: an
-        ASCII symbol ends a word, and nothing ASCII before it composes (NFC) or changes case
-        with what follows. Something non-ASCII before it could (a capital sigma is final or not
-        depending on what follows a "'"), and a special token written across it must stay whole.
+        The symbols cut a long run without whitespace (a base64 blob, "a.a.a.") short: punctuation
+        is split off whatever the settings, and nothing ASCII before it composes (NFC) or changes
+        case with what follows. Something non-ASCII before it could (a capital sigma is final or
+        not depending on what follows a "'"). Non-ASCII punctuation is not a cut for that reason.
         """
         while True:
             symbol = _ASCII_SYMBOL.search(text, start)
-            if symbol is None:
-                return super().prefix_cut(text, start)
-            position = symbol.start()
-            space = _CUT.search(text, start, position)  # only as far as the symbol: texts are long
-            if space is not None:
-                return space.start()
-            if not text[:position].isascii():
-                return super().prefix_cut(text, position)
+            if symbol is not None and not text[: symbol.start()].isascii():
+                symbol = None
+            end = len(text) if symbol is None else symbol.start()
+            word_end = self.PREFIX_CUT.search(text, start, end)  # only as far as the symbol: texts are long
+            if word_end is not None:
+                position = word_end.start()
+            elif symbol is not None:
+                position = end
+            else:
+                return None
             if not self.special_splitter.inside_token(text, position):
                 return position
-            start = position + 1  # the "]" of "[MASK]": try the next symbol
+            start = position + 1  # the "]" of "[MASK]": try the next one
 
     def decode_token(self, token_id: int) -> str:
         return self.id_to_token(token_id)
