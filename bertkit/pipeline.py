@@ -100,11 +100,14 @@ class Pipeline:
         self._fill_mask = None  # bertkit.tasks.fill_mask.FillMask, built on first use
 
     @torch.inference_mode()
-    def predict(self, texts: Sequence, texts_b: Sequence[str] | None = None, batch_size: int = 32) -> list[dict]:
+    def predict(
+        self, texts: Sequence, texts_b: Sequence[str] | None = None, batch_size: int = 32, sigmoid: bool = False
+    ) -> list[dict]:
         """Labels and scores from a fine-tuned classifier or tagger, one dict per text.
 
         Classifier: `{"label", "score", "scores"}` (multi-label: `{"labels", "scores"}`); pairs
-        take `texts_b`. Tagger: `{"words", "tags", "scores", "entities"}`, texts split on
+        take `texts_b`. A one-output classifier (cross-encoder, regression) gives its raw score,
+        or its sigmoid with `sigmoid=True`. Tagger: `{"words", "tags", "scores", "entities"}`, texts split on
         whitespace (or given as lists of words). See `bertkit.tasks.prediction.predict`.
         """
         if self.task is None:
@@ -115,7 +118,7 @@ class Pipeline:
         model, spec = self.task
         if self.task_engine is not None:  # the same head on the engine's backbone outputs
             model = self.task_engine
-        return prediction.predict(model, spec, self.preprocessor, texts, texts_b, batch_size)
+        return prediction.predict(model, spec, self.preprocessor, texts, texts_b, batch_size, sigmoid)
 
     def fill_mask(self, text: str, top_k: int = 5) -> list[list[dict]]:
         """Top-k fillers `{token, token_id, score}` for each [MASK] / <mask> of `text`, from the

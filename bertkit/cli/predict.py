@@ -28,11 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format (text)")
     parser.add_argument("--output", metavar="FILE", help="write here instead of standard output")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--sigmoid", action="store_true", help="a one-output model's score through a sigmoid (default: raw)"
+    )
     add_loading_arguments(parser, required=True, precision_note="; the head stays fp32")
 
 
 def _read_input(args) -> tuple[list[str], list[str] | None]:
-
     if args.input is not None:
         return read_texts(args.input, args.text_column, args.text_pair_column)
     if not args.texts:
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     texts, pairs = _read_input(args)
     model = load_model(args)
-    results = model.predict(texts, pairs, batch_size=args.batch_size)
+    results = model.predict(texts, pairs, batch_size=args.batch_size, sigmoid=args.sigmoid)
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:
         if args.format == "json":

@@ -47,10 +47,15 @@ def word_logits(model: nn.Module, pre, encoded, batch_size: int = 32) -> list[np
     return out
 
 
-def predict(model: nn.Module, spec: TaskSpec, pre, texts, texts_b=None, batch_size: int = 32) -> list[dict]:
+def predict(
+    model: nn.Module, spec: TaskSpec, pre, texts, texts_b=None, batch_size: int = 32, sigmoid: bool = False
+) -> list[dict]:
     """Labels and scores, one dict per input, in input order.
 
     classification  {"label", "score", "scores": {label: probability}}
+    one output      {"label", "score", "scores"} with the raw score (a cross-encoder's relevance,
+                    a regression's value: a softmax over one logit would always be 1), or its
+                    sigmoid with `sigmoid=True`
     multi-label     {"labels": [every label with probability > 0.5], "scores": {...}}
     tagging         {"words", "tags", "scores", "entities": [{"type", "text", "start", "end"}]};
                     a text is split into words on whitespace, or given as a list of words
@@ -65,7 +70,10 @@ def predict(model: nn.Module, spec: TaskSpec, pre, texts, texts_b=None, batch_si
                 f"got {len(texts)} texts but {len(list(texts_b))} second texts; pairs need as many of each"
             )
         logits = torch.from_numpy(text_logits(model, pre, pre.encode(texts, texts_b), batch_size))
-        probabilities = torch.sigmoid(logits) if spec.multi_label else torch.softmax(logits, dim=-1)
+        if len(spec.labels) == 1 and not spec.multi_label:
+            probabilities = torch.sigmoid(logits) if sigmoid else logits
+        else:
+            probabilities = torch.sigmoid(logits) if spec.multi_label else torch.softmax(logits, dim=-1)
         results = []
         for row in probabilities.tolist():
             scores = dict(zip(spec.labels, row))

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import transformers
 
 import bertkit  # noqa: E402
 from bertkit import checkpoint  # noqa: E402
+from bertkit.cli import main  # noqa: E402
 from bertkit.tasks import prediction  # noqa: E402
 from bertkit.train.finetune import FinetuneOptions, finetune  # noqa: E402
 
@@ -162,3 +164,43 @@ def test_task_models_transformers_wrote_load_with_the_same_logits_and_round_trip
     again = HF_CLASSES[kind].from_pretrained(str(tmp_path / "ours")).eval()
     check(model, again)
     assert type(again).__name__ == type(theirs).__name__
+
+
+def test_a_one_output_cross_encoder_gives_transformers_raw_scores_not_a_softmax(tmp_path, capsys):
+    """`num_labels=1` (a reranker's relevance, a regression): the score is the logit itself, as
+    transformers' model outputs it; `sigmoid=True` squashes it. A softmax over one logit is 1."""
+    config = transformers.BertConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=1
+    )
+    torch.manual_seed(0)
+    theirs = transformers.BertForSequenceClassification(config).eval()
+    directory = tiny_models.tiny_bert_dir(tmp_path / "encoder")  # the bundled vocabulary's files
+    theirs.save_pretrained(str(directory))
+    queries = ["what is the licence of this package?", "how do I install it", "who wrote it"]
+    documents = [
+        "This package is distributed under the terms of the GNU General Public License.",
+        "Run make setup, then make test.",
+        "Thanks to everyone who reported bugs.",
+    ]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(directory))
+    with torch.no_grad():
+        expected = theirs(**tokenizer(queries, documents, padding=True, return_tensors="pt")).logits[:, 0]
+
+    model = bertkit.load(directory, precision="fp32")
+    raw = model.predict(queries, documents)
+    assert [r["label"] for r in raw] == ["LABEL_0"] * 3
+    torch.testing.assert_close(torch.tensor([r["score"] for r in raw]), expected, atol=1e-4, rtol=0)
+    assert len({round(r["score"], 6) for r in raw}) == 3  # not one constant, as a softmax would give
+    squashed = model.predict(queries, documents, sigmoid=True)
+    torch.testing.assert_close(torch.tensor([r["score"] for r in squashed]), torch.sigmoid(expected), atol=1e-4, rtol=0)
+
+    # `bertkit predict` prints the same raw score, or its sigmoid with --sigmoid
+    with torch.no_grad():
+        single = theirs(**tokenizer([queries[0]], return_tensors="pt")).logits[0, 0]
+    for flags, expected_score in (([], single), (["--sigmoid"], torch.sigmoid(single))):
+        assert (
+            main(["predict", "--model", str(directory), "--precision", "fp32", "--format", "json", *flags, queries[0]])
+            == 0
+        )
+        printed = json.loads(capsys.readouterr().out)
+        assert abs(printed["score"] - float(expected_score)) < 1e-4
