@@ -2,8 +2,8 @@
 and OpenVINO, on the same texts, token ids and weights, each system in a process of its own.
 
     run.py         the whole run: systems and texts chosen, model sizes set up, workers started
-    systems.py     every system's name, device and required packages (the install hint)
-    references.py  the references: each built from the checkpoint and run on padded batches
+    systems.py     every system's name, device and required packages; where the references are
+                   (the repository's benchmarks/references.py: they import the test oracles)
     worker.py      one system in its own process: its runner, throughput, latency, memory
     measure.py     clocks, memory, the dense layers' rate, the short-sentence rounds
     compare.py     ratios, fraction of the measured peak, accuracy, the run's verdicts
@@ -11,7 +11,7 @@ and OpenVINO, on the same texts, token ids and weights, each system in a process
     texts.py       `--texts-file`, or the built-in mix of real text
 
 This module holds the options only, so that `bertkit --help` loads neither torch nor a
-reference; the references' packages are imported only inside the functions that use them.
+reference.
 """
 
 from __future__ import annotations

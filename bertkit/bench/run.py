@@ -16,11 +16,20 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bertkit.bench import add_arguments, references
+from bertkit.bench import add_arguments
 from bertkit.bench.compare import add_derived, verdicts
 from bertkit.bench.measure import dense_flops_per_token, short_sentence_rounds
 from bertkit.bench.report import machine_description, write_outputs
-from bertkit.bench.systems import CPU_ONLY, DEFAULT_SYSTEMS, INSTALL_HINT, SYSTEMS, missing_oracles
+from bertkit.bench.systems import (
+    CPU_ONLY,
+    DEFAULT_SYSTEMS,
+    INSTALL_HINT,
+    REFERENCES_HINT,
+    SYSTEMS,
+    load_references,
+    missing_oracles,
+    missing_references,
+)
 from bertkit.bench.texts import read_texts, realistic_mix
 from bertkit.bench.worker import RESULT
 from bertkit.bundled import resolve_model_dir
@@ -56,6 +65,9 @@ def run(args: argparse.Namespace, command: str) -> None:
     missing = missing_oracles(systems)
     for system, modules in missing.items():
         print(f"skipping {system}: {', '.join(modules)} not installed; {INSTALL_HINT}")
+    for system in missing_references(systems):
+        missing[system] = []
+        print(f"skipping {system}: {REFERENCES_HINT}")
     systems = [s for s in systems if s not in missing]
     Path(args.out).mkdir(parents=True, exist_ok=True)
     load_avg = os.getloadavg()[0]
@@ -134,10 +146,11 @@ def measure_size(args, systems: list[str], texts: list[str], workdir: Path, size
     ids = token_ids(directory, texts)
     (workdir / "ids.json").write_text(json.dumps(ids))
     entry = {"model": str(directory), "texts": len(ids), "mean_tokens": statistics.mean(map(len, ids))}
-    artifacts, entry["build_s"] = references.prepare(systems, directory, workdir, size, ids)
+    references = load_references()
+    artifacts, entry["build_s"] = references.prepare(systems, directory, workdir, size, ids) if references else ({}, {})
     if "onnx" in entry["build_s"]:
         entry["onnx_export_s"] = entry["build_s"]["onnx"]
-    runnable = [s for s in systems if s not in references.ARTIFACTS or s in artifacts]
+    runnable = [s for s in systems if s not in getattr(references, "ARTIFACTS", ()) or s in artifacts]
     results = measure_systems(args, runnable, directory, artifacts, workdir, size)
     entry["accuracy_reference"] = add_derived(results, dense_flops_per_token(directory), peaks, sum(map(len, ids)))
     entry.update(verdicts(results))

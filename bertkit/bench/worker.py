@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bertkit.bench import references
 from bertkit.bench.measure import dense_kernel_rate, memory_mb, percentile, timed
+from bertkit.bench.systems import load_references
 
 RESULT = "RESULT "  # marks the worker's result line on its standard output
 
@@ -42,6 +42,7 @@ def make_runner(system: str, model: Path, artifact: str | None, threads: int, de
     precision = system.split()[-1]
     if system.startswith("bertkit"):
         return Bertkit(model, precision, threads, device)
+    references = load_references()  # the repository's benchmarks/references.py
     if system.startswith("transformers"):
         return references.Transformers(model, threads, device, torch.bfloat16 if precision == "bf16" else torch.float32)
     if system.startswith("onnxruntime"):
@@ -57,6 +58,7 @@ def worker(job: dict) -> tuple[dict, object, list[int]]:
     cuda = device == "cuda"
     if not system.startswith("bertkit"):  # before the memory baseline: a library's import is not its model
         importlib.import_module(system.split()[0])
+        load_references()
     ids = json.loads(Path(job["ids"]).read_text())
     if cuda:
         torch.zeros(1, device=device)  # CUDA's context, outside the load time and the memory

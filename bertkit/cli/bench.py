@@ -11,7 +11,8 @@ fraction of this machine's measured matmul peak; writes `inference.md`, `inferen
 `inference.png` into `--out` (default `benchmarks/results`). The references are optional:
 without them the command says how to install them (`pip install 'bertkit[bench]'`) and
 measures the rest. The harness is the package `bertkit.bench` (`python benchmarks/inference.py`
-runs the same); it imports the references only inside the functions that use them.
+runs the same); the references themselves, which import those test oracles, are the
+repository's `benchmarks/references.py`, loaded from the checkout (bertkit never imports them).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class EncodedTexts:
 def encode_texts(pre, texts: list[str], texts_b: list[str] | None = None) -> EncodedTexts:
     segments = 1 if texts_b is None else 2
     # No segment can keep more than the whole budget, so no tokenizer needs to go further.
-    budget = pre.seq_length - pre.layout.num_special_tokens(segments)
+    budget = pre.budget(segments)
     ids = pre.tokenizer.encode_batch(texts, max_tokens=budget)
     ids_b = pre.tokenizer.encode_batch(texts_b, max_tokens=budget) if texts_b is not None else None
     special = pre.layout.num_special_tokens(segments)
@@ -83,7 +83,7 @@ def encode_words(pre, sentences: list[list[str]]) -> EncodedWords:
         # after a space, as HuggingFace's `add_prefix_space=True` for pre-split words.
         flat = [" " + word for word in flat]
     pieces = iter(pre.tokenize(flat))
-    budget = pre.seq_length - pre.layout.num_special_tokens(1)
+    budget = pre.budget(1)
     encoded = EncodedWords([], None, [])
     for words in sentences:
         ids: list[int] = []

@@ -57,17 +57,13 @@ class Preprocessor:
         Pairs are truncated round-robin, as TF Hub's `bert_pack_inputs`. `padding="longest"`
         pads to the longest row of this batch instead of `seq_length`.
         """
-        segments = [_as_texts(texts, "texts")]
-        if texts_b is not None:
-            segments.append(_as_texts(texts_b, "texts_b"))
-            if len(segments[1]) != len(segments[0]):
-                raise InputError(
-                    f"got {len(segments[0])} texts but {len(segments[1])} texts_b; pairs need as many of each"
-                )
-        # No segment can keep more than the whole budget, so no tokenizer needs to go further.
-        budget = self._packer.budget(len(segments))
-        ids = [self.tokenizer.encode_batch(segment, max_tokens=budget) for segment in segments]
-        return _to_torch(self._packer.pack(ids, padding))
+        encoded = self.encode(texts, texts_b)
+        segments = [encoded.ids] + ([] if encoded.ids_b is None else [encoded.ids_b])
+        return _to_torch(self._packer.pack(segments, padding))
+
+    def budget(self, num_segments: int) -> int:
+        """Tokens the segments of one example may hold together, once the special tokens have their places."""
+        return self._packer.budget(num_segments)
 
     def encode(self, texts, texts_b=None) -> EncodedTexts:
         """Texts (or pairs) as token ids, each cut to what can be packed, for `batches`."""

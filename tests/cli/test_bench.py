@@ -141,3 +141,12 @@ print(sorted(optional & set(sys.modules)))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["[]"]
+
+
+def test_without_the_repository_the_references_are_skipped_with_where_they_live(monkeypatch, tmp_path):
+    monkeypatch.setattr(systems, "REFERENCES", tmp_path / "benchmarks" / "references.py")
+    assert systems.missing_references(["bertkit fp32", "transformers", "onnxruntime"]) == [
+        "transformers",
+        "onnxruntime",
+    ]
+    assert "benchmarks/references.py" in systems.REFERENCES_HINT

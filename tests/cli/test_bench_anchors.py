@@ -1,4 +1,4 @@
-"""The benchmark's anchors (bertkit/bench/references.py, built by its `prepare`): each one,
+"""The benchmark's anchors (benchmarks/references.py, built by its `prepare`): each one,
 from a tiny random checkpoint that `transformers` wrote, embeds real texts
 into mean-pooled vectors that agree with transformers' (cosine > 0.99; int8 > 0.95), on batches
 whose texts differ in length, so padding is exercised. A test is skipped only when its anchor's
@@ -15,8 +15,10 @@ import pytest
 import tiny_models
 from corpora import realistic_mix
 
-from bertkit.bench import compare, references, report, run, systems, worker
+from bertkit.bench import compare, report, run, systems, worker
 from bertkit.cli import main
+
+references = systems.load_references()  # the repository's benchmarks/references.py
 
 BATCH = 4  # 12 texts of mixed lengths: three padded batches
 
