@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with Python 3.11:
 #   make run    create .venv, install everything, preprocess + encode the notebook's two sentences
-#   make test   lint (ruff, the layers contract), the whole test suite, the C layer's AVX-512 build
+#   make test   lint (ruff, the layers contract), the whole test suite (the tests against TensorFlow
+#               last, its oracle built meanwhile), the C layer's AVX-512 build
 #               through SIMDe's portable intrinsics, then the `emulated` tests on an emulated
 #               AVX2-only CPU (what CI runs)
 PYTHON ?= python3
@@ -40,8 +41,14 @@ lint: setup
 	$(VENV)/bin/ruff format --check bertkit tests benchmarks docs
 	$(VENV)/bin/lint-imports
 
+# The tests against TensorFlow (tests/tfhub) need TensorFlow's answers, made in a venv of their own
+# (~2 min to install, ~1 min to export; cached in $BERTKIT_CACHE/tf-oracle): built in the
+# background while the rest of the suite runs, then those tests run.
 test: setup lint
-	$(PY) -m pytest -n 2 -q
+	$(PY) tests/tfhub/build.py > $(VENV)/tf-oracle.log 2>&1 & oracle=$$!; \
+	$(PY) -m pytest -n 2 -q -m "not tfhub"; status=$$?; \
+	wait $$oracle; cat $(VENV)/tf-oracle.log; [ $$status = 0 ] || exit $$status; \
+	$(PY) -m pytest -n 2 -q -m tfhub
 	PYTHON=$(PY) bash tests/simde/run.sh
 	$(MAKE) --no-print-directory test-emulated
 

@@ -18,6 +18,10 @@ class CheckpointError(BertkitError, ValueError):
     """A checkpoint exists but cannot be used: corrupt, truncated, or inconsistent."""
 
 
+class WireFormatError(CheckpointError):
+    """Bytes that are not a valid protobuf message (bertkit.tf_files, which adds the file's name)."""
+
+
 class VocabError(BertkitError, ValueError):
     """A vocabulary file is missing or malformed."""
 

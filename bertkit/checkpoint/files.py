@@ -21,9 +21,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from bertkit.checkpoint import from_tensorflow
 from bertkit.checkpoint.names import BACKBONE, architecture
 from bertkit.errors import CheckpointError, ModelNotFoundError
 from bertkit.modeling.config import BertConfig
+from bertkit.tf_files.layout import model_layout
 
 SAFETENSORS, SAFETENSORS_INDEX, PYTORCH_BIN = "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"
 TOKENIZER_FILES = (
@@ -34,10 +36,16 @@ VOCABULARY_FILES = ("vocab.txt", "vocab.json", "merges.txt")
 
 
 def read_config(directory: Path) -> BertConfig:
+    """config.json; or, for a TF Hub SavedModel or Google checkpoint, what it implies (from_tensorflow.py)."""
+    if model_layout(directory):
+        return from_tensorflow.read_tensorflow_config(directory)
     return BertConfig.from_json_file(directory / "config.json")
 
 
 def weights_file(directory: Path) -> Path:
+    """The weights of a model directory: a file, or the directory itself for a TensorFlow model."""
+    if model_layout(directory):
+        return directory
     for name in (SAFETENSORS, SAFETENSORS_INDEX, PYTORCH_BIN):
         if (directory / name).is_file():
             return directory / name
@@ -45,7 +53,9 @@ def weights_file(directory: Path) -> Path:
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """HuggingFace name -> tensor; safetensors files are memory-mapped, not read into memory."""
+    """HuggingFace name -> tensor; safetensors files (and TensorFlow's) are memory-mapped, not read."""
+    if path.is_dir():
+        return from_tensorflow.read_tensorflow_weights(path)
     if path.name == SAFETENSORS_INDEX:
         try:
             shards = sorted(set(json.loads(path.read_text(encoding="utf-8"))["weight_map"].values()))

@@ -18,7 +18,7 @@ from bertkit.errors import BertkitError
 
 # in the order `--help` lists them; each is the module bertkit.cli.<name, "-" spelled "_">
 COMMANDS = ("preprocess", "encode", "embed", "finetune", "predict", "pretrain", "distill", "fill-mask", "serve",
-            "bench", "info")  # fmt: skip
+            "bench", "info", "convert")  # fmt: skip
 
 
 def add_model_argument(parser: argparse.ArgumentParser, required: bool = False) -> None:

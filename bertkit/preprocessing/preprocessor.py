@@ -46,9 +46,17 @@ class Preprocessor:
         self._packer = Packer(layout, seq_length)  # checks seq_length
 
     @classmethod
-    def from_pretrained(cls, model: str | Path | None = None, seq_length: int = 128) -> Preprocessor:
-        """The preprocessor of a checkpoint directory; `None` = the bundled all-MiniLM-L6-v2."""
-        tokenizer, layout = load_text_stages(resolve_model_dir(model))
+    def from_pretrained(
+        cls, model: str | Path | None = None, seq_length: int = 128, flavor: str | None = None
+    ) -> Preprocessor:
+        """The preprocessor of a checkpoint directory; `None` = the bundled all-MiniLM-L6-v2.
+
+        `flavor` is whose tokenization to reproduce id for id: "huggingface" (transformers'
+        `BertTokenizer`) or "tfhub" (TF Hub's preprocessing models, TF Text's `BertTokenizer`).
+        None: the checkpoint's own, which its `tokenizer_config.json` may name
+        (`"bertkit_flavor": "tfhub"`), else "huggingface". `pre.tokenizer.flavor` says which.
+        """
+        tokenizer, layout = load_text_stages(resolve_model_dir(model), flavor)
         return cls(tokenizer, layout, seq_length)
 
     def __call__(self, texts, texts_b=None, *, padding: str = "max_length") -> dict[str, torch.Tensor]:

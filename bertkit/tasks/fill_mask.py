@@ -43,11 +43,12 @@ class FillMask:
         if top_k < 1:
             raise InputError(f"top_k must be at least 1, got {top_k}")
         pre = self.preprocessor
-        [(_, batch)] = pre.batches(pre.encode([text]), batch_size=1)
+        ids = self._ids(text)
+        batch = pre.pack_inputs([[ids]], padding="longest")
         word_ids = batch["input_word_ids"].long()
         positions = (word_ids[0] == self.mask_id).nonzero().flatten().tolist()
         if not positions:  # none at all, or every one past seq_length
-            if self.mask_id not in pre.tokenize([text])[0]:
+            if self.mask_token not in text:
                 raise InputError(self._no_mask(text))
             raise InputError(f"every {self.mask_token} is past the first {pre.seq_length} tokens; shorten the text")
         device = next(self.model.parameters()).device
@@ -64,6 +65,20 @@ class FillMask:
             ]
             for row_scores, row_ids in zip(scores, best)
         ]
+
+    def _ids(self, text: str) -> list[int]:
+        """The text's token ids, each mask token written in it as the mask id. TF Hub's tokenizer
+        (the `tfhub` flavour) reads "[MASK]" as text, as TF Hub does, so the mask is placed here."""
+        tokenizer, budget = self.preprocessor.tokenizer, self.preprocessor.budget(1)
+        if tokenizer.flavor != "tfhub":
+            return tokenizer.encode(text, max_tokens=budget)
+        first, *rest = text.split(self.mask_token)
+        ids = tokenizer.encode(first, max_tokens=budget)
+        for piece in rest:
+            if len(ids) >= budget:
+                break
+            ids += [self.mask_id, *tokenizer.encode(piece, max_tokens=budget)]
+        return ids[:budget]
 
     def _no_mask(self, text: str) -> str:
         """Which text lacks a mask (the command takes several), and why when it is a near miss:

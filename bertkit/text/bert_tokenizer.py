@@ -15,6 +15,12 @@ control characters (\\x0b, \\x0c, \\x1c-\\x1f, \\x85) that the reference deletes
 Long texts are tokenized only as far as needed: a prefix of the text cut where a word ends
 (whitespace; a CJK ideograph when the normaliser spaces them out; see `prefix_cut`) has as ids a
 prefix of the text's ids.
+
+Two flavours (`FLAVORS`), for the two tokenizers BERT checkpoints were trained with:
+`BertTokenizer` is the `huggingface` one; `TfHubBertTokenizer` (the `tfhub` flavour) matches
+TF Hub's preprocessing models (TF Text's `BertTokenizer`) id for id, with the same chunk cache
+over its own normaliser and word split (`tfhub_normalization.py`: NFKC case folding, controls
+as spaces, no special tokens in text) and WordPiece's limit counted in UTF-8 bytes.
 """
 
 from __future__ import annotations
@@ -24,11 +30,23 @@ from itertools import chain
 from pathlib import Path
 
 from bertkit.errors import VocabError
+from bertkit.text import tfhub_normalization
 from bertkit.text.normalization import CJK_RANGES, BertNormalizer, char_class
 from bertkit.text.pretokenization import split_punctuation
+from bertkit.text.tfhub_normalization import TfHubNormalizer
 from bertkit.text.tokenizer import ChunkCache, ChunkedTokenizer
-from bertkit.text.vocab import TOKENIZER_CONFIG_FILE, VOCAB_FILE, read_settings, read_vocab
+from bertkit.text.vocab import (
+    DEFAULT_SPECIAL_TOKENS,
+    FLAVORS,
+    TOKENIZER_CONFIG_FILE,
+    VOCAB_FILE,
+    check_flavor,
+    read_settings,
+    read_vocab,
+)
 from bertkit.text.wordpiece import WordPiece
+
+__all__ = ["FLAVORS", "BertTokenizer", "TfHubBertTokenizer", "split_chunks"]
 
 # Characters `str.split()` treats as whitespace that the reference deletes as controls.
 _SPLIT_HAZARD = re.compile(r"[\x0b\x0c\x1c-\x1f\x85]")
@@ -77,17 +95,45 @@ class BertTokenizer(ChunkedTokenizer):
         self._word_cache = ChunkCache(self.model.encode_word, self.CACHE_SIZE)
 
     @classmethod
-    def from_directory(cls, directory: str | Path) -> BertTokenizer:
-        """Reads `vocab.txt` and, when present, `tokenizer_config.json`."""
+    def from_directory(cls, directory: str | Path, flavor: str | None = None) -> BertTokenizer:
+        """Reads `vocab.txt` and, when present, `tokenizer_config.json`. `flavor=None`: the one
+        `tokenizer_config.json` names (`"bertkit_flavor"`), else "huggingface"."""
         directory = Path(directory)
         vocab = read_vocab(directory / VOCAB_FILE)
         settings = read_settings(directory / TOKENIZER_CONFIG_FILE)
-        for role in ("unk_token", "cls_token", "sep_token", "pad_token"):
-            token = settings.special_tokens[role]
-            if token not in vocab:
-                raise VocabError(f"{directory / VOCAB_FILE}: the vocabulary has no {role} {token!r}")
-        normalizer = BertNormalizer(settings.lowercase, settings.strip_accents, settings.cjk_chars)
-        return cls(vocab, normalizer, settings.special_tokens)
+        _check_special_tokens(vocab, settings.special_tokens, directory / VOCAB_FILE)
+        if flavor is None:
+            flavor = settings.flavor or "huggingface"
+        return cls.from_vocab(
+            vocab, settings.lowercase, flavor, settings.special_tokens, settings.strip_accents, settings.cjk_chars
+        )
+
+    @classmethod
+    def from_vocab(
+        cls,
+        vocab: dict[str, int],
+        lowercase: bool = True,
+        flavor: str = "huggingface",
+        special_tokens: dict[str, str] | None = None,
+        strip_accents: bool | None = None,
+        cjk_chars: bool = True,
+    ) -> BertTokenizer:
+        """A tokenizer of either flavour over a vocabulary in memory (token -> id). The `tfhub`
+        flavour has only `lowercase` (TF Text strips accents exactly when it lower-cases and
+        always splits CJK ideographs), so it ignores `strip_accents` and `cjk_chars`.
+
+        >>> vocab = {t: i for i, t in enumerate(["[UNK]", "[CLS]", "[SEP]", "[PAD]", "ss", "[", "]", "sep"])}
+        >>> BertTokenizer.from_vocab(vocab, flavor="tfhub").encode("ß [SEP]")
+        [4, 5, 7, 6]
+        >>> BertTokenizer.from_vocab(vocab).encode("ß [SEP]")
+        [0, 2]
+        """
+        check_flavor(flavor)
+        special_tokens = {**DEFAULT_SPECIAL_TOKENS, **(special_tokens or {})}
+        _check_special_tokens(vocab, special_tokens)
+        if flavor == "tfhub":
+            return TfHubBertTokenizer(vocab, TfHubNormalizer(lowercase), special_tokens)
+        return BertTokenizer(vocab, BertNormalizer(lowercase, strip_accents, cjk_chars), special_tokens)
 
     def prefix_cut(self, text: str, start: int) -> int | None:
         """A word end of this configuration (`PREFIX_CUT`); or, when all before it is ASCII, an
@@ -141,3 +187,52 @@ class BertTokenizer(ChunkedTokenizer):
             for piece in split_punctuation(normalizer.normalize_word(word)):
                 ids += word_cache[piece]
         return tuple(ids)
+
+
+class TfHubBertTokenizer(BertTokenizer):
+    """The `tfhub` flavour: text -> WordPiece ids as TF Hub's BERT preprocessing models give them.
+
+    The same chunk cache and WordPiece as `BertTokenizer` over TF Text's stages: its normaliser
+    and word split (`TfHubNormalizer`), no special tokens recognised in the text ("[MASK]" is
+    "[", "mask", "]", as in TF Hub), and words over 100 UTF-8 bytes (not characters) as [UNK].
+
+    >>> from bertkit.bundled import default_model_dir
+    >>> tok = BertTokenizer.from_directory(default_model_dir(), flavor="tfhub")
+    >>> tok.flavor, tok.encode("Straße，naïve")
+    ('tfhub', [2358, 8180, 3366, 1010, 15743])
+    """
+
+    flavor = "tfhub"
+    PREFIX_CUT = tfhub_normalization.PREFIX_CUT
+    prefix_cut = ChunkedTokenizer.prefix_cut  # the first PREFIX_CUT: no special tokens to step over
+
+    def __init__(self, vocab: dict[str, int], normalizer: TfHubNormalizer, special_tokens: dict[str, str]):
+        ChunkedTokenizer.__init__(self, vocab, special_tokens)
+        self.normalizer = normalizer
+        self.model = WordPiece(vocab, unk_token=special_tokens["unk_token"], max_bytes_per_word=100)
+        self._cache = ChunkCache(self._encode_chunk, self.CACHE_SIZE)
+        self._word_cache = ChunkCache(self.model.encode_word, self.CACHE_SIZE)
+
+    def encode_chunks(self, text: str) -> list[int]:
+        return list(chain.from_iterable(map(self._cache.__getitem__, self.normalizer.split_chunks(text))))
+
+    def _encode_text(self, text: str) -> list[int]:
+        return self.encode_chunks(text)  # "[SEP]" written in a text is text
+
+    def words(self, text: str) -> list[str]:
+        return self.normalizer.words(text)
+
+    def _encode_chunk(self, chunk: str) -> tuple[int, ...]:
+        word_cache = self._word_cache
+        ids: list[int] = []
+        for word in self.normalizer.words(chunk):
+            ids += word_cache[word]
+        return tuple(ids)
+
+
+def _check_special_tokens(vocab: dict[str, int], special_tokens: dict[str, str], path: Path | None = None) -> None:
+    for role in ("unk_token", "cls_token", "sep_token", "pad_token"):
+        token = special_tokens[role]
+        if token not in vocab:
+            where = "" if path is None else f"{path}: "
+            raise VocabError(f"{where}the vocabulary has no {role} {token!r}")

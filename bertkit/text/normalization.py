@@ -67,15 +67,28 @@ def _runs(letters: str, categories) -> list[tuple[int, int]]:
     return [(m.start(), m.end() - 1) for m in re.finditer(f"[{wanted}]+", letters)]
 
 
+@functools.cache
+def _category_letters() -> str:
+    """The category of every code point as one letter each, built by C-level maps (a Python
+    loop over 1.1 million code points takes seconds)."""
+    return "".join(map(_CATEGORY_LETTER.__getitem__, map(unicodedata.category, map(chr, range(sys.maxunicode + 1)))))
+
+
+def category_ranges(*categories: str) -> list[tuple[int, int]]:
+    """Inclusive code-point ranges of the given general categories ("Mn", "Cc", ...), as
+    Python's `unicodedata` assigns them.
+
+    >>> category_ranges("Zl", "Zp")
+    [(8232, 8233)]
+    """
+    return _runs(_category_letters(), categories)
+
+
 class CharClasses:
     """Compiled regexes for the Unicode categories BERT's basic tokenizer asks about."""
 
     def __init__(self):
-        # The category of every code point as one letter each, built by C-level maps
-        # (a Python loop over 1.1 million code points takes seconds).
-        letters = "".join(
-            map(_CATEGORY_LETTER.__getitem__, map(unicodedata.category, map(chr, range(sys.maxunicode + 1))))
-        )
+        letters = _category_letters()
         space, control = _CATEGORY_LETTER["Zs"], _CATEGORY_LETTER["Cc"]
         # tab, newline and carriage return are whitespace, not controls; U+FFFD is removed too
         letters = letters[:9] + space * 2 + letters[11:13] + space + letters[14:0xFFFD] + control + letters[0xFFFE:]

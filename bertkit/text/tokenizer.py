@@ -16,6 +16,7 @@ from bertkit.text.pretokenization import SpecialTokenSplitter
 
 class Tokenizer(Protocol):
     vocab_size: int
+    flavor: str  # whose tokenization it reproduces: "huggingface" or "tfhub" (WordPiece only)
 
     def encode(self, text: str) -> list[int]:
         """Ids of one text, without special tokens around it."""
@@ -66,6 +67,7 @@ class ChunkedTokenizer:
     """
 
     PREFIX_CUT: re.Pattern
+    flavor = "huggingface"
 
     def __init__(self, vocab: dict[str, int], special_tokens: dict[str, str], absorbs_space_before=()):
         self.vocab = vocab

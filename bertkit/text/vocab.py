@@ -4,6 +4,10 @@
 BERT release and HuggingFace. `tokenizer_config.json`, when present, says whether the model
 is cased (`do_lower_case`), whether accents are stripped and CJK characters spaced, and which
 strings are the special tokens. Anything missing or unreadable is a `VocabError` naming the file.
+
+bertkit adds one key of its own, `"bertkit_flavor"`: `"tfhub"` for a vocabulary whose model was
+trained on TF Hub's tokenization (TF Text's `BertTokenizer`), `"huggingface"` (the default when
+absent) for HuggingFace's. `FLAVORS` are the two; see `bert_tokenizer.py` for what differs.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bertkit.errors import VocabError
+from bertkit.errors import InputError, VocabError
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+FLAVOR_KEY = "bertkit_flavor"
+FLAVORS = ("huggingface", "tfhub")
 
 # role -> default string; HuggingFace's names for the roles
 DEFAULT_SPECIAL_TOKENS = {
@@ -35,6 +41,7 @@ class WordPieceSettings:
     strip_accents: bool | None = None  # None: strip when lower-casing
     cjk_chars: bool = True
     special_tokens: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SPECIAL_TOKENS))
+    flavor: str | None = None  # FLAVOR_KEY; None: not said
 
 
 def read_vocab(path: str | Path) -> dict[str, int]:
@@ -77,6 +84,11 @@ def read_settings(path: str | Path) -> WordPieceSettings:
     settings.lowercase = _flag(config, "do_lower_case", True, path)
     settings.strip_accents = _flag(config, "strip_accents", None, path)
     settings.cjk_chars = _flag(config, "tokenize_chinese_chars", True, path)
+    settings.flavor = config.get(FLAVOR_KEY)
+    if settings.flavor is not None and settings.flavor not in FLAVORS:
+        raise VocabError(
+            f"{path}: {FLAVOR_KEY!r} must be one of {', '.join(map(repr, FLAVORS))}, found {settings.flavor!r}"
+        )
     for role in DEFAULT_SPECIAL_TOKENS:
         value = config.get(role)
         if isinstance(value, dict):  # written as {"content": "[UNK]", "lstrip": false, ...}
@@ -84,6 +96,13 @@ def read_settings(path: str | Path) -> WordPieceSettings:
         if isinstance(value, str):
             settings.special_tokens[role] = value
     return settings
+
+
+def check_flavor(flavor: str) -> str:
+    """`flavor` if it names a tokenization flavour, else an `InputError` listing them."""
+    if flavor not in FLAVORS:
+        raise InputError(f"unknown tokenizer flavor {flavor!r}; expected one of {', '.join(map(repr, FLAVORS))}")
+    return flavor
 
 
 def _flag(config: dict, key: str, default, path: Path):

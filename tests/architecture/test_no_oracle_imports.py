@@ -10,7 +10,7 @@ from pathlib import Path
 import bertkit
 
 ORACLES = ("transformers", "tokenizers", "onnxruntime", "onnx", "onnxscript", "ctranslate2", "openvino", "nncf",
-           "sentence_transformers", "openai", "tensorflow", "tensorflow_hub", "tensorflow_text")  # fmt: skip
+           "sentence_transformers", "openai", "tensorflow", "tensorflow_hub", "tensorflow_text", "tf_keras", "official")  # fmt: skip
 IMPORT = re.compile(r"^\s*(?:from|import)\s+(" + "|".join(ORACLES) + r")\b", re.M)
 
 
