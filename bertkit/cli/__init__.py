@@ -29,6 +29,21 @@ def add_model_argument(parser: argparse.ArgumentParser, required: bool = False) 
     )
 
 
+def add_flavor_argument(parser: argparse.ArgumentParser) -> None:
+    """`--flavor`: whose WordPiece tokenization to reproduce (default: the model's origin)."""
+    parser.add_argument(
+        "--flavor", choices=("huggingface", "tfhub"), default=None,
+        help="tokenize as transformers' BertTokenizer (huggingface) or TF Hub's preprocessing (tfhub); "
+        "default: the model's origin (tfhub for TF Hub SavedModels and Google checkpoints)",
+    )  # fmt: skip
+
+
+def say_flavor(preprocessor) -> None:
+    """One line on stderr when the tokenization is TF Hub's: the arrays differ from transformers' on some texts."""
+    if preprocessor.tokenizer.flavor == "tfhub":
+        print("tokenizer: WordPiece, tfhub flavour (as TF Hub's preprocessing model)", file=sys.stderr)
+
+
 def add_loading_arguments(parser: argparse.ArgumentParser, required: bool = False, precision_note: str = "") -> None:
     """`--model`, `--seq-length`, `--device` and `--precision`: the flags of `load_model`."""
     add_model_argument(parser, required)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from bertkit.cli import add_model_argument
+from bertkit.cli import add_flavor_argument, add_model_argument, say_flavor
 from bertkit.errors import InputError
 
 HELP = "print the encoder's outputs (names, shapes, leading values) for some texts"
@@ -23,6 +23,7 @@ HELP = "print the encoder's outputs (names, shapes, leading values) for some tex
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="+", metavar="TEXT", help="texts to encode, one batch")
     add_model_argument(parser)
+    add_flavor_argument(parser)
     parser.add_argument("--seq-length", type=int, default=128, help="tokens per text, padded (default 128)")
     parser.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
     parser.add_argument("--json", action="store_true", help="print shapes and all values as JSON")
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.seq_length < 2:
         raise InputError(f"--seq-length must be at least 2 ([CLS] and [SEP]), got {args.seq_length}")
     encoder = Encoder.from_pretrained(args.model, device=args.device)
-    preprocessor = Preprocessor.from_pretrained(encoder.source, seq_length=args.seq_length)
+    preprocessor = Preprocessor.from_pretrained(encoder.source, seq_length=args.seq_length, flavor=args.flavor)
+    say_flavor(preprocessor)
     batch = preprocessor(args.texts)
     with torch.inference_mode():
         outputs = encoder(batch)

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from bertkit.cli import add_model_argument
+from bertkit.cli import add_flavor_argument, add_model_argument, say_flavor
 from bertkit.errors import InputError
 
 HELP = "text -> input_word_ids / input_mask / input_type_ids, printed like TF Hub's preprocessor"
@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--seq-length", type=int, default=128, metavar="N", help="padded length (default 128)")
     add_model_argument(parser)
+    add_flavor_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object {name: rows} instead")
 
 
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     from bertkit.preprocessing import Preprocessor
 
-    pre = Preprocessor.from_pretrained(args.model, seq_length=args.seq_length)
+    pre = Preprocessor.from_pretrained(args.model, seq_length=args.seq_length, flavor=args.flavor)
+    say_flavor(pre)
     batch = pre(args.texts, args.pair)
     if args.json:
         json.dump({name: tensor.tolist() for name, tensor in batch.items()}, sys.stdout)

@@ -155,3 +155,19 @@ def test_convert_writes_what_transformers_loads_with_the_same_outputs(tf_oracle,
     real = e["input_mask"].astype(bool)
     np.testing.assert_allclose(hf.last_hidden_state.numpy()[real], e["sequence_output"][real], atol=1e-4)
     np.testing.assert_allclose(hf.pooler_output.numpy(), e["pooled_output"], atol=1e-4)
+
+
+def test_the_commands_say_the_flavour_and_take_the_other_one(tf_oracle, capsys):
+    text = "Ｆｕｌｌ－ｗｉｄｔｈ，Straße"  # TF Hub folds both; transformers' tokenizer keeps them
+    runs = {}
+    for flavor in (None, "huggingface"):
+        extra = [] if flavor is None else ["--flavor", flavor]
+        assert bertkit_main(["preprocess", "--model", str(tf_oracle.preprocess_dir), "--json", text, *extra]) == 0
+        out, err = capsys.readouterr()
+        runs[flavor] = json.loads(out)["input_word_ids"][0], err
+    (tfhub_ids, tfhub_err), (hf_ids, hf_err) = runs[None], runs["huggingface"]
+    assert tfhub_err == "tokenizer: WordPiece, tfhub flavour (as TF Hub's preprocessing model)\n" and hf_err == ""
+    expected = Preprocessor.from_pretrained(tf_oracle.preprocess_dir)([text])["input_word_ids"][0].tolist()
+    assert tfhub_ids == expected and hf_ids != expected
+    assert bertkit_main(["encode", "--model", str(tf_oracle.encoder_dir), "--json", text]) == 0
+    assert "tfhub flavour" in capsys.readouterr().err
