@@ -29,12 +29,13 @@ ROLES = {
     "train": "one loop; finetune, pretrain, distill",
     "inference": "FastEncoder: packed kernels, fused C layer",
     "tasks": "Encoder, prediction, fill-mask",
-    "checkpoint": "HuggingFace names; load / save every kind",
+    "checkpoint": "HuggingFace and TensorFlow names; load / save / convert",
     "modeling": "config, layers, BERT / RoBERTa / DistilBERT, heads",
     "preprocessing": "Preprocessor: text -> input dict, batches",
     "data": "the bucketer, readers, masking, corpora, shards",
     "text": "normalisers, WordPiece, byte-level BPE, packing",
     "bundled": "where the default model lives",
+    "tf_files": "TensorFlow checkpoints, SavedModels: read without TF",
     "errors": "BertkitError, the one error family",
 }
 
