@@ -92,6 +92,9 @@ def _google_config(directory: Path) -> BertConfig:
         raise CheckpointError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(google, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
+    missing = [key for key in _GOOGLE_REQUIRED if key not in google]
+    if missing:
+        raise CheckpointError(f"{path}: lacks {', '.join(missing)}; a BERT config names the model's shape")
     activation = google.get("hidden_act", "gelu")
     if _GOOGLE_ACTIVATIONS.get(activation) is None:
         raise CheckpointError(f"{path}: unknown hidden_act {activation!r} (known: gelu, relu, tanh, swish)")
@@ -101,6 +104,8 @@ def _google_config(directory: Path) -> BertConfig:
     except (CheckpointError, TypeError) as e:
         raise CheckpointError(f"{path}: {e}") from None
 
+
+_GOOGLE_REQUIRED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 
 # One row per variable kind: a TF name pattern ({i} = a layer number) -> HuggingFace's name, and
 # what to do to the tensor. "kernel" rows are dense layers: transposed.

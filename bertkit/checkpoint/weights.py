@@ -59,6 +59,7 @@ def load_weights(module: nn.Module, directory: Path, config: BertConfig) -> None
     """
     names = architecture(config).weights
     path = weights_file(directory)
+    config_file = "config.json" if path.is_file() else "its config"  # a TensorFlow model's: bert_config.json or shapes
     theirs = read_weights(path)
 
     bare = not any(k.startswith(BACKBONE) for k in module.state_dict())
@@ -96,7 +97,7 @@ def load_weights(module: nn.Module, directory: Path, config: BertConfig) -> None
         shown = ", ".join(core[:4]) + (f" and {len(core) - 4} more" if len(core) > 4 else "")
         raise CheckpointError(
             f"{path}: lacks {len(core)} weights the config needs ({shown}); "
-            f"config.json says {config.num_hidden_layers} layers of size {config.hidden_size}"
+            f"{config_file} says {config.num_hidden_layers} layers of size {config.hidden_size}"
         )
     if missing:
         log.warning("%s: initialised randomly, not in the checkpoint: %s", path, ", ".join(missing))

@@ -89,6 +89,10 @@ class BertConfig:
         """Raise `CheckpointError` for a configuration no model can be built from."""
         if self.model_type not in MODEL_TYPES:
             raise CheckpointError(f"unknown model_type {self.model_type!r}; bertkit reads {', '.join(MODEL_TYPES)}")
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise CheckpointError(f"{name} must be a positive whole number, found {value!r}")
         if self.hidden_size % self.num_attention_heads:
             raise CheckpointError(
                 f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads {self.num_attention_heads}"
