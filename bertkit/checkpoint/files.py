@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from bertkit.checkpoint import from_tensorflow
@@ -110,11 +109,11 @@ def save(module: nn.Module, config: BertConfig, directory: str | Path, source: P
     bare = not any(k.startswith(BACKBONE) for k in state)
     skip = {name.removeprefix(BACKBONE) if bare else name for name in names.tied}
     tensors = {
-        names.to_theirs(BACKBONE + k if bare else k, bare=bare): t.detach().cpu().contiguous()
+        names.to_theirs(BACKBONE + k if bare else k, bare=bare): t.detach().cpu()
         for k, t in state.items()
         if k not in skip
     }
-    save_file(tensors, str(directory / SAFETENSORS), metadata={"format": "pt"})
+    write_safetensors(tensors, directory / SAFETENSORS, metadata={"format": "pt"})
     if bare:
         config = dataclasses.replace(config, extra={**config.extra, "architectures": [arch.hf_class]})
     config.to_json_file(directory / "config.json")
@@ -123,6 +122,39 @@ def save(module: nn.Module, config: BertConfig, directory: str | Path, source: P
             if (source / name).is_file():
                 shutil.copyfile(source / name, directory / name)
     return directory
+
+
+# safetensors' names for torch's dtypes
+_SAFETENSORS_DTYPES = {
+    torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL",
+}  # fmt: skip
+
+
+def write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """A safetensors file, written one tensor at a time: a tensor that is a view (a transposed
+    TensorFlow kernel, a slice) is made contiguous only while it is written, so saving costs one
+    tensor's copy, not a second copy of the model (safetensors' `save_file` wants them all
+    contiguous at once). The format: an 8-byte little-endian header length, the JSON header
+    (name -> dtype, shape, byte range; padded with spaces to 8 bytes), then the tensors' bytes."""
+    header, offset = {}, 0
+    for name, tensor in tensors.items():
+        size = tensor.numel() * tensor.element_size()
+        header[name] = {
+            "dtype": _SAFETENSORS_DTYPES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    if metadata:
+        header = {"__metadata__": metadata, **header}
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    with open(path, "wb") as f:
+        f.write(len(encoded).to_bytes(8, "little"))
+        f.write(encoded)
+        for tensor in tensors.values():
+            f.write(tensor.contiguous().view(-1).view(torch.uint8).numpy().data)
 
 
 def save_atomic(module: nn.Module, config: BertConfig, directory: str | Path, source: Path | None = None) -> Path:
