@@ -3,14 +3,16 @@ HuggingFace directory (model.safetensors, config.json, vocab.txt, tokenizer_conf
 bertkit and `transformers` load.
 
 The model is read as any model is (`from_tensorflow.py` makes TensorFlow's files look like a
-HuggingFace directory), with its masked-LM and NSP heads when the checkpoint has them, and
-written by the same `save` as everything else. `config.json` says `gelu_new` (the tanh GELU
+HuggingFace directory), built once to check every name and shape, and its tensors written as
+read, under HuggingFace's names, one at a time (`write_safetensors`): the pooler, and the
+masked-LM and NSP heads when the checkpoint has them. `config.json` says `gelu_new` (the tanh GELU
 these models were trained with) and `tokenizer_config.json` says `"bertkit_flavor": "tfhub"`,
 so bertkit keeps tokenizing as TF Hub did; `transformers` tokenizes as its own BertTokenizer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -18,8 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bertkit.bundled import resolve_model_dir
-from bertkit.checkpoint.files import save_atomic
-from bertkit.checkpoint.pretraining import has_mlm_head, load_pretraining, save_pretraining
+from bertkit.checkpoint.files import SAFETENSORS, read_weights, weights_file, write_safetensors
+from bertkit.checkpoint.names import architecture, pretraining_class
+from bertkit.checkpoint.pretraining import has_mlm_head, load_pretraining
 from bertkit.checkpoint.weights import load_backbone
 from bertkit.errors import InputError
 from bertkit.text.loading import tensorflow_vocabulary
@@ -48,15 +51,24 @@ def convert(source: str | Path, destination: str | Path, say: Callable[[str], No
             raise InputError(f"{destination}: already holds a model; choose an empty or new directory")
     start = time.perf_counter()
     vocab, lowercase = tensorflow_vocabulary(source)  # checked first: a model without it is no use
+    # Built once from the checkpoint: every name placed and every shape checked against the config.
     if has_mlm_head(source):
         module, config, _ = load_pretraining(source)
-        heads = "masked LM + next sentence" if module.nsp is not None else "masked LM"
-        say(f"read {LAYOUT_NAMES[layout]} {source}: {_shape(config)}, heads: {heads}")
-        save_pretraining(module, destination)
+        next_sentence = module.nsp is not None
+        say(
+            f"read {LAYOUT_NAMES[layout]} {source}: {_shape(config)}, heads: masked LM{' + next sentence' * next_sentence}"
+        )
+        architectures, prefix = [pretraining_class(config, next_sentence)], ""
     else:
         module, config, _ = load_backbone(source)
         say(f"read {LAYOUT_NAMES[layout]} {source}: {_shape(config)}, encoder only")
-        save_atomic(module, config, destination)
+        architectures, prefix = [architecture(config).hf_class], "bert."  # a bare model's names have none
+    # Written as read, under HuggingFace's names: the pooler stays with a masked-LM head (TF Hub
+    # encoders have both; transformers' BertForMaskedLM has no pooler, its BertModel reads it).
+    weights = {name.removeprefix(prefix): tensor for name, tensor in read_weights(weights_file(source)).items()}
+    destination.mkdir(parents=True, exist_ok=True)
+    write_safetensors(weights, destination / SAFETENSORS, metadata={"format": "pt"})
+    config = dataclasses.replace(config, extra={**config.extra, "architectures": architectures})
     shutil.copyfile(vocab, destination / VOCAB_FILE)
     settings = {
         "tokenizer_class": "BertTokenizer",
@@ -65,7 +77,8 @@ def convert(source: str | Path, destination: str | Path, say: Callable[[str], No
         FLAVOR_KEY: "tfhub",
     }
     (destination / TOKENIZER_CONFIG_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    parameters = sum(p.numel() for p in module.parameters())
+    config.to_json_file(destination / "config.json")  # last: a directory with it is complete
+    parameters = sum(t.numel() for t in weights.values())
     say(
         f"wrote {destination} ({parameters / 1e6:.1f}M parameters, "
         f"{'uncased' if lowercase else 'cased'} vocabulary, tfhub tokenizer flavour) "

@@ -9,8 +9,9 @@ Two layouts are recognised, each by its files:
 - **A TF Hub encoder SavedModel** (`saved_model.pb`, `variables/`, `assets/vocab.txt`), as
   tf-models-official's exporter writes them (`en-uncased-l-12-h-768-a-12/4` and its kin): the
   `BertEncoder` variables `word_embeddings/embeddings`, `transformer/layer_3/self_attention/
-  query/kernel` of shape (hidden, heads, head size), `pooler_transform/...`. Its config is read
-  off the shapes.
+  query/kernel` of shape (hidden, heads, head size), `pooler_transform/...`, and, when it was
+  exported with its `.mlm` subobject, the masked-LM head `bert/cls/predictions/...`. Its config
+  is read off the shapes.
 
 Both are translated here, and only here, into HuggingFace's names and layout (dense kernels are
 stored (in, out), torch's Linear weights (out, in)), so everything that loads a HuggingFace
@@ -171,6 +172,10 @@ _ENCODER_ROWS = [
     ("transformer/layer_{i}/output/{p}", "bert.encoder.layer.{i}.output.dense.{p}", "dense"),
     ("transformer/layer_{i}/output_layer_norm/{p}", "bert.encoder.layer.{i}.output.LayerNorm.{p}", "as_is"),
     ("pooler_transform/{p}", "bert.pooler.dense.{p}", "dense"),
+    # the `.mlm` subobject's masked-LM head (export_model(with_mlm=True), as TF Hub's BERTs have it)
+    ("bert/cls/predictions/transform/dense/{p}", "cls.predictions.transform.dense.{p}", "dense"),
+    ("bert/cls/predictions/transform/LayerNorm/{p}", "cls.predictions.transform.LayerNorm.{p}", "as_is"),
+    ("bert/cls/predictions/output_bias/bias", "cls.predictions.bias", "as_is"),
 ]  # fmt: skip
 _LAYOUTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "as_is": lambda t: t,

@@ -10,8 +10,9 @@ model.safetensors). Everything lands in WORK_DIR/out:
   (`export_tfhub_lib.export_preprocessing`, the code behind TF Hub's `en-uncased-preprocess/3`),
   with the bundled uncased vocabulary and default seq_length 128;
 - `encoder/`: a TF Hub encoder SavedModel made by the same library's `export_model` (as
-  `en-uncased-l-12-h-768-a-12/4` was) from a tf-models `BertEncoder` that carries MiniLM's real
-  weights; tf-models reads "gelu" as the tanh approximation, and so does this model;
+  `en-uncased-l-12-h-768-a-12/4` was, with its `.mlm` subobject) from a tf-models `BertEncoder`
+  that carries MiniLM's real weights, and a masked-LM head carrying the Google checkpoint's;
+  tf-models reads "gelu" as the tanh approximation, and so does this model;
 - `google/`: a TF1 name-based checkpoint laid out as Google's BERT release ships it
   (bert_model.ckpt.*, bert_config.json, vocab.txt), MiniLM's encoder plus seeded random
   pretraining heads (`cls/...`);
@@ -41,6 +42,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_hub as hub  # noqa: E402
 import tensorflow_text  # noqa: E402, F401  (registers the ops the preprocessing SavedModel uses)
 from official.legacy.bert import configs  # noqa: E402
+from official.nlp.modeling import models  # noqa: E402
 from official.nlp.tools import export_tfhub_lib  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
@@ -48,6 +50,7 @@ BATCH = 512  # texts per TF call: 20k texts take seconds, one call's ragged tens
 SEQ_LENGTH = 128  # the TF Hub preprocessing model's default
 SHORT_SEQ_LENGTH = 24  # short enough that most pairs need round-robin truncation
 GOOGLE_PAIRS, GOOGLE_SEQ, GOOGLE_MASKED = 8, 64, 10
+ENCODER_MASKED = 4  # positions whose MLM logits the encoder SavedModel's `.mlm` gives
 MASK_ID = 103  # [MASK] in the uncased BERT vocabulary
 LN_EPS = 1e-12
 
@@ -160,26 +163,40 @@ def google_name(tf_models_name: str) -> str:
 
 
 def export_encoder(out: Path, model_dir: Path, cfg: configs.BertConfig, google: dict, scratch: Path) -> None:
-    """A tf-models BertEncoder with MiniLM's weights -> TF2 checkpoint -> `export_model` SavedModel."""
+    """A tf-models BertEncoder with MiniLM's weights, inside a BertPretrainerV2 whose masked-LM head
+    carries the Google checkpoint's (seeded random) head -> TF2 checkpoint -> `export_model` with
+    `with_mlm=True`: a SavedModel with the `.mlm` subobject, as TF Hub's BERT encoders have."""
     encoder = export_tfhub_lib.get_bert_encoder(cfg)
+    pretrainer = models.BertPretrainerV2(encoder_network=encoder)
+    ids = tf.zeros((1, 4), tf.int32)
+    pretrainer(dict(input_word_ids=ids, input_mask=tf.ones_like(ids), input_type_ids=ids,
+                    masked_lm_positions=tf.zeros((1, 1), tf.int32)))  # fmt: skip
     wanted = {}
     for v in encoder.weights:
         name = v.name.split(":")[0]
         wanted[name] = google[google_name(name)].reshape(tuple(v.shape))
         v.assign(wanted[name])
     assert len(wanted) == len([k for k in google if k.startswith("bert/")]), "not every weight was assigned"
-    # The checkpoint layout `export_model` restores: tf.train.Checkpoint(encoder=encoder).
-    ckpt = tf.train.Checkpoint(encoder=encoder).save(str(scratch / "encoder_ckpt" / "ckpt"))
+    for v in pretrainer.masked_lm.weights:  # "bert/cls/predictions/..." -> Google's "cls/predictions/..."
+        name = v.name.split(":")[0]
+        if not name.startswith("bert/cls/"):
+            continue  # the word embeddings, tied
+        source = name.removeprefix("bert/").replace("output_bias/bias", "output_bias")
+        wanted[name] = google[source].reshape(tuple(v.shape))
+        v.assign(wanted[name])
+    # The checkpoint layout `export_model` restores with the MLM: the pretrainer's checkpoint items.
+    ckpt = tf.train.Checkpoint(**pretrainer.checkpoint_items).save(str(scratch / "encoder_ckpt" / "ckpt"))
     export_tfhub_lib.export_model(
         str(out / "encoder"),
         bert_config=cfg,
         model_checkpoint_path=ckpt,
-        with_mlm=False,
+        with_mlm=True,
         vocab_file=str(model_dir / "vocab.txt"),
         do_lower_case=True,
     )
-    # The round trip: every variable of the exported SavedModel equals the safetensors value.
-    seen = {v.name.split(":")[0]: v.numpy() for v in hub.load(str(out / "encoder")).variables}
+    # The round trip: every variable of the exported SavedModel equals the value assigned.
+    loaded = hub.load(str(out / "encoder"))
+    seen = {v.name.split(":")[0]: v.numpy() for v in [*loaded.variables, *loaded.mlm.variables]}
     assert set(wanted) <= set(seen), f"missing from the SavedModel: {set(wanted) - set(seen)}"  # + do_lower_case
     for name, value in wanted.items():
         np.testing.assert_array_equal(seen[name], value, err_msg=name)
@@ -317,6 +334,11 @@ def run_encoder(pre_dir: Path, enc_dir: Path, texts: list) -> dict:
     for k in ("default", "pooled_output", "sequence_output"):
         result[k] = outputs[k].numpy().astype(np.float32)
     result["encoder_outputs"] = np.stack([t.numpy() for t in outputs["encoder_outputs"]]).astype(np.float32)
+    # The `.mlm` subobject (TF Hub's way to reach the masked-LM head): logits at a few positions.
+    positions = np.tile(np.arange(1, 1 + ENCODER_MASKED, dtype=np.int32), (len(texts), 1))
+    mlm = hub.load(str(enc_dir)).mlm(dict(inputs, masked_lm_positions=tf.constant(positions)))
+    result["masked_lm_positions"] = positions
+    result["mlm_logits"] = mlm["mlm_logits"].numpy().astype(np.float32)
     return result
 
 

@@ -83,6 +83,20 @@ def test_the_encoder_savedmodel_gives_the_notebooks_outputs(tf_oracle):
         np.testing.assert_allclose(layer.numpy()[real], expected[real], atol=1e-4)
 
 
+def test_the_encoder_savedmodels_mlm_subobject_gives_tensorflows_logits(tf_oracle):
+    """TF Hub's BERT encoders carry a masked-LM head in their `.mlm` subobject: it loads with the
+    encoder (fill-mask works on it), with TensorFlow's logits."""
+    theirs = tf_oracle.encoder
+    model, _, _ = load_pretraining(tf_oracle.encoder_dir)
+    assert model.nsp is None  # TF Hub exports no NSP head
+    ids, mask, types = (torch.from_numpy(theirs[k]).long() for k in ARRAYS)
+    with torch.no_grad():
+        logits = model.eval()(ids, mask, types).mlm_logits
+    positions = torch.from_numpy(theirs["masked_lm_positions"]).long()
+    ours = torch.gather(logits, 1, positions[..., None].expand(-1, -1, logits.shape[-1]))
+    np.testing.assert_allclose(ours.numpy(), theirs["mlm_logits"], atol=1e-4)
+
+
 def _google_logits(model, google: dict) -> tuple[np.ndarray, np.ndarray]:
     ids, mask, types = (torch.from_numpy(google[k]).long() for k in ARRAYS)
     with torch.no_grad():
@@ -124,7 +138,7 @@ def converted(tf_oracle, tmp_path_factory):
 def test_convert_writes_what_transformers_loads_with_the_same_outputs(tf_oracle, converted):
     transformers = pytest.importorskip("transformers")
     google_dir, encoder_dir, lines = converted
-    assert "heads: masked LM + next sentence" in lines[0] and "encoder only" in lines[2]
+    assert "heads: masked LM + next sentence" in lines[0] and "heads: masked LM" in lines[2]
     settings = json.loads((google_dir / "tokenizer_config.json").read_text())
     assert settings["bertkit_flavor"] == "tfhub" and settings["do_lower_case"] is True
     assert json.loads((google_dir / "config.json").read_text())["hidden_act"] == "gelu_new"
@@ -143,6 +157,7 @@ def test_convert_writes_what_transformers_loads_with_the_same_outputs(tf_oracle,
     np.testing.assert_allclose(mlm_ours, google["mlm_logits"], atol=1e-4)
     assert Preprocessor.from_pretrained(google_dir).tokenizer.flavor == "tfhub"
 
+    assert json.loads((encoder_dir / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]
     encoder = transformers.BertModel.from_pretrained(encoder_dir).eval()
     e = tf_oracle.encoder
     with torch.no_grad():
