@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bertkit.bundled import resolve_model_dir
-from bertkit.checkpoint.files import SAFETENSORS, read_weights, weights_file, write_safetensors
-from bertkit.checkpoint.names import architecture, pretraining_class
-from bertkit.checkpoint.pretraining import has_mlm_head, load_pretraining
-from bertkit.checkpoint.weights import load_backbone
+from bertkit.checkpoint.files import SAFETENSORS, read_config, read_weights, weights_file, write_safetensors
+from bertkit.checkpoint.names import MLM_PREFIX, NSP_PREFIX, architecture, pretraining_class
+from bertkit.checkpoint.pretraining import build_pretraining
+from bertkit.checkpoint.weights import empty_weights, load_weights
 from bertkit.errors import InputError
 from bertkit.text.loading import tensorflow_vocabulary
 from bertkit.text.vocab import FLAVOR_KEY, TOKENIZER_CONFIG_FILE, VOCAB_FILE
@@ -51,21 +51,21 @@ def convert(source: str | Path, destination: str | Path, say: Callable[[str], No
             raise InputError(f"{destination}: already holds a model; choose an empty or new directory")
     start = time.perf_counter()
     vocab, lowercase = tensorflow_vocabulary(source)  # checked first: a model without it is no use
-    # Built once from the checkpoint: every name placed and every shape checked against the config.
-    if has_mlm_head(source):
-        module, config, _ = load_pretraining(source)
-        next_sentence = module.nsp is not None
-        say(
-            f"read {LAYOUT_NAMES[layout]} {source}: {_shape(config)}, heads: masked LM{' + next sentence' * next_sentence}"
-        )
-        architectures, prefix = [pretraining_class(config, next_sentence)], ""
-    else:
-        module, config, _ = load_backbone(source)
-        say(f"read {LAYOUT_NAMES[layout]} {source}: {_shape(config)}, encoder only")
-        architectures, prefix = [architecture(config).hf_class], "bert."  # a bare model's names have none
+    # Read once (memory-mapped), and built once from what was read: every name placed and every
+    # shape checked against the config.
+    config, weights = read_config(source), read_weights(weights_file(source))
+    mlm = any(name.startswith(MLM_PREFIX["bert"]) for name in weights)
+    next_sentence = mlm and any(name.startswith(NSP_PREFIX) for name in weights)
+    with empty_weights():
+        module = build_pretraining(config, next_sentence) if mlm else architecture(config).backbone(config)
+    load_weights(module, source, config, weights)
+    heads = f"heads: masked LM{' + next sentence' * next_sentence}" if mlm else "encoder only"
+    say(f"read {LAYOUT_NAMES[layout]} {source}: {_shape(config)}, {heads}")
     # Written as read, under HuggingFace's names: the pooler stays with a masked-LM head (TF Hub
     # encoders have both; transformers' BertForMaskedLM has no pooler, its BertModel reads it).
-    weights = {name.removeprefix(prefix): tensor for name, tensor in read_weights(weights_file(source)).items()}
+    architectures = [pretraining_class(config, next_sentence) if mlm else architecture(config).hf_class]
+    if not mlm:  # a bare model's names have no prefix
+        weights = {name.removeprefix(architecture(config).weights.prefix): t for name, t in weights.items()}
     destination.mkdir(parents=True, exist_ok=True)
     write_safetensors(weights, destination / SAFETENSORS, metadata={"format": "pt"})
     config = dataclasses.replace(config, extra={**config.extra, "architectures": architectures})

@@ -49,18 +49,22 @@ def empty_weights():
         nn.init.normal_ = normal_
 
 
-def load_weights(module: nn.Module, directory: Path, config: BertConfig) -> None:
+def load_weights(
+    module: nn.Module, directory: Path, config: BertConfig, theirs: dict[str, torch.Tensor] | None = None
+) -> None:
     """Fill `module` (a backbone, or a task model with `.backbone` and heads) from `directory`.
 
     Shapes must agree with the config. Missing backbone weights are an error; missing head or
     pooler weights are initialised as in BERT and reported by name, as are unknown ones. Known
     heads (or a pooler) the model does not have, as when a pretraining checkpoint is loaded as
-    an encoder, are expected: logged at INFO only, as transformers says nothing.
+    an encoder, are expected: logged at INFO only, as transformers says nothing. `theirs`: the
+    directory's weights when the caller has read them already.
     """
     names = architecture(config).weights
     path = weights_file(directory)
     config_file = "config.json" if path.is_file() else "its config"  # a TensorFlow model's: bert_config.json or shapes
-    theirs = read_weights(path)
+    if theirs is None:  # a caller that has read them already passes them: one mapping of the file
+        theirs = read_weights(path)
 
     bare = not any(k.startswith(BACKBONE) for k in module.state_dict())
     target = {k: v for k, v in module.state_dict(keep_vars=True).items()}
