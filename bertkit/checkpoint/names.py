@@ -213,6 +213,8 @@ def architecture(config: BertConfig) -> Architecture:
 
 TASK_CLASS_SUFFIX = {"classification": "ForSequenceClassification", "tagging": "ForTokenClassification"}
 PROBLEM_TYPE = {False: "single_label_classification", True: "multi_label_classification"}  # by multi-label
+REGRESSION = "regression"  # problem_type of a one-output classifier trained with MSE
+REGRESSION_LABELS = ["LABEL_0"]  # the id2label transformers writes for num_labels=1
 MLM_PREFIX = {"bert": "cls.predictions.", "roberta": "lm_head.", "distilbert": "vocab_"}  # in weight files
 NSP_PREFIX = "cls.seq_relationship."
 

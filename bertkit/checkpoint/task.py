@@ -2,12 +2,15 @@
 
 A fine-tuned directory is a HuggingFace one: `config.json` names the task class
 (`BertForSequenceClassification`, `BertForTokenClassification`, ...) in `architectures` and
-carries the label names as `id2label` / `label2id` (and `problem_type` for multi-label), so
+carries the label names as `id2label` / `label2id` and `problem_type` (single-label,
+multi-label, or regression: one output, `id2label` {0: "LABEL_0"}), so
 `transformers`' `AutoModelFor*` classes and `AutoTokenizer` load it as they load their own.
 
     >>> spec = TaskSpec("classification", ["ham", "spam"])
     >>> spec.hf_config()["id2label"]
     {'0': 'ham', '1': 'spam'}
+    >>> TaskSpec.regression_spec().hf_config()["problem_type"]
+    'regression'
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from torch import nn
 
 from bertkit.bundled import resolve_model_dir
 from bertkit.checkpoint.files import read_config, save_atomic
-from bertkit.checkpoint.names import PROBLEM_TYPE, TASK_CLASS_SUFFIX, architecture, task_class
+from bertkit.checkpoint.names import (
+    PROBLEM_TYPE,
+    REGRESSION,
+    REGRESSION_LABELS,
+    TASK_CLASS_SUFFIX,
+    architecture,
+    task_class,
+)
 from bertkit.checkpoint.weights import empty_weights, load_weights
 from bertkit.errors import CheckpointError, InputError
 from bertkit.modeling.bert import init_weights
@@ -39,12 +49,20 @@ class TaskSpec:
     kind: str  # "classification" (a label per text or pair) or "tagging" (a label per word)
     labels: list[str]
     multi_label: bool = False  # classification only: any number of labels per text
+    regression: bool = False  # classification only: one output, a score (MSE loss)
 
     def __post_init__(self) -> None:
         if self.kind not in TASK_MODELS:
             raise InputError(f"unknown task {self.kind!r}; choose one of {', '.join(TASK_MODELS)}")
         if len(set(self.labels)) != len(self.labels):
             raise InputError(f"label names repeat: {self.labels}")
+        if self.regression and (self.kind != "classification" or self.multi_label or len(self.labels) != 1):
+            raise InputError("a regression head is a single-label classifier with one output")
+
+    @classmethod
+    def regression_spec(cls) -> TaskSpec:
+        """One output, a score: transformers' `problem_type="regression"` with `num_labels=1`."""
+        return cls("classification", list(REGRESSION_LABELS), regression=True)
 
     def hf_config(self) -> dict[str, Any]:
         """The config.json keys HuggingFace reads for this task."""
@@ -53,7 +71,7 @@ class TaskSpec:
             "label2id": {name: i for i, name in enumerate(self.labels)},
         }
         if self.kind == "classification":
-            keys["problem_type"] = PROBLEM_TYPE[self.multi_label]
+            keys["problem_type"] = REGRESSION if self.regression else PROBLEM_TYPE[self.multi_label]
         return keys
 
     @classmethod
@@ -64,14 +82,22 @@ class TaskSpec:
         if kind is None:
             return None
         id2label = config.extra.get("id2label")
+        if id2label is None:  # transformers >= 5 leaves out its default: num_labels (2) named LABEL_i
+            count = config.extra.get("num_labels", 2)
+            if not isinstance(count, int) or count < 1:
+                raise CheckpointError(f"config.json: num_labels must be a positive number, got {count!r}")
+            id2label = {str(i): f"LABEL_{i}" for i in range(count)}
         if not isinstance(id2label, dict) or not id2label:
-            raise CheckpointError(f"config.json names a {architectures[0]} but has no id2label")
+            raise CheckpointError(f"config.json names a {architectures[0]} but has no usable id2label")
         try:
             labels = [id2label[key] for key in sorted(id2label, key=int)]
         except ValueError:
             raise CheckpointError(f"config.json: id2label keys must be class numbers, got {list(id2label)}") from None
-        multi = config.extra.get("problem_type") == PROBLEM_TYPE[True]
-        return cls(kind, [str(label) for label in labels], multi_label=multi)
+        problem = config.extra.get("problem_type")
+        regression = kind == "classification" and problem == REGRESSION and len(labels) == 1
+        return cls(
+            kind, [str(label) for label in labels], multi_label=problem == PROBLEM_TYPE[True], regression=regression
+        )
 
 
 def task_of(model: str | Path | None) -> TaskSpec | None:

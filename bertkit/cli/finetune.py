@@ -10,7 +10,9 @@
       ...
 
 The task is classification for CSV / TSV / JSONL files and tagging for CoNLL files
-(.conll, .iob, .bio, ...) unless `--task` says otherwise. Columns default to `text` and
+(.conll, .iob, .bio, ...) unless `--task` says otherwise: `--task regression` learns a number
+per text or pair (similarity scores with `--text-pair-column`), reported as Spearman, Pearson
+and MSE, saved as transformers' one-output classifier (`problem_type: "regression"`). Columns default to `text` and
 `label`. Under `torchrun --nproc_per_node N -m bertkit finetune ...` the same command trains
 with DistributedDataParallel; `--batch-size` is the global batch, split across processes.
 """
@@ -23,7 +25,7 @@ import logging
 from bertkit.cli import add_model_argument
 from bertkit.cli.training import add_labeled_data_arguments, add_training_arguments, finish, options_from
 
-HELP = "fine-tune a classifier (CSV/TSV/JSONL) or tagger (CoNLL) and save it with its labels"
+HELP = "fine-tune a classifier or regression (CSV/TSV/JSONL) or tagger (CoNLL) and save it with its labels"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = data.add_argument
     add("--train", required=True, metavar="FILE", help="training data: .csv, .tsv, .jsonl or CoNLL")
     add("--eval", metavar="FILE", help="evaluation data; default: hold --eval-fraction of --train out")
-    add("--task", choices=("auto", "classification", "tagging"), default="auto",
-        help="auto (default): tagging for CoNLL files, else classification")  # fmt: skip
+    add("--task", choices=("auto", "classification", "regression", "tagging"), default="auto",
+        help="auto (default): tagging for CoNLL files, else classification; regression: the label "
+        "column holds numbers (e.g. a pair's similarity 0-5), learned as one score with MSE")  # fmt: skip
     add("--multi-label", metavar="SEP", dest="label_separator",
         help="multi-label classification: labels in a cell separated by SEP (e.g. '|')")  # fmt: skip
     add_labeled_data_arguments(data)
@@ -40,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, metavar="DIR", help="where the fine-tuned model goes")
     add_model_argument(parser)
     add_training_arguments(parser)
-    parser.add_argument("--metric", help="select and stop on this metric (macro_f1, accuracy, entity_f1, loss...)")
+    parser.add_argument(
+        "--metric", help="select and stop on this metric (macro_f1, accuracy, entity_f1, spearman, loss...)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,13 +2,15 @@
 
 Tables name their columns; the defaults `text` and `label` mean a plain two-column file needs
 no options. A second text column makes sentence pairs; a label separator makes multi-label
-rows (`sports|politics`). A file without a header line gets its column names from `columns`.
+rows (`sports|politics`); `regression=True` reads each label as a number (a similarity score).
+A file without a header line gets its column names from `columns`.
 
 CoNLL files hold one word per line, the word in the first column and its tag in the last
 (any columns between are ignored), columns separated by tabs (then a word may hold spaces) or
 else by spaces, sentences separated by blank lines, `-DOCSTART-` lines skipped.
 
-Rows that cannot be used (empty text, no label) are dropped and *counted*: `dropped` maps each
+Rows that cannot be used (empty text, no label, a score that is not a finite number) are
+dropped and *counted*: `dropped` maps each
 reason to its number of rows, and the caller reports it. Anything else wrong with a file is an
 `InputError` naming the file, the line and what to do.
 
@@ -18,6 +20,10 @@ reason to its number of rows, and the caller reports it. Anything else wrong wit
     >>> data = read_table(path)
     >>> data.texts, data.labels, data.dropped
     (['free entry now', 'see you soon'], ['spam', 'ham'], {'empty text': 1})
+    >>> _ = path.write_text("text,label\\nvery long text here,0.4\\nshort,n/a\\none,nan\\ntwo words,0.2\\n")
+    >>> data = read_table(path, regression=True)
+    >>> data.labels, data.dropped
+    ([0.4, 0.2], {'a non-numeric label': 1, 'a NaN or infinite label': 1})
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,7 +47,7 @@ class LabeledTexts:
     """Texts (or text pairs) and their labels; multi-label rows hold a list of labels."""
 
     texts: list[str]
-    labels: list  # list[str], or list[list[str]] for multi-label
+    labels: list  # list[str]; list[list[str]] for multi-label; list[float] for regression
     texts_b: list[str] | None = None
     source: str = ""
     dropped: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -112,8 +119,10 @@ def read_table(
     label_separator: str | None = None,
     columns: list[str] | None = None,
     encoding: str = "utf-8",
+    regression: bool = False,
 ) -> LabeledTexts:
-    """Texts and labels from a CSV, TSV or JSONL file (chosen by its suffix)."""
+    """Texts and labels from a CSV, TSV or JSONL file (chosen by its suffix); with `regression`
+    the labels are floats, and a row whose label is not a finite number is dropped."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -138,10 +147,14 @@ def read_table(
         text_a = _cell(row.get(text_column))
         text_b = _cell(row.get(text_pair_column)) if text_pair_column else None
         label = _label(row.get(label_column), label_separator)
+        if regression and label and not isinstance(label, list):
+            label = _score(label)
         reason = (
             "empty text" if not text_a.strip()
             else f"empty {text_pair_column}" if text_pair_column and not text_b.strip()
-            else "no label" if not label
+            else "no label" if label == "" or label == []
+            else "a non-numeric label" if regression and not isinstance(label, float)
+            else "a NaN or infinite label" if regression and not math.isfinite(label)
             else None
         )  # fmt: skip
         if reason:
@@ -218,6 +231,14 @@ def _label(value, separator: str | None):
     if separator is not None:
         return [part.strip() for part in value.split(separator) if part.strip()]
     return value
+
+
+def _score(label: str) -> float | str:
+    """A regression label: its float value, or the text itself when it is not a number."""
+    try:
+        return float(label)
+    except ValueError:
+        return label
 
 
 def describe_dropped(dropped: dict[str, int]) -> str:

@@ -1,8 +1,10 @@
-"""Fine-tuning: a classifier (texts or pairs, one label or several) or a tagger, on the one loop.
+"""Fine-tuning: a classifier (texts or pairs, one label or several), a regression (a score per
+text or pair) or a tagger, on the one loop.
 
 data file(s) -> labels (`TaskSpec`) -> encoder + new head (`bertkit.checkpoint.load_task`)
-             -> `ClassificationObjective` / `TaggingObjective` -> `Trainer` (train/loop.py)
-             -> best model as a HuggingFace directory + report, curves, confusion matrix
+             -> `ClassificationObjective` / `RegressionObjective` / `TaggingObjective`
+             -> `Trainer` (train/loop.py)
+             -> best model as a HuggingFace directory + report, curves, confusion matrix or scatter
 
 >>> import bertkit, pathlib, tempfile
 >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -51,9 +54,9 @@ class FinetuneOptions(TrainingOptions, LabeledDataOptions):
     train: str | Path
     output: str | Path
     model: str | Path | None = None  # None: the bundled all-MiniLM-L6-v2
-    task: str = "auto"  # "classification", "tagging", or "auto" (CoNLL files are tagging)
+    task: str = "auto"  # "classification", "regression", "tagging", or "auto" (CoNLL files are tagging)
     label_separator: str | None = None  # set: multi-label classification, labels split on it
-    metric: str | None = None  # None: macro_f1 (classification) or entity_f1 (tagging)
+    metric: str | None = None  # None: macro_f1 (classification), spearman (regression), entity_f1 (tagging)
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -64,6 +67,10 @@ def read_data(options: FinetuneOptions):
     kind = options.task
     if kind == "auto":
         kind = "tagging" if labeled.is_conll(options.train) else "classification"
+    if kind not in OBJECTIVES:
+        raise InputError(f"unknown task {kind!r}; choose auto, classification, regression or tagging")
+    if kind == "regression" and options.label_separator is not None:
+        raise InputError("a regression has one score per row; leave out the multi-label separator")
 
     def read(path):
         if kind == "tagging":
@@ -71,7 +78,7 @@ def read_data(options: FinetuneOptions):
         else:
             data = labeled.read_table(
                 path, options.text_column, options.label_column, options.text_pair_column,
-                options.label_separator, options.columns, options.encoding,
+                options.label_separator, options.columns, options.encoding, regression=kind == "regression",
             )  # fmt: skip
         if data.dropped:
             log.warning("%s: dropped %s", data.source, labeled.describe_dropped(data.dropped))
@@ -84,6 +91,8 @@ def read_data(options: FinetuneOptions):
     else:
         train, evaluation = labeled.split(train, options.eval_fraction, options.seed)
         log.info("no evaluation file: holding out %d of %d examples", len(evaluation), len(train) + len(evaluation))
+    if kind == "regression":
+        return train, evaluation, TaskSpec.regression_spec()
 
     seen = sorted(set(_labels(train, kind, options)))
     eval_labels = _labels(evaluation, kind, options, at_least_two=False)
@@ -94,8 +103,20 @@ def read_data(options: FinetuneOptions):
             f"{evaluation.source}: labels not in the training data: {shown}; "
             "the model can never predict them - add them to the training file or remove those rows"
         )
+    if kind == "classification" and options.label_separator is None and len(seen) > 10 and _numbers(seen):
+        log.warning(
+            "%s: the %d labels are all numbers (%s, ...); to learn a score rather than %d classes, "
+            "use --task regression", train.source, len(seen), ", ".join(seen[:3]), len(seen),
+        )  # fmt: skip
     spec = TaskSpec(kind, seen, multi_label=kind == "classification" and options.label_separator is not None)
     return train, evaluation, spec
+
+
+def _numbers(labels: list[str]) -> bool:
+    try:
+        return all(math.isfinite(float(label)) for label in labels)
+    except ValueError:
+        return False
 
 
 def _labels(data, kind: str, options: FinetuneOptions, at_least_two: bool = True) -> list[str]:
@@ -109,7 +130,10 @@ def _labels(data, kind: str, options: FinetuneOptions, at_least_two: bool = True
     distinct = set(labels)
     if at_least_two and len(distinct) < 2:
         what = "every word is tagged" if kind == "tagging" else "every row has the label"
-        need = "tagging needs at least two tags" if kind == "tagging" else "a classifier needs at least two classes"
+        need = {
+            "tagging": "tagging needs at least two tags",
+            "regression": "a regression needs scores that differ",
+        }.get(kind, "a classifier needs at least two classes")
         raise InputError(f"{data.source}: {what} {next(iter(distinct))!r}; {need}")
     return labels
 
@@ -170,6 +194,24 @@ class ClassificationObjective:
         return {"loss": loss, **M.classification_report(gold, predicted, labels)}
 
 
+class RegressionObjective(ClassificationObjective):
+    """A score per text or text pair from one output: mean squared error, as transformers'
+    `BertForSequenceClassification` with `problem_type="regression"` (`MSELoss` on the squeezed
+    logits); evaluated by MSE and the Pearson and Spearman correlations."""
+
+    def _targets(self, labels) -> torch.Tensor:
+        return torch.tensor(labels, dtype=torch.float32)
+
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # summed
+        return F.mse_loss(logits.float().squeeze(-1), targets, reduction="sum")  # (B, 1) -> (B,)
+
+    def metrics(self, logits: torch.Tensor) -> dict:
+        """The evaluation metrics of the outputs (N, 1) of the evaluation texts."""
+        predicted = logits.squeeze(-1).numpy()
+        return {"loss": float(self._loss(logits, self.eval_targets)) / len(predicted),
+                **M.regression_report(self.eval_targets.numpy(), predicted)}  # fmt: skip
+
+
 class TaggingObjective:
     """A tag per word, learned and predicted at each word's first sub-word."""
 
@@ -216,6 +258,10 @@ class TaggingObjective:
         return {"loss": sum(losses) / max(1, words), **M.entity_report(self.eval_tags, predicted)}
 
 
+OBJECTIVES = {"classification": ClassificationObjective, "regression": RegressionObjective, "tagging": TaggingObjective}
+DEFAULT_METRIC = {"classification": "macro_f1", "regression": "spearman", "tagging": "entity_f1"}
+
+
 # --- the whole run -------------------------------------------------------------------------------
 
 
@@ -231,14 +277,14 @@ def finetune(options: FinetuneOptions, on_step=None) -> dict:
         raise InputError(
             f"--seq-length {options.seq_length} exceeds the model's {config.max_position_embeddings} positions"
         )
-    objective_class = TaggingObjective if spec.kind == "tagging" else ClassificationObjective
-    objective = objective_class(pre, spec, train, evaluation, options.batch_size, options.seed)
-    metric = options.metric or ("entity_f1" if spec.kind == "tagging" else "macro_f1")
+    task = "regression" if spec.regression else spec.kind
+    objective = OBJECTIVES[task](pre, spec, train, evaluation, options.batch_size, options.seed)
+    metric = options.metric or DEFAULT_METRIC[task]
 
     save = lambda best: checkpoint.save_task(best, config, spec, output, source)
     trainer, history = train_and_plot(model, objective, options, metric, save, on_step)
     report = {
-        "task": spec.kind,
+        "task": task,
         "multi_label": spec.multi_label,
         "labels": spec.labels,
         "metric": metric,
@@ -253,6 +299,10 @@ def finetune(options: FinetuneOptions, on_step=None) -> dict:
     write_report(output, report, started)
     if trainer.dist.is_main and history.best and "confusion" in history.best:
         plots.confusion_matrix(history.best["confusion"], spec.labels, output / "confusion_matrix.png")
+    if trainer.dist.is_main and history.best and spec.regression:  # the saved (best) model's scores
+        best_model = checkpoint.load_task(output)[0].to(next(model.parameters()).device)
+        predicted = objective._predict(best_model, objective.eval).squeeze(-1).numpy()
+        plots.scatter(objective.eval_targets.numpy(), predicted, report["best"], output / "scatter.png")
     return report
 
 
@@ -268,14 +318,18 @@ def train_and_plot(model: nn.Module, objective, options, metric: str, save, on_s
 def format_report(report: dict) -> str:
     """The final report as a person reads it."""
     best = report["best"] or {}
+    outputs = "1 output (a score)" if report["task"] == "regression" else f"{len(report['labels'])} labels"
     lines = [
         f"{report['task']}: {report['train_examples']} training and {report['eval_examples']} evaluation examples, "
-        f"{len(report['labels'])} labels, {report['processes']} process(es), {report['precision']}",
+        f"{outputs}, {report['processes']} process(es), {report['precision']}",
         f"best epoch {best.get('epoch', -1) + 1} of {report['epochs_run']}"
         + (" (stopped early)" if report["stopped_early"] else "")
         + f", {report['examples_per_second']:.1f} training examples/s, {report['seconds']:.0f} s",
     ]
-    if report["task"] == "tagging":
+    if report["task"] == "regression":
+        lines.append(f"spearman {best['spearman']:.4f}  pearson {best['pearson']:.4f}  mse {best['mse']:.4f}")
+        rows, key = {}, None
+    elif report["task"] == "tagging":
         lines.append(
             f"entity F1 {best['entity_f1']:.4f}  precision {best['entity_precision']:.4f}  "
             f"recall {best['entity_recall']:.4f}  tag accuracy {best['tag_accuracy']:.4f}"
@@ -287,8 +341,9 @@ def format_report(report: dict) -> str:
             f"accuracy {best['accuracy']:.4f}  macro-F1 {best['macro_f1']:.4f}{extra}  loss {best['loss']:.4f}"
         )
         rows, key = best.get("per_class", {}), "label"
-    width = max([len(key), *map(len, rows)])
-    lines.append(f"  {key:<{width}}  precision  recall     f1  support")
+    width = max([len(key or ""), *map(len, rows)])
+    if key:
+        lines.append(f"  {key:<{width}}  precision  recall     f1  support")
     for name, row in rows.items():
         lines.append(
             f"  {name:<{width}}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['f1']:.4f}  {row['support']:7d}"

@@ -161,9 +161,9 @@ def write_report(output_dir: str | Path, report: dict, started: float) -> dict:
 class Trainer:
     """Trains `model` for `objective` as `options` say; `fit()` returns the `History`.
 
-    `metric` is the evaluation metric to select and stop on: one with "loss" in its name is
-    minimised, any other maximised. `output_dir` receives the resumable checkpoint and the
-    history (None: nowhere).
+    `metric` is the evaluation metric to select and stop on: one with "loss" in its name, or an
+    error ("mse", "mae"), is minimised, any other maximised. `output_dir` receives the resumable
+    checkpoint and the history (None: nowhere).
 
     `on_improvement(model)` is called (first process only) each time the evaluation
     metric reaches a new best: the place to save the best model. `on_step(step)` is called
@@ -181,7 +181,7 @@ class Trainer:
         on_step: Callable[[int], None] | None = None,
     ):
         self.options, self.objective, self.metric = options, objective, metric
-        self.higher_is_better = "loss" not in metric
+        self.higher_is_better = "loss" not in metric and metric not in ("mse", "mae")
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.on_improvement, self.on_step = on_improvement, on_step
         if options.threads:

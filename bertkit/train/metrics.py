@@ -1,4 +1,5 @@
-"""Evaluation metrics: accuracy, macro-F1, per-class precision/recall, entity-level F1 (BIO).
+"""Evaluation metrics: accuracy, macro-F1, per-class precision/recall, entity-level F1 (BIO),
+and for scores MSE and the Pearson and Spearman correlations.
 
 Plain Python and numpy, so the numbers can be checked by hand. Entity F1 is the CoNLL-2000
 `conlleval` definition: an entity counts as found only when its type and both its ends match.
@@ -10,6 +11,8 @@ Plain Python and numpy, so the numbers can be checked by hand. Entity F1 is the 
     [('PER', 0, 2), ('LOC', 3, 4)]
     >>> entity_report([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]])["entity_f1"]
     0.0
+    >>> {k: round(v, 4) for k, v in regression_report([0, 1, 2, 3], [0.1, 0.9, 2.5, 2.4]).items()}
+    {'mse': 0.1575, 'pearson': 0.9355, 'spearman': 0.8}
 """
 
 from __future__ import annotations
@@ -88,4 +91,44 @@ def entity_report(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
             kind: _scores(correct.get(kind, 0), found.get(kind, 0), actual.get(kind, 0))
             for kind in sorted(set(actual) | set(found))
         },
+    }
+
+
+# --- scores (regression) ---------------------------------------------------------------------------
+
+
+def ranks(values: Sequence[float]) -> np.ndarray:
+    """1-based ranks, tied values sharing the mean of their ranks (scipy's `rankdata` "average")."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first index of each run of ties
+    ends = np.r_[starts[1:], len(values)]
+    result = np.empty(len(values))
+    result[order] = np.repeat((starts + ends + 1) / 2, ends - starts)  # mean of ranks start+1 .. end
+    return result
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson's correlation; 0.0 when either side is constant (undefined there, and a constant
+    prediction has learned nothing, so early stopping and best-epoch selection still compare)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:  # tested on the values: x - x.mean() may not be exactly 0
+        return 0.0
+    dx, dy = x - x.mean(), y - y.mean()
+    return float(np.clip((dx * dy).sum() / np.sqrt((dx * dx).sum() * (dy * dy).sum()), -1.0, 1.0))
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation: Pearson's of the ranks (ties averaged), as `scipy.stats.spearmanr`."""
+    return pearson(ranks(x), ranks(y))
+
+
+def regression_report(gold: Sequence[float], predicted: Sequence[float]) -> dict:
+    """Mean squared error and the Pearson and Spearman correlations of predicted and true scores."""
+    gold, predicted = np.asarray(gold, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+    return {
+        "mse": float(np.mean((gold - predicted) ** 2)),
+        "pearson": pearson(gold, predicted),
+        "spearman": spearman(gold, predicted),
     }

@@ -1,4 +1,5 @@
-"""PNG figures of a training run: loss and evaluation curves, and the confusion matrix.
+"""PNG figures of a training run: loss and evaluation curves, the confusion matrix (classes) or
+predicted against true scores (regression).
 
 matplotlib with its file-only Agg backend, so plotting works on a server with no display.
 """
@@ -61,6 +62,18 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], pat
         for j, count in enumerate(row):
             axes.text(j, i, str(count), ha="center", va="center", color="white" if count > top / 2 else "black")
     figure.colorbar(image, ax=axes, fraction=0.046)
+    return _save(plt, figure, path)
+
+
+def scatter(gold: Sequence[float], predicted: Sequence[float], metrics: dict, path: str | Path) -> Path:
+    """Each evaluation example's predicted score against its true one, with the diagonal."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5, 5))
+    axes.scatter(gold, predicted, s=6, alpha=0.4)
+    low, high = min(min(gold), min(predicted)), max(max(gold), max(predicted))
+    axes.plot([low, high], [low, high], color="gray", linewidth=0.8)
+    title = f"spearman {metrics['spearman']:.3f}  pearson {metrics['pearson']:.3f}  mse {metrics['mse']:.3f}"
+    axes.set(xlabel="true score", ylabel="predicted score", title=title)
     return _save(plt, figure, path)
 
 

@@ -51,8 +51,12 @@ def task_distillation(options: DistillOptions, weights: LossWeights) -> dict:
     """Train the student classifier, keep its best epoch in `options.output`, return the report."""
     teacher_dir = resolve_model_dir(options.teacher)
     spec = TaskSpec.from_config(checkpoint.read_config(teacher_dir))
-    if spec is None or spec.kind != "classification" or spec.multi_label:
-        what = "no classification head" if spec is None or spec.kind != "classification" else "a multi-label head"
+    if spec is None or spec.kind != "classification" or spec.multi_label or spec.regression:
+        what = (
+            "no classification head" if spec is None or spec.kind != "classification"
+            else "a multi-label head" if spec.multi_label
+            else "a regression head"
+        )  # fmt: skip
         raise CheckpointError(
             f"{teacher_dir}: the teacher has {what}; task distillation needs a single-label classifier "
             "made by `bertkit finetune` (for a plain encoder, distil on raw text with --corpus)"
