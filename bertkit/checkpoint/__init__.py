@@ -6,6 +6,7 @@ each kind of model (encoder, fine-tuned task model, pretraining heads, distilled
     weights.py      modules built empty and filled from a checkpoint; the encoder (backbone)
     task.py         fine-tuned classifiers and taggers: `TaskSpec`, load, save
     pretraining.py  models with MLM / NSP heads: load, save
+    sentence_transformers.py  how a sentence-transformers model embeds (pooling, Normalize, length, prompts)
 
 The rest of bertkit asks these functions; none reads a weights file or a HuggingFace name itself.
 """

@@ -18,7 +18,7 @@ from bertkit.errors import BertkitError
 
 # in the order `--help` lists them; each is the module bertkit.cli.<name, "-" spelled "_">
 COMMANDS = ("preprocess", "encode", "embed", "finetune", "predict", "pretrain", "distill", "fill-mask", "serve",
-            "bench", "info", "convert")  # fmt: skip
+            "rerank", "bench", "info", "convert")  # fmt: skip
 
 
 def add_model_argument(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -47,7 +47,10 @@ def say_flavor(preprocessor) -> None:
 def add_loading_arguments(parser: argparse.ArgumentParser, required: bool = False, precision_note: str = "") -> None:
     """`--model`, `--seq-length`, `--device` and `--precision`: the flags of `load_model`."""
     add_model_argument(parser, required)
-    parser.add_argument("--seq-length", type=int, default=128, help="longer texts are truncated (default 128 tokens)")
+    parser.add_argument(
+        "--seq-length", type=int, default=None,
+        help="longer texts are truncated (default: 128 tokens; for embedding, the model's declared max_seq_length)",
+    )  # fmt: skip
     parser.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
     parser.add_argument(
         "--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",

@@ -1,19 +1,28 @@
 """`bertkit embed --input F --output F.npy`: one vector per line of a text file.
 
-    $ bertkit embed --input sentences.txt --output vectors.npy --pooling mean --normalize
+    $ bertkit embed --input sentences.txt --output vectors.npy
+    embedding: pooling mean, normalised, max 256 tokens (the model's sentence-transformers files)
     embed: 100%|██████████| 1000/1000 [00:04<00:00, 231.9text/s]
     wrote vectors.npy: (1000, 384) float32, row i = line i of sentences.txt
 
-Texts are batched by length and written back in input order. Blank lines get a vector too
-(of the empty text), so row i is always line i.
+The pooling, normalisation, longest text and prompt are the model's own (its
+sentence-transformers files; without them: cls, not normalised, 128 tokens), as
+`bertkit.load(model).embed(texts)` makes them; `--pooling`, `--normalize` / `--no-normalize`,
+`--prompt-name` and `--seq-length` override them. Texts are batched by length and written back
+in input order. Blank lines get a vector too (of the empty text), so row i is always line i.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 
 from bertkit.cli import add_loading_arguments, load_model, precision_chosen
 from bertkit.errors import InputError
+
+# bertkit.pipeline.POOLINGS, written out so that `bertkit --help` does not import torch
+POOLINGS = ("cls", "mean", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken", "pooled")
 
 HELP = "embed each line of a text file into one vector, saved as a .npy array"
 
@@ -22,10 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, metavar="FILE", help="UTF-8 text, one text per line")
     parser.add_argument("--output", required=True, metavar="FILE.npy", help="where to write the (N, H) array")
     parser.add_argument(
-        "--pooling", choices=("cls", "mean", "pooled"), default="cls",
-        help="first token (cls, default), mean over real tokens, or the pooler's output",
+        "--pooling", choices=POOLINGS, default=None,
+        help="cls (first token), mean over real tokens, max, mean_sqrt_len_tokens, weightedmean, lasttoken, "
+        "or pooled (the pooler's output); default: the model's own",
     )  # fmt: skip
-    parser.add_argument("--normalize", action="store_true", help="scale each vector to unit L2 norm")
+    normalize = parser.add_mutually_exclusive_group()
+    normalize.add_argument(
+        "--normalize", action="store_true", default=None, help="scale each vector to unit L2 norm"
+    )  # fmt: skip
+    normalize.add_argument(
+        "--no-normalize", action="store_false", dest="normalize", help="do not (default: as the model says)"
+    )  # fmt: skip
+    parser.add_argument("--prompt-name", default=None, help="one of the model's prompts, put before each text")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per batch (default 32)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_loading_arguments(parser)
@@ -50,10 +67,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{target}: the output's directory does not exist")
 
     model = load_model(args)
-    vectors = model.embed(
-        texts, pooling=args.pooling, normalize=args.normalize, batch_size=args.batch_size,
-        progress=not args.no_progress,
-    )  # fmt: skip
+    chosen = dict(pooling=args.pooling, normalize=args.normalize, prompt_name=args.prompt_name)
+    settings = model.embed_settings(**chosen)
+    print(f"embedding: {settings.describe()}", file=sys.stderr)
+    if settings.conflict:  # one line here, rather than Python's two-line warning from embed()
+        print(f"warning: {settings.conflict}", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        vectors = model.embed(texts, **chosen, batch_size=args.batch_size, progress=not args.no_progress)
     with open(target, "wb") as f:  # np.save(path) would append .npy to other names
         np.save(f, vectors)
     chosen = precision_chosen(args, model)

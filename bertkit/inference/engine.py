@@ -36,7 +36,7 @@ from bertkit.errors import InputError
 from bertkit.inference import fused_layer
 from bertkit.inference.kernels import PRECISIONS, PackedLinear, compute_dtype, resolve_precision
 from bertkit.inference.layer import FastLayer
-from bertkit.inference.layout import TokenLayout
+from bertkit.inference.layout import TOKEN_POOLINGS, TokenLayout
 from bertkit.inference.smoothing import input_maxima
 from bertkit.inference.threads import SINGLE_THREAD_ROWS, SmallPassThreads, set_threads, threads_for
 
@@ -180,19 +180,27 @@ class FastEncoder:
 
     @torch.inference_mode()
     def embed(
-        self, word_ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None = None, pooling: str = "mean"
+        self,
+        word_ids: torch.Tensor,
+        mask: torch.Tensor,
+        type_ids: torch.Tensor | None = None,
+        pooling: str = "mean",
+        skip: int = 0,
     ) -> torch.Tensor:
-        """One float32 vector per text: "cls", "mean" (over real tokens) or "pooled"."""
-        x, layout, _ = self.encode_tokens(word_ids, mask, type_ids)
-        if pooling == "cls":
-            return layout.first_tokens(x).float()
-        if pooling == "mean":
-            return layout.means(x.float())
+        """One float32 vector per text: "pooled" (the pooler's output) or one of
+        `layout.TOKEN_POOLINGS` ("cls", "mean" over real tokens, "max", ...), leaving out
+        `skip` leading tokens of each text (`TokenLayout.pool`)."""
         if pooling == "pooled":
             if not self.has_pooler:
-                raise InputError("this model has no pooler; use pooling='cls' or 'mean'")
+                raise InputError("this model has no pooler; pool its tokens instead (pooling='cls' or 'mean')")
+            x, layout, _ = self.encode_tokens(word_ids, mask, type_ids)
             return self.pool(x, layout)
-        raise InputError(f"pooling must be 'cls', 'mean' or 'pooled', not {pooling!r}")
+        if pooling not in TOKEN_POOLINGS:
+            raise InputError(f"pooling must be one of {', '.join((*TOKEN_POOLINGS, 'pooled'))}, not {pooling!r}")
+        x, layout, _ = self.encode_tokens(word_ids, mask, type_ids)
+        if pooling == "cls" and skip == 0:
+            return layout.first_tokens(x).float()
+        return layout.pool(x.float(), pooling, skip)
 
     @torch.inference_mode()
     def embed_many(

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+# Poolings over a text's token rows: sentence-transformers' modes, as its `Pooling` computes them.
+TOKEN_POOLINGS = ("cls", "mean", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
+
 
 @dataclass
 class TokenLayout:
@@ -77,6 +80,35 @@ class TokenLayout:
         owner = torch.div(self.token_index, self.length, rounding_mode="floor")  # text of each row
         sums = x.new_zeros(self.batch, x.shape[1]).index_add_(0, owner, x)
         return sums / self.lengths.to(x.dtype)[:, None]
+
+    def pool(self, x: torch.Tensor, mode: str, skip: int = 0) -> torch.Tensor:  # (T, C) -> (B, C)
+        """Each text's rows pooled as sentence-transformers' `Pooling` does (one of TOKEN_POOLINGS).
+
+        `skip` leading rows of each text ([CLS] and a prompt, when the model pools without its
+        prompt) are left out; "weightedmean" keeps the others' weights, their positions 1..n.
+        """
+        if mode not in TOKEN_POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(TOKEN_POOLINGS)}, not {mode!r}")
+        if skip == 0 and mode == "cls":
+            return self.first_tokens(x)
+        if skip == 0 and mode == "mean":
+            return self.means(x)
+        starts = self.offsets[:-1].long()
+        if mode == "lasttoken":  # each text's last real token ([SEP])
+            return x.index_select(0, self.offsets[1:].long() - 1)
+        if mode == "cls":  # the first row left in; sentence-transformers takes row 0 if none is
+            return x.index_select(0, torch.where(self.lengths > skip, starts + skip, starts))
+        owner = torch.repeat_interleave(torch.arange(self.batch, device=x.device), self.lengths.to(x.device))  # (T,)
+        position = torch.arange(x.shape[0], device=x.device) - starts.to(x.device)[owner]  # (T,) 0 at [CLS]
+        kept = position >= skip
+        if mode == "max":
+            rows = x.masked_fill(~kept[:, None], float("-inf"))
+            highest = torch.full((self.batch, x.shape[1]), float("-inf"), dtype=x.dtype, device=x.device)
+            return highest.scatter_reduce_(0, owner[:, None].expand_as(rows), rows, "amax")
+        weights = kept.to(x.dtype) * ((position + 1).to(x.dtype) if mode == "weightedmean" else 1.0)  # (T,)
+        sums = x.new_zeros(self.batch, x.shape[1]).index_add_(0, owner, x * weights[:, None])
+        total = x.new_zeros(self.batch).index_add_(0, owner, weights).clamp(min=1e-9)
+        return sums / (total.sqrt() if mode == "mean_sqrt_len_tokens" else total)[:, None]
 
     def text_groups(self, x: torch.Tensor, max_rows: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(rows, offsets within them) of consecutive groups of whole texts of at most

@@ -12,7 +12,7 @@
 Routes (every answer is JSON; errors are `{"error": "..."}` with a 4xx/5xx status):
 
     GET  /health      {"status": "ok", "model", "dim", "task", "batching": {requests, calls, merged}}
-    POST /embed       {"texts": [...], "pooling": "mean", "normalize": true} -> {"vectors": [[...]], "dim": H}
+    POST /embed       {"texts": [...], "pooling"?, "normalize"?} -> {"vectors": [[...]], "dim": H}   (default: the model's own)
     POST /predict     {"texts": [...], "texts_b": [...]?} -> {"predictions": [...]}   (fine-tuned models)
     POST /fill-mask   {"texts": [...], "top_k": 5} -> {"masks": [[[{token, token_id, score}]]]} (MLM models)
 
@@ -137,13 +137,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _embed(self, body: dict) -> dict:
         texts = self._texts(body)
-        pooling = body.get("pooling", "mean")
-        if pooling not in POOLINGS:
+        pooling = body.get("pooling")  # None: the model's own (Pipeline.embed)
+        if pooling is not None and pooling not in POOLINGS:
             raise RequestError(
                 HTTPStatus.BAD_REQUEST, f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}"
             )
-        normalize = body.get("normalize", True)
-        if not isinstance(normalize, bool):
+        normalize = body.get("normalize")
+        if normalize is not None and not isinstance(normalize, bool):
             raise RequestError(HTTPStatus.BAD_REQUEST, f"normalize must be true or false, got {normalize!r}")
         try:
             future = self.server.batcher.submit(texts, options=(pooling, normalize))

@@ -76,3 +76,10 @@ def test_binary_input_and_missing_output_directory(tmp_path, capsys):
     (tmp_path / "in.txt").write_text("hi\n")
     assert main(["embed", "--input", str(tmp_path / "in.txt"), "--output", str(tmp_path / "no" / "o.npy")]) == 1
     assert "the output's directory does not exist" in capsys.readouterr().err
+
+
+def test_pooling_choices_are_the_library_s():
+    from bertkit.cli.embed import POOLINGS  # written out there so that `bertkit --help` skips torch
+    from bertkit.pipeline import POOLINGS as LIBRARY
+
+    assert POOLINGS == LIBRARY

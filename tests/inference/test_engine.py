@@ -139,7 +139,7 @@ def test_user_errors_are_bertkit_errors():
     with pytest.raises(BertkitError, match="precision"):
         FastEncoder(model, precision="fp8")
     with pytest.raises(BertkitError, match="pooling"):
-        FastEncoder(model).embed(torch.tensor([[5, 6]]), torch.ones(1, 2, dtype=torch.long), pooling="max")
+        FastEncoder(model).embed(torch.tensor([[5, 6]]), torch.ones(1, 2, dtype=torch.long), pooling="maximum")
     with pytest.raises(BertkitError, match="no pooler"):
         FastEncoder(_no_pooler(model)).embed(
             torch.tensor([[5, 6]]), torch.ones(1, 2, dtype=torch.long), pooling="pooled"

@@ -7,7 +7,8 @@
 - a randomly initialised bert-base-shaped model (L12 H768 A12) that transformers wrote;
 - the other direction: a directory we save, loaded by transformers.AutoModel;
 - `embed(pooling="mean", normalize=True)` against sentence-transformers' recipe (mean of the
-  reference's token states over the attention mask, then L2 normalisation), within 1e-5 cosine.
+  reference's token states over the attention mask, then L2 normalisation, texts cut at the
+  model's max_seq_length, 256), within 1e-5 cosine.
 
 The inputs come from transformers' own tokenizer, so these compare the encoders alone.
 """
@@ -121,7 +122,7 @@ def test_mean_pooled_embed_matches_sentence_transformers_recipe(texts, tokenizer
     texts = texts[:N_EMBED]  # still a mix of short and long texts; the encoder is compared above
     ours = bertkit.load().embed(texts, pooling="mean", normalize=True, batch_size=32)
     expected = np.zeros_like(ours)
-    for indices, hf_batch in batches(tokenizer, texts):
+    for indices, hf_batch in batches(tokenizer, texts, max_length=256):  # the model's max_seq_length
         with torch.no_grad():
             tokens = reference(**hf_batch).last_hidden_state
         mask = hf_batch["attention_mask"].unsqueeze(-1).float()

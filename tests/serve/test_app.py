@@ -89,7 +89,7 @@ def test_embed_defaults_to_normalised_mean_pooling(server, model):
         (b'{"texts": []}', 400, "empty"),
         (b'{"texts": ["ok", 3]}', 400, '"texts"[1] is a number'),
         (b'{"texts": ["ok", null]}', 400, '"texts"[1] is null'),
-        (b'{"texts": ["ok"], "pooling": "max"}', 400, "unknown pooling"),
+        (b'{"texts": ["ok"], "pooling": "maximum"}', 400, "unknown pooling"),
         (b'{"texts": ["ok"], "normalize": "yes"}', 400, "normalize"),
         (json.dumps({"texts": ["x"] * 65}).encode(), 413, "limit is 64"),
         (json.dumps({"texts": ["word " * 5000]}).encode(), 413, "limit is 20000"),
