@@ -32,3 +32,14 @@ class InputError(BertkitError, ValueError):
 
 class InputTypeError(BertkitError, TypeError):
     """User input of the wrong type, e.g. None where a string is expected."""
+
+
+class TruncationWarning(UserWarning):
+    """Texts longer than the model reads were cut to fit: `cut` of `total`, at `length` tokens."""
+
+    def __init__(self, cut: int, total: int, length: int, hint: str):
+        self.cut, self.total, self.length = cut, total, length
+        super().__init__(f"{self.summary()}; {hint}")
+
+    def summary(self) -> str:
+        return f"{self.cut} of {self.total} texts are longer than the model's {self.length} tokens and were truncated"

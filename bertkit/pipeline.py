@@ -27,12 +27,12 @@ from tqdm import tqdm
 from bertkit import checkpoint
 from bertkit.bundled import resolve_model_dir
 from bertkit.checkpoint.sentence_transformers import EmbeddingDefaults, embedding_defaults
-from bertkit.errors import CheckpointError, InputError, InputTypeError
+from bertkit.errors import CheckpointError, InputError, InputTypeError, TruncationWarning
 from bertkit.inference import FastEncoder, FastTaskModel
 from bertkit.inference.kernels import resolve_precision
 from bertkit.inference.layout import TOKEN_POOLINGS, TokenLayout
 from bertkit.preprocessing import Preprocessor
-from bertkit.tasks import prediction
+from bertkit.tasks import compact, prediction
 from bertkit.tasks.encoder import Encoder, resolve_device
 from bertkit.tasks.fill_mask import FillMask
 from bertkit.tasks.rerank import check_pair_model, rerank
@@ -43,6 +43,7 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 ENGINE_PRECISIONS = ("fp32", "bf16", "int8")
 POOLINGS = (*TOKEN_POOLINGS, "pooled")
 SEQ_LENGTH = 128  # the preprocessor's, as TF Hub's preprocessing models pack
+LONG_TEXTS = ("truncate", "error")  # what embed does with a text longer than it reads
 
 
 def load(
@@ -252,7 +253,11 @@ class Pipeline:
         prompt_name: str | None = None,
         batch_size: int = 32,
         progress: bool = False,
-    ) -> np.ndarray:  # (N, H) float32, row i for texts[i]
+        dimensions: int | None = None,
+        precision: str = "float32",
+        ranges: np.ndarray | None = None,
+        long: str = "truncate",
+    ) -> np.ndarray:  # (N, H) float32 (or as `dimensions` and `precision` say), row i for texts[i]
         """One vector per text, made as the model's own sentence-transformers files say.
 
         Each choice left None comes from those files (`bertkit.checkpoint.sentence_transformers`):
@@ -267,9 +272,24 @@ class Pipeline:
         each vector to unit L2 norm. `prompt` (or `prompt_name`, one of the model's `prompts`)
         is put before each text. Texts are batched by length (padding only to each batch's
         longest text) and returned in input order.
+
+        Compact vectors (`bertkit.tasks.compact`, sentence-transformers' numbers): `dimensions`
+        keeps the first k of each vector (Matryoshka), re-normalised when the vectors are
+        normalised. `precision` is the *output's*, as sentence-transformers' `encode(precision=)`
+        ("float32", "int8", "uint8", "binary", "ubinary"), not `Pipeline.precision` (the compute
+        precision chosen at `load`): int8 / uint8 bucket each dimension in its range over these
+        texts, or in `ranges` ((2, dims): min, then max; `compact.calibration_ranges` of a
+        sample); binary / ubinary pack one bit per dimension, (N, dims / 8) int8 / uint8.
+
+        `long`: a text longer than the embedding length (special tokens and prompt included) is
+        cut to it with one warning per call ("truncate"), or refused with an InputError naming
+        the first ("error").
         """
         texts = _check_texts(texts)
         settings = self.embed_settings(pooling, normalize, prompt, prompt_name)
+        ranges = compact.check(dimensions, precision, ranges, self.encoder.config.hidden_size)
+        if long not in LONG_TEXTS:
+            raise InputError(f"unknown long={long!r}; choose one of {', '.join(LONG_TEXTS)}")
         if settings.conflict:
             warnings.warn(settings.conflict, stacklevel=3)  # past inference_mode's wrapper: the caller
         if batch_size < 1:
@@ -280,9 +300,11 @@ class Pipeline:
         pre = self.preprocessor
         if settings.max_length != pre.seq_length:  # the same stages, cut at the embedding's length
             pre = Preprocessor(pre.tokenizer, pre.layout, settings.max_length)
+        encoded = pre.encode(texts)
+        self._check_long(pre, texts, encoded.cut, long)
         vectors = np.zeros((len(texts), self.encoder.config.hidden_size), dtype=np.float32)
         with tqdm(total=len(texts), unit="text", disable=not progress, desc="embed") as bar:
-            for batch, inputs in pre.batches(pre.encode(texts), batch_size):  # padded to each batch's longest
+            for batch, inputs in pre.batches(encoded, batch_size):  # padded to each batch's longest
                 mask = inputs["input_mask"]
                 if self.engine is not None:  # same vectors, no compute on padding
                     found = self.engine.embed(
@@ -294,7 +316,22 @@ class Pipeline:
                     found = torch.nn.functional.normalize(found, p=2.0, dim=-1)
                 vectors[batch] = found.cpu().numpy()
                 bar.update(len(batch))
-        return vectors
+        vectors = compact.truncate(vectors, dimensions, settings.normalize)
+        return compact.quantize(vectors, precision, ranges)
+
+    @staticmethod
+    def _check_long(pre: Preprocessor, texts: list[str], cut: list[int], long: str) -> None:
+        if not cut:
+            return
+        if long == "error":
+            first = cut[0]
+            length = len(pre.tokenize([texts[first]])[0]) + pre.layout.num_special_tokens(1)
+            raise InputError(
+                f"text {first} is {length} tokens long (special tokens included), more than the model's "
+                f"{pre.seq_length}; shorten it, or let long='truncate' cut it"
+            )
+        hint = "pass long='error' to refuse such texts"
+        warnings.warn(TruncationWarning(len(cut), len(texts), pre.seq_length, hint), stacklevel=4)
 
     def _pool(self, out: dict, mask: torch.Tensor, pooling: str, skip: int) -> torch.Tensor:  # -> (B, H) float32
         if pooling == "pooled":

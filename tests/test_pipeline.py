@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
 import bertkit
-from bertkit.errors import InputError, InputTypeError
+from bertkit.errors import InputError, InputTypeError, TruncationWarning
 
 TEXTS = [
     "A man is eating food.",
@@ -90,3 +92,58 @@ def test_docstring_examples_run():
     import bertkit.pipeline
 
     assert doctest.testmod(bertkit.pipeline).failed == 0
+
+
+def words(n: int) -> str:
+    """A text of n tokens (n + 2 with [CLS] and [SEP])."""
+    return " ".join(["a"] * n)
+
+
+def test_long_texts_warn_once_with_their_count(model):
+    assert len(model.preprocessor.tokenize([words(254)])[0]) == 254
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # exactly 256 tokens with [CLS] and [SEP]: fits, no warning
+        model.embed(TEXTS + [words(254)])
+    mix = [words(255), *TEXTS, words(600), words(254), words(1000)]
+    with pytest.warns(TruncationWarning) as caught:
+        model.embed(mix)
+    assert len(caught) == 1 and caught[0].filename == __file__  # points at the caller
+    assert str(caught[0].message) == (
+        "3 of 10 texts are longer than the model's 256 tokens and were truncated; "
+        "pass long='error' to refuse such texts"
+    )
+    with pytest.raises(
+        InputError, match=r"^text 7 is 602 tokens long \(special tokens included\), more than the model's 256; "
+    ):
+        model.embed([*TEXTS, words(254), words(600), words(255)], long="error")
+    np.testing.assert_array_equal(model.embed(TEXTS, long="error"), model.embed(TEXTS))
+
+
+def test_compact_vectors_shapes_and_dtypes(model):
+    full = model.embed(TEXTS)
+    short = model.embed(TEXTS, dimensions=64)
+    np.testing.assert_allclose(short, full[:, :64] / np.linalg.norm(full[:, :64], axis=1, keepdims=True), atol=1e-6)
+    for precision, dtype, width in [("int8", np.int8, 64), ("uint8", np.uint8, 64), ("binary", np.int8, 8),
+                                    ("ubinary", np.uint8, 8), ("float32", np.float32, 64)]:  # fmt: skip
+        vectors = model.embed(TEXTS, dimensions=64, precision=precision)
+        assert vectors.shape == (len(TEXTS), width) and vectors.dtype == dtype
+    assert model.embed([], precision="ubinary").shape == (0, 48)
+
+
+def test_bad_compact_arguments_are_one_line_each(model):
+    for options, error, message in [
+        (dict(dimensions=0), InputError, "dimensions must be between 1 and the model's 384, got 0"),
+        (dict(dimensions=385), InputError, "dimensions must be between 1 and the model's 384, got 385"),
+        (dict(dimensions=64.0), InputTypeError, "dimensions must be an int, not float"),
+        (dict(precision="fp16"), InputError, "unknown precision 'fp16'; choose one of float32, int8, uint8, binary, ubinary"),
+        (dict(long="chunk"), InputError, "unknown long='chunk'; choose one of truncate, error"),
+        (dict(ranges=np.zeros((2, 384))), InputError, "ranges are for precision int8 or uint8, not 'float32'"),
+        (dict(precision="int8", dimensions=64, ranges=np.zeros((2, 384))), InputError,
+         r"ranges must have shape \(2, 64\) \(each dimension's min, then max\), got \(2, 384\)"),
+    ]:  # fmt: skip
+        with pytest.raises(error, match=f"^{message}$"):
+            model.embed(["a", "b"], **options)
+    with pytest.raises(InputError, match="^int8 needs ranges= .* to quantise fewer than 2 vectors;"):
+        model.embed(["a"], precision="int8")
+    ranges = np.stack([-np.ones(384), np.ones(384)])
+    assert model.embed(["a"], precision="int8", ranges=ranges).shape == (1, 384)

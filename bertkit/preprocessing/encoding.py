@@ -37,19 +37,25 @@ class EncodedTexts:
     ids: list[list[int]]  # sub-word ids of each first text (no more than can be packed)
     ids_b: list[list[int]] | None  # and of each second text, for pairs
     lengths: list[int]  # packed length of each example, special tokens included
+    cut: list[int] = dataclasses.field(default_factory=list)  # examples longer than seq_length, truncated
 
 
 def encode_texts(pre, texts: list[str], texts_b: list[str] | None = None) -> EncodedTexts:
     segments = 1 if texts_b is None else 2
-    # No segment can keep more than the whole budget, so no tokenizer needs to go further.
+    # No segment can keep more than the whole budget, so no tokenizer needs to go further; one
+    # token more tells the examples that were cut from those that fit exactly.
     budget = pre.budget(segments)
-    ids = pre.tokenizer.encode_batch(texts, max_tokens=budget)
-    ids_b = pre.tokenizer.encode_batch(texts_b, max_tokens=budget) if texts_b is not None else None
+    ids = pre.tokenizer.encode_batch(texts, max_tokens=budget + 1)
+    ids_b = pre.tokenizer.encode_batch(texts_b, max_tokens=budget + 1) if texts_b is not None else None
+    totals = [len(a) + (len(ids_b[i]) if ids_b is not None else 0) for i, a in enumerate(ids)]
+    cut = [i for i, total in enumerate(totals) if total > budget]
+    for i in cut:  # each segment to the budget (the packer shares it out round-robin)
+        ids[i] = ids[i][:budget]
+        if ids_b is not None:
+            ids_b[i] = ids_b[i][:budget]
     special = pre.layout.num_special_tokens(segments)
-    lengths = [
-        min(pre.seq_length, len(a) + (len(ids_b[i]) if ids_b is not None else 0) + special) for i, a in enumerate(ids)
-    ]
-    return EncodedTexts(ids, ids_b, lengths)
+    lengths = [min(pre.seq_length, total + special) for total in totals]
+    return EncodedTexts(ids, ids_b, lengths, cut)
 
 
 def collate_texts(pre, encoded: EncodedTexts, indices: list[int]) -> dict[str, torch.Tensor]:

@@ -83,3 +83,32 @@ def test_pooling_choices_are_the_library_s():
     from bertkit.pipeline import POOLINGS as LIBRARY
 
     assert POOLINGS == LIBRARY
+
+
+def test_compact_and_long_choices_are_the_library_s():
+    from bertkit.cli.embed import LONG_TEXTS, QUANTIZED
+    from bertkit.pipeline import LONG_TEXTS as LIBRARY_LONG
+    from bertkit.tasks.compact import PRECISIONS
+
+    assert LONG_TEXTS == LIBRARY_LONG and ("float32", *QUANTIZED) == PRECISIONS
+
+
+def test_long_lines_warn_in_one_line_or_are_refused(tmp_path, capsys):
+    source, target = tmp_path / "in.txt", tmp_path / "out.npy"
+    source.write_text("short\n" + "a " * 300 + "\nalso short\n" + "b " * 255 + "\n", encoding="utf-8")
+    args = ["embed", "--input", str(source), "--output", str(target), "--no-progress", "--precision", "fp32"]
+    assert main([*args, "--quantize", "int8", "--dimensions", "100"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[1:] == [
+        "warning: 2 of 4 texts are longer than the model's 256 tokens and were truncated; --long error refuses such lines"
+    ]
+    assert f"wrote {target}: (4, 100) int8" in captured.out and np.load(target).dtype == np.int8
+    assert main([*args, "--long", "error"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "bertkit embed: error: text 1 is 302 tokens long (special tokens included), more than the model's 256; "
+        "shorten it, or let long='truncate' cut it"
+    )
+    assert main([*args, "--dimensions", "0"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "bertkit embed: error: dimensions must be between 1 and the model's 384, got 0"
+    )
