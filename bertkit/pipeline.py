@@ -36,6 +36,7 @@ from bertkit.tasks import compact, prediction
 from bertkit.tasks.encoder import Encoder, resolve_device
 from bertkit.tasks.fill_mask import FillMask
 from bertkit.tasks.rerank import check_pair_model, rerank
+from bertkit.tasks.similarity import similarity
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Precisions whose embed() and predict() run on bertkit.inference's FastEncoder (unpadded,
@@ -194,6 +195,12 @@ class Pipeline:
             model, _, _ = checkpoint.load_pretraining(self.encoder.source, require_heads=True)
             self._fill_mask = FillMask(model.to(self.encoder.device), self.preprocessor)
         return self._fill_mask(text, top_k)
+
+    def similarity(self, a, b) -> np.ndarray:
+        """(N, M) similarities of two sets of `embed` vectors, by the function the model declares
+        (its `similarity_fn_name`: cosine, dot, euclidean or manhattan; cosine without one)."""
+        function = self.embedding.similarity_fn_name if self.embedding is not None else "cosine"
+        return similarity(a, b, function)
 
     def embed_settings(
         self,

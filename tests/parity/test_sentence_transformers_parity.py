@@ -147,3 +147,21 @@ def test_cli_default_is_the_library_default(tmp_path, texts, engine, capsys):
     assert "embedding: pooling mean, normalised, max 256 tokens (the model's sentence-transformers files)" in err
     np.testing.assert_allclose(np.load(target), engine.embed(lines), atol=1e-5, rtol=0)
     assert_agree(np.load(target), encode(default_model_dir(), lines))
+
+
+@pytest.mark.parametrize("function", ["cosine", "dot", "euclidean", "manhattan"])
+def test_similarity_uses_the_declared_function_as_sentence_transformers(tmp_path, texts, function):
+    """`Pipeline.similarity` computes the model's `similarity_fn_name` as sentence-transformers'
+    `model.similarity` does (same embeddings in, same matrix out)."""
+    directory = tmp_path / "model"
+    shutil.copytree(default_model_dir(), directory)
+    config_file = directory / "config_sentence_transformers.json"
+    config = json.loads(config_file.read_text()) if config_file.exists() else {}
+    config_file.write_text(json.dumps({**config, "similarity_fn_name": function}))
+    model = bertkit.load(directory, precision="fp32")
+    vectors = model.embed(texts[:20])
+    theirs = sentence_transformers.SentenceTransformer(str(directory), device="cpu")
+    assert theirs.similarity_fn_name == function
+    expected = theirs.similarity(vectors[:5], vectors).numpy()
+    np.testing.assert_allclose(model.similarity(vectors[:5], vectors), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(model.similarity(vectors[0], vectors)[0], expected[0], atol=1e-5, rtol=0)
