@@ -5,7 +5,7 @@
     ham	0.9990	see you at 6?
 
 `--format json` prints one JSON object per text (all scores; words, tags and entities for a
-tagger), `--format csv` a table. `--input` reads one text per line, or a CSV/TSV/JSONL file's
+tagger, with each word's and entity's character span unless `--no-offsets`), `--format csv` a table. `--input` reads one text per line, or a CSV/TSV/JSONL file's
 `--text-column` (and `--text-pair-column` for pairs).
 """
 
@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sigmoid", action="store_true", help="a one-output model's score through a sigmoid (default: raw)"
     )
+    parser.add_argument(
+        "--no-offsets",
+        dest="offsets",
+        action="store_false",
+        help="leave out a tagger's (start, end) character span of each word and entity (json and csv)",
+    )
     add_loading_arguments(parser, required=True, precision_note="; the head stays fp32")
 
 
@@ -49,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     texts, pairs = _read_input(args)
     model = load_model(args)
-    results = model.predict(texts, pairs, batch_size=args.batch_size, sigmoid=args.sigmoid)
+    results = model.predict(texts, pairs, batch_size=args.batch_size, sigmoid=args.sigmoid, offsets=args.offsets)
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:
         if args.format == "json":

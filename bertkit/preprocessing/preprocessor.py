@@ -91,9 +91,22 @@ class Preprocessor:
         results are put back in input order by `indices`."""
         return encoding.batches(self, encoded, batch_size)
 
-    def tokenize(self, texts) -> list[list[int]]:
-        """Token ids of each text, whole, without special tokens."""
-        return self.tokenizer.encode_batch(_as_texts(texts, "texts"))
+    def tokenize(self, texts, offsets: bool = False) -> list:
+        """Token ids of each text, whole, without special tokens.
+
+        `offsets=True`: `(ids, spans)` for each text, `spans[i]` the `(start, end)` character span
+        (end exclusive) of `ids[i]` in the original text, through lower-casing, accent stripping,
+        CJK spacing, deleted control characters and byte-level BPE; equal to the `offset_mapping`
+        of transformers' fast tokenizers (huggingface flavour; the tfhub one has no offsets).
+
+        >>> Preprocessor.from_pretrained().tokenize(["Café 中文"], offsets=True)
+        [([7668, 1746, 1861], [(0, 4), (5, 6), (6, 7)])]
+        """
+        texts = _as_texts(texts, "texts")
+        if offsets:
+            encode_offsets = self.tokenizer.encode_offsets
+            return [encode_offsets(text) for text in texts]
+        return self.tokenizer.encode_batch(texts)
 
     def pack_inputs(
         self,

@@ -16,6 +16,12 @@ Long texts are tokenized only as far as needed: a prefix of the text cut where a
 (whitespace; a CJK ideograph when the normaliser spaces them out; see `prefix_cut`) has as ids a
 prefix of the text's ids.
 
+Character offsets (`encode_offsets`) take a path of their own, so that `encode` stays as it
+was: each chunk is normalised keeping where each character came from (`clean_with_offsets`,
+`normalize_word_with_offsets`), and its ids and spans are cached per chunk like its ids. The
+spans are those of transformers' `BertTokenizerFast` (tests/text/test_offsets.py); the `tfhub`
+flavour has none.
+
 Two flavours (`FLAVORS`), for the two tokenizers BERT checkpoints were trained with:
 `BertTokenizer` is the `huggingface` one; `TfHubBertTokenizer` (the `tfhub` flavour) matches
 TF Hub's preprocessing models (TF Text's `BertTokenizer`) id for id, with the same chunk cache
@@ -26,15 +32,22 @@ as spaces, no special tokens in text) and WordPiece's limit counted in UTF-8 byt
 from __future__ import annotations
 
 import re
-from itertools import chain
+import unicodedata
+from itertools import accumulate, chain
 from pathlib import Path
 
-from bertkit.errors import VocabError
+from bertkit.errors import BertkitError, VocabError
 from bertkit.text import tfhub_normalization
-from bertkit.text.normalization import CJK_RANGES, BertNormalizer, char_class
+from bertkit.text.normalization import (
+    ASCII_CONTROL_OR_SPACE,
+    CJK_RANGES,
+    BertNormalizer,
+    char_class,
+    nfc_with_offsets,
+)
 from bertkit.text.pretokenization import split_punctuation
 from bertkit.text.tfhub_normalization import TfHubNormalizer
-from bertkit.text.tokenizer import ChunkCache, ChunkedTokenizer
+from bertkit.text.tokenizer import ChunkCache, ChunkedTokenizer, append_offsets
 from bertkit.text.vocab import (
     DEFAULT_SPECIAL_TOKENS,
     FLAVORS,
@@ -62,6 +75,11 @@ _WORD_END_OR_CJK = re.compile(f"[{_WHITESPACE}]|" + char_class(CJK_RANGES))
 # "≯", which are not punctuation. Those are the only compositions starting with an ASCII symbol
 # (checked over all code points), so a symbol followed by printable ASCII or \t\n\r is safe.
 _ASCII_SYMBOL = re.compile(r"[!-/:-@\[-`{-~](?=[\t\n\r -~])")
+
+
+# The chunks of `split_chunks` with their places
+_split_at_whitespace = re.compile(f"([{_WHITESPACE}]+)").split
+_ascii_pieces = re.compile(r"[!-/:-@\[-`{-~]|[^!-/:-@\[-`{-~]+").finditer
 
 
 def split_chunks(text: str) -> list[str]:
@@ -93,6 +111,7 @@ class BertTokenizer(ChunkedTokenizer):
         self.model = WordPiece(vocab, unk_token=special_tokens["unk_token"])
         self._cache = ChunkCache(self._encode_chunk, self.CACHE_SIZE)
         self._word_cache = ChunkCache(self.model.encode_word, self.CACHE_SIZE)
+        self._offset_cache: ChunkCache | None = None  # chunk -> (ids, starts, ends): encode_offsets
 
     @classmethod
     def from_directory(cls, directory: str | Path, flavor: str | None = None) -> BertTokenizer:
@@ -170,6 +189,62 @@ class BertTokenizer(ChunkedTokenizer):
         """Ids of a text without special tokens: the ids of its raw chunks, from the cache."""
         return list(chain.from_iterable(map(self._cache.__getitem__, split_chunks(text))))
 
+    def encode_chunks_offsets(self, text: str, start: int, ids: list[int], spans: list[tuple[int, int]]) -> None:
+        """`encode_chunks` with each id's span, shifted by `start`; chunk by chunk from a cache."""
+        cache = self._offset_cache
+        if cache is None:
+            cache = self._offset_cache = ChunkCache(self._chunk_offsets, self.CACHE_SIZE)
+        parts = _split_at_whitespace(text)  # chunk, whitespace, chunk, ..., chunk ("" at the ends)
+        places = list(accumulate(map(len, parts), initial=start))[0::2]
+        append_offsets(list(map(cache.__getitem__, parts[0::2])), places, ids, spans)
+
+    def _chunk_offsets(self, chunk: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """Ids of one raw chunk (as `_encode_chunk`), and the starts and the ends of their spans in it.
+
+        As transformers' fast tokenizers: a sub-word spans the original characters of its first
+        to its last normalised character, so an accent stripped off its end, or a control
+        character deleted, is in no span; a whole-word [UNK] spans the word."""
+        word_cache, normalizer = self._word_cache, self.normalizer
+        ids: list[int] = []
+        spans: list[tuple[int, int]] = []
+        if chunk.isascii() and not ASCII_CONTROL_OR_SPACE.search(chunk):  # the common case: no change of length
+            word = chunk.lower() if normalizer.lowercase else chunk
+            for match in _ascii_pieces(word):
+                piece = match.group()
+                piece_ids = word_cache[piece]
+                ids += piece_ids
+                a, b = match.span()
+                self._piece_spans(piece, piece_ids, range(a, b), range(a + 1, b + 1), spans)
+            return tuple(ids), tuple(a for a, _ in spans), tuple(b for _, b in spans)
+        strip = normalizer.strip_accents
+        for word, starts, ends in normalizer.clean_with_offsets(chunk, nfc=not strip):
+            normalized = normalizer.normalize_word_with_offsets(word, starts, ends)
+            if strip and not word.isascii() and not unicodedata.is_normalized("NFC", word):
+                # NFC left out to keep the reference's spans; nearly always the same word
+                if normalized[0] != normalizer.normalize_word(unicodedata.normalize("NFC", word)):
+                    normalized = normalizer.normalize_word_with_offsets(*nfc_with_offsets(word, starts, ends))
+            word, starts, ends = normalized
+            position = 0
+            for piece in split_punctuation(word):
+                piece_ids = word_cache[piece]
+                ids += piece_ids
+                n = position + len(piece)
+                self._piece_spans(piece, piece_ids, starts[position:n], ends[position:n], spans)
+                position = n
+        return tuple(ids), tuple(a for a, _ in spans), tuple(b for _, b in spans)
+
+    def _piece_spans(self, piece: str, piece_ids, starts, ends, spans: list[tuple[int, int]]) -> None:
+        """Appends the span of each WordPiece id of one word whose characters start at `starts`
+        and end at `ends`."""
+        if len(piece_ids) == 1:  # the whole word: in the vocabulary, or [UNK]
+            spans.append((starts[0], ends[len(piece) - 1]))
+            return
+        position, marker, token = 0, len(self.model.prefix), self._id_to_token
+        for k, token_id in enumerate(piece_ids):
+            length = len(token[token_id]) - (marker if k else 0)
+            spans.append((starts[position], ends[position + length - 1]))
+            position += length
+
     def words(self, text: str) -> list[str]:
         """The normalised, pre-tokenized words WordPiece sees (special tokens left out)."""
         words = []
@@ -218,6 +293,13 @@ class TfHubBertTokenizer(BertTokenizer):
 
     def _encode_text(self, text: str) -> list[int]:
         return self.encode_chunks(text)  # "[SEP]" written in a text is text
+
+    def encode_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Not for this flavour: NFKC case folding moves characters too freely to follow cheaply."""
+        raise BertkitError(
+            "character offsets are for the huggingface flavour of WordPiece (and byte-level BPE); "
+            "this tokenizer is the tfhub flavour: load it with flavor='huggingface' for offsets"
+        )
 
     def words(self, text: str) -> list[str]:
         return self.normalizer.words(text)

@@ -11,7 +11,9 @@ The pipeline, stage by stage:
                      Radford et al. 2019), then looked up in vocab.json
 
 Words repeat in real text, so a word's ids are cached after the first time; a long text
-is tokenized only as far as `max_tokens` needs.
+is tokenized only as far as `max_tokens` needs. `encode_offsets` adds each token's character
+span (a byte of a character spans the whole character; leading and trailing spaces trimmed,
+as transformers' `RobertaTokenizerFast` with roberta-base's `trim_offsets=True`), cached by word.
 
     >>> from bertkit.text.bpe import BytePairEncoding, BpeTokenizer
     >>> vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4,
@@ -27,12 +29,12 @@ from __future__ import annotations
 import heapq
 import json
 import re
-from itertools import chain
+from itertools import accumulate, chain
 from pathlib import Path
 
 from bertkit.errors import VocabError
-from bertkit.text.byte_level import WHITESPACE, ByteLevelPreTokenizer, from_symbols, to_symbols
-from bertkit.text.tokenizer import ChunkCache, ChunkedTokenizer
+from bertkit.text.byte_level import BYTE_TO_SYMBOL, WHITESPACE, ByteLevelPreTokenizer, from_symbols, to_symbols
+from bertkit.text.tokenizer import ChunkCache, ChunkedTokenizer, append_offsets
 
 VOCAB_FILE = "vocab.json"
 MERGES_FILE = "merges.txt"
@@ -146,6 +148,7 @@ class BpeTokenizer(ChunkedTokenizer):
         self.model = model
         self.pre_tokenizer = ByteLevelPreTokenizer(add_prefix_space)
         self._cache = ChunkCache(self._encode_word, self.CACHE_SIZE)
+        self._offset_cache: ChunkCache | None = None  # word -> (ids, starts, ends): encode_offsets
 
     @classmethod
     def from_directory(cls, directory: str | Path) -> BpeTokenizer:
@@ -177,6 +180,56 @@ class BpeTokenizer(ChunkedTokenizer):
 
     def encode_chunks(self, text: str) -> list[int]:
         return list(chain.from_iterable(map(self._cache.__getitem__, self.pre_tokenizer.words(text))))
+
+    def encode_chunks_offsets(self, text: str, start: int, ids: list[int], spans: list[tuple[int, int]]) -> None:
+        """`encode_chunks` with each id's span, shifted by `start`; word by word from a cache."""
+        cache = self._offset_cache
+        if cache is None:
+            cache = self._offset_cache = ChunkCache(self._word_offsets, self.CACHE_SIZE)
+        prefixed = self.pre_tokenizer.add_prefix_space and text and not text.startswith(" ")
+        if prefixed:
+            text, start = " " + text, start - 1  # the added space is in no span (trimmed, or clamped)
+        words = self.pre_tokenizer._words(text)  # they cover the text, one after the other
+        first = len(spans)
+        append_offsets(list(map(cache.__getitem__, words)), accumulate(map(len, words), initial=start), ids, spans)
+        if prefixed and len(spans) > first:
+            a, b = spans[first]
+            spans[first] = (max(a, start + 1), max(b, start + 1))
+
+    def _word_offsets(self, word: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """Ids of one pre-tokenizer word and their spans in it, as transformers' RoBERTa
+        tokenizer gives them (`trim_offsets=True`, as roberta-base's tokenizer.json): a token
+        spans the characters its bytes come from (each byte of a character the whole
+        character), without its leading and trailing spaces ("Ġworld" spans "world"; a token of
+        spaces only is empty, at its end)."""
+        vocab, space = self.model.vocab, BYTE_TO_SYMBOL[ord(" ")]
+        ids: list[int] = []
+        spans: list[tuple[int, int]] = []
+        for match in self.pre_tokenizer.piece_matches(word):
+            piece, base = match.group(), match.start()
+            symbols = to_symbols(piece)
+            if piece.isascii():
+                char_of = range(len(piece))
+            else:  # the character each byte comes from
+                char_of = [k for k, c in enumerate(piece) for _ in range(len(c.encode("utf-8", "surrogatepass")))]
+                if len(char_of) != len(symbols):  # a surrogate pair in the str: one character for all
+                    char_of = [0] * len(symbols)
+            position = 0
+            for token in self.model.merge(symbols):
+                n = len(token)
+                token_id = vocab.get(token)
+                if token_id is not None:  # a byte missing from the vocabulary is dropped, as in encode
+                    body = token.strip(space)
+                    if body:
+                        lead = n - len(token.lstrip(space))
+                        first, last = position + lead, position + lead + len(body) - 1
+                        spans.append((base + char_of[first], base + char_of[last] + 1))
+                    else:
+                        end = base + char_of[position + n - 1] + 1
+                        spans.append((end, end))
+                    ids.append(token_id)
+                position += n
+        return tuple(ids), tuple(a for a, _ in spans), tuple(b for _, b in spans)
 
     def _encode_word(self, word: str) -> list[int]:
         encode = self.model.encode

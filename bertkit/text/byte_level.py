@@ -111,6 +111,7 @@ class ByteLevelPreTokenizer:
         self.add_prefix_space = add_prefix_space
         self._words = re.compile(WORD_PATTERN).findall
         self.pieces = re.compile(GPT2_PATTERN).findall
+        self.piece_matches = re.compile(GPT2_PATTERN).finditer  # `pieces` with places
 
     def words(self, text: str) -> list[str]:
         """Text cut where GPT-2's pieces can never straddle the cut."""

@@ -22,6 +22,7 @@ import functools
 import re
 import sys
 import unicodedata
+from collections.abc import Sequence
 
 # CJK Unified Ideographs and their extensions, and the compatibility ideographs: the blocks the
 # original BERT (and HuggingFace) treat as Chinese characters. Hangul and Kana are not in them.
@@ -43,7 +44,7 @@ ASCII_PUNCTUATION_RANGES = ((33, 47), (58, 64), (91, 96), (123, 126))
 # line/paragraph separators U+2028/U+2029 (categories Zl/Zp, so `clean` keeps them), which the
 # reference's `str.split()` treats as word boundaries too.
 ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_ASCII_CONTROL_OR_SPACE = re.compile(r"[\x00-\x1f\x7f]")
+ASCII_CONTROL_OR_SPACE = re.compile(r"[\x00-\x1f\x7f]")
 _TAB_NEWLINE_CR_TO_SPACE = str.maketrans("\t\n\r", "   ")
 
 
@@ -109,6 +110,58 @@ def char_classes() -> CharClasses:
     return CharClasses()
 
 
+_ascii_words = re.compile(r"[^ ]+").finditer
+
+
+@functools.cache
+def _words():
+    """Words of cleaned text: what `str.split()` splits at is a space, U+2028 or U+2029 by then."""
+    return re.compile("[^ \u2028\u2029]+").finditer
+
+
+@functools.cache
+def _words_and_cjk():
+    """`_words`, with each CJK ideograph a word of its own (what `space_cjk` does)."""
+    cjk = char_class(CJK_RANGES)
+    return re.compile(f"{cjk}|[^ \u2028\u2029{cjk[1:-1]}]+").finditer
+
+
+def nfc_with_offsets(word: str, starts: Sequence[int], ends: Sequence[int]) -> tuple[str, Sequence[int], Sequence[int]]:
+    """NFC of `word`, each character with the span of all it was composed from: canonical
+    decomposition character by character, canonical reordering, then canonical composition."""
+    combining = unicodedata.combining
+    chars = [(d, a, b) for c, a, b in zip(word, starts, ends) for d in unicodedata.normalize("NFD", c)]
+    i = 0
+    while i < len(chars):  # reorder each run of non-starters by combining class (a stable sort)
+        if combining(chars[i][0]) == 0:
+            i += 1
+            continue
+        j = i
+        while j < len(chars) and combining(chars[j][0]) != 0:
+            j += 1
+        chars[i:j] = sorted(chars[i:j], key=lambda item: combining(item[0]))
+        i = j
+    out: list[list] = []
+    starter = None
+    last_class = 0
+    for c, a, b in chars:
+        klass = combining(c)
+        if starter is not None and (last_class == 0 or last_class < klass):
+            composed = unicodedata.normalize("NFC", out[starter][0] + c)
+            if len(composed) == 1:  # not blocked, and a primary composite
+                out[starter] = [composed, out[starter][1], max(out[starter][2], b)]
+                continue
+        if klass == 0:
+            starter = len(out)
+        last_class = klass
+        out.append([c, a, b])
+    composed_word = "".join(c for c, _, _ in out)
+    if composed_word != unicodedata.normalize("NFC", word):  # not expected; never a wrong id
+        composed_word = unicodedata.normalize("NFC", word)
+        return composed_word, [starts[0]] * len(composed_word), [ends[-1]] * len(composed_word)
+    return composed_word, [a for _, a, _ in out], [b for _, _, b in out]
+
+
 class BertNormalizer:
     """Cleaning, CJK spacing, lower-casing and accent stripping, as BERT's basic tokenizer.
 
@@ -128,7 +181,7 @@ class BertNormalizer:
     def clean(self, text: str) -> str:
         """Stages 1-3 on a whole text: remove controls, map whitespace, space CJK, NFC."""
         if text.isascii():
-            if _ASCII_CONTROL_OR_SPACE.search(text):
+            if ASCII_CONTROL_OR_SPACE.search(text):
                 text = ASCII_CONTROL.sub("", text).translate(_TAB_NEWLINE_CR_TO_SPACE)
             return text
         classes = char_classes()
@@ -136,6 +189,68 @@ class BertNormalizer:
         if self.cjk_chars:
             text = classes.cjk.sub(r" \1 ", text)
         return unicodedata.normalize("NFC", text)
+
+    def clean_with_offsets(self, chunk: str, nfc: bool = True) -> list[tuple[str, Sequence[int], Sequence[int]]]:
+        """Stages 1-3 on one raw whitespace-free chunk, keeping where each character came from:
+        the words of `clean(chunk).split()`, each with the start and the end in `chunk` of each
+        of its characters. A character NFC composes spans its parts; `nfc=False` leaves NFC out
+        (accent stripping undoes it, and transformers' fast tokenizers never compose: a stripped
+        accent then belongs to no token, as there).
+
+        >>> BertNormalizer().clean_with_offsets("a\\x00b\\u4e2d")
+        [('ab', [0, 2], [1, 3]), ('中', [3], [4])]
+        """
+        n = len(chunk)
+        starts: Sequence[int] = range(n)
+        if chunk.isascii():
+            if ASCII_CONTROL_OR_SPACE.search(chunk):
+                starts = [i for i, c in enumerate(chunk) if not ASCII_CONTROL.match(c)]
+                chunk = "".join(chunk[i] for i in starts).translate(_TAB_NEWLINE_CR_TO_SPACE)
+            pattern = _ascii_words
+        else:
+            classes = char_classes()
+            if classes.removed.search(chunk) or classes.whitespace.search(chunk):
+                starts = [i for i, c in enumerate(chunk) if not classes.removed.match(c)]
+                chunk = classes.whitespace.sub(" ", "".join(chunk[i] for i in starts))
+            pattern = _words_and_cjk() if self.cjk_chars else _words()
+        ends = range(1, n + 1) if isinstance(starts, range) else [i + 1 for i in starts]
+        words = []
+        for match in pattern(chunk):
+            a, b = match.span()
+            word, word_starts, word_ends = match.group(), starts[a:b], ends[a:b]
+            if nfc and not word.isascii() and not unicodedata.is_normalized("NFC", word):
+                word, word_starts, word_ends = nfc_with_offsets(word, word_starts, word_ends)
+            words.append((word, word_starts, word_ends))
+        return words
+
+    def normalize_word_with_offsets(
+        self, word: str, starts: Sequence[int], ends: Sequence[int]
+    ) -> tuple[str, Sequence[int], Sequence[int]]:
+        """`normalize_word`, keeping each character's start and end: a character lower-casing or
+        NFD expands shares the span of the one it came from; stripped accents are gone."""
+        if self.lowercase:
+            lowered = word.lower()
+            if len(lowered) != len(word):  # "İ" -> "i̇": expand spans as each character expands
+                lengths = [len(c.lower()) for c in word]
+                starts = [a for a, k in zip(starts, lengths) for _ in range(k)]
+                ends = [b for b, k in zip(ends, lengths) for _ in range(k)]
+            word = lowered
+        if self.strip_accents and not word.isascii():
+            marks = char_classes().marks
+            expected = marks.sub("", unicodedata.normalize("NFD", word))
+            if expected != word:
+                kept = [
+                    (d, a, b)
+                    for c, a, b in zip(word, starts, ends)
+                    for d in (c if c.isascii() else unicodedata.normalize("NFD", c))
+                    if not marks.match(d)
+                ]
+                if "".join(d for d, _, _ in kept) == expected:
+                    starts, ends = [a for _, a, _ in kept], [b for _, _, b in kept]
+                else:  # marks that NFD reorders across other marks: the whole word for each
+                    starts, ends = [starts[0]] * len(expected), [ends[-1]] * len(expected)
+                word = expected
+        return word, starts, ends
 
     def normalize_word(self, word: str) -> str:
         """Stage 4 on one whitespace-free word: lower-case, then strip accents."""

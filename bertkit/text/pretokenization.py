@@ -68,6 +68,30 @@ class SpecialTokenSplitter:
             parts[1::2] = [p.lstrip(_WHITE_SPACE_CHARS) for p in parts[1::2]]
         return [self.ids[p] if i % 2 else p for i, p in enumerate(parts) if p or i % 2]
 
+    def split_with_spans(self, text: str) -> list[tuple[int, int, int | None]]:
+        """`split` with places: (start, end, None) for a plain-text piece, (start, end, id) for a
+        special token, whose span is the token as written (without the whitespace it absorbs).
+
+        >>> SpecialTokenSplitter({"<mask>": 4}, absorbs_space_before={"<mask>"}).split_with_spans("a <mask> b")
+        [(0, 1, None), (2, 8, 4), (8, 10, None)]
+        """
+        if self._pattern is None or not any(c in text for c in self._first_chars):
+            return [(0, len(text), None)] if text else []
+        spans: list[tuple[int, int, int | None]] = []
+        position = 0
+        for match in self._pattern.finditer(text):
+            token = match.group()
+            if self._absorbs:
+                token = token.lstrip(_WHITE_SPACE_CHARS)
+            start = match.end() - len(token)
+            if match.start() > position:
+                spans.append((position, match.start(), None))
+            spans.append((start, match.end(), self.ids[token]))
+            position = match.end()
+        if position < len(text):
+            spans.append((position, len(text), None))
+        return spans
+
     def inside_token(self, text: str, position: int) -> bool:
         """Does a special token written in `text` span `position` (start < position < end)?
 

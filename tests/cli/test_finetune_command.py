@@ -75,7 +75,7 @@ def test_tagger_from_conll_learns_entities(base, tmp_path, capsys):
     assert main(["predict", "--model", str(out), "--format", "json", "alice went to paris city"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["tags"] == ["B-PER", "O", "O", "B-LOC", "I-LOC"]
-    assert result["entities"][1] == {"type": "LOC", "text": "paris city", "start": 3, "end": 5}
+    assert result["entities"][1] == {"type": "LOC", "text": "paris city", "start": 3, "end": 5, "span": [14, 24]}
 
 
 @pytest.mark.parametrize(

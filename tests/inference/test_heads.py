@@ -124,7 +124,7 @@ def test_tagger_predicts_on_the_engine_with_the_plain_path_numbers(tmp_path):
     predicted = m.predict(sentences)
     plain_predicted = prediction.predict(m.task[0], spec, m.preprocessor, sentences)
     assert [r["tags"] for r in predicted] == [r["tags"] for r in plain_predicted]
-    assert predicted[0].keys() == {"words", "tags", "scores", "entities"}
+    assert predicted[0].keys() == {"words", "tags", "scores", "entities", "spans"}
 
 
 def test_docstring_example_runs():
