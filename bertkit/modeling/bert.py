@@ -31,6 +31,7 @@ class BackboneOutput(NamedTuple):
     sequence: torch.Tensor  # (B, S, H), the last layer's output
     layers: list[torch.Tensor]  # L x (B, S, H), one per transformer layer; layers[-1] is sequence
     pooled: torch.Tensor | None  # (B, H); None for a model without a pooler
+    attentions: list[torch.Tensor] | None = None  # L x (B, heads, S, S) when asked for, else None
 
 
 class BertModel(nn.Module):
@@ -51,12 +52,13 @@ class BertModel(nn.Module):
         word_ids: torch.Tensor,  # (B, S) int64
         mask: torch.Tensor,  # (B, S), 1 on real tokens, 0 on padding
         type_ids: torch.Tensor | None = None,  # (B, S) int64, segment A = 0, B = 1
+        attentions: bool = False,  # also return each layer's attention probabilities
     ) -> BackboneOutput:
         x = self.embeddings(word_ids, self.position_ids(mask), type_ids)  # (B, S, H)
         attend = mask.bool()[:, None, None, :]  # (B, S) -> (B, 1, 1, S): keys each query may see
-        layers = self.transformer(x, attend)
+        layers, probs = self.transformer(x, attend, attentions)
         pooled = self.pooler(layers[-1]) if self.pooler is not None else None
-        return BackboneOutput(layers[-1], layers, pooled)
+        return BackboneOutput(layers[-1], layers, pooled, probs)
 
 
 @torch.no_grad()

@@ -23,21 +23,28 @@ class TransformerLayer(nn.Module):
         self.output_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:  # (B, S, H) -> (B, S, H)
-        x = self.attention_norm(x + self.dropout(self.attention(x, attend)))
-        return self.output_norm(x + self.dropout(self.feed_forward(x)))
+    def forward(
+        self, x: torch.Tensor, attend: torch.Tensor, probabilities: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:  # (B, S, H) -> (B, S, H), and (B, heads, S, S) or None
+        attended, probs = self.attention(x, attend, probabilities)
+        x = self.attention_norm(x + self.dropout(attended))
+        return self.output_norm(x + self.dropout(self.feed_forward(x))), probs
 
 
 class TransformerStack(nn.Module):
-    """`num_hidden_layers` layers; returns every layer's output (L of them, the last is final)."""
+    """`num_hidden_layers` layers; returns every layer's output (L of them, the last is final) and,
+    when asked, every layer's attention probabilities (L of them, else None)."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
         self.layers = nn.ModuleList(TransformerLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> list[torch.Tensor]:  # L x (B, S, H)
-        outputs = []
+    def forward(
+        self, x: torch.Tensor, attend: torch.Tensor, probabilities: bool = False
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:  # L x (B, S, H), L x (B, heads, S, S) or None
+        outputs, attentions = [], []
         for layer in self.layers:
-            x = layer(x, attend)
+            x, probs = layer(x, attend, probabilities)
             outputs.append(x)
-        return outputs
+            attentions.append(probs)
+        return outputs, attentions if probabilities else None

@@ -48,6 +48,9 @@ class Encoder(nn.Module):
     Outputs: `sequence_output` (B, S, H), `pooled_output` (B, H), `encoder_outputs` (a list of
     L tensors (B, S, H), one per layer, the last equal to `sequence_output`) and `default`
     (= `pooled_output`). Values at padding positions of `sequence_output` are unspecified.
+    `enc(batch, output_attentions=True)` adds `attentions`: L tensors (B, heads, S, S), each
+    query's softmax over the keys (rows sum to 1 over real tokens, exactly 0 on padding keys),
+    as `transformers` returns them for `output_attentions=True`.
     In eval mode after `from_pretrained`; `.train()` turns dropout on for fine-tuning.
     """
 
@@ -75,16 +78,21 @@ class Encoder(nn.Module):
         """Write a directory `transformers.AutoModel.from_pretrained` loads, tokenizer files included."""
         return checkpoint.save(self.backbone, self.config, directory, source=self.source)
 
-    def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+    def forward(
+        self, batch: Mapping[str, torch.Tensor], output_attentions: bool = False
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         word_ids, mask, type_ids = self._inputs(batch)  # (B, S) int64 each, on our device
-        out = self.backbone(word_ids, mask, type_ids)
+        out = self.backbone(word_ids, mask, type_ids, attentions=output_attentions)
         # TF Hub's key order, so printing the dict reads as in its notebooks.
-        return {
+        outputs = {
             "default": out.pooled,
             "sequence_output": out.sequence,
             "encoder_outputs": out.layers,
             "pooled_output": out.pooled,
         }
+        if output_attentions:  # transformers' name; computed only when asked (the fused kernel has none)
+            outputs["attentions"] = out.attentions
+        return outputs
 
     def _inputs(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         if not isinstance(batch, Mapping):
