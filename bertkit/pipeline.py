@@ -32,7 +32,7 @@ from bertkit.inference import FastEncoder, FastTaskModel
 from bertkit.inference.kernels import resolve_precision
 from bertkit.inference.layout import TOKEN_POOLINGS, TokenLayout
 from bertkit.preprocessing import Preprocessor
-from bertkit.tasks import compact, prediction
+from bertkit.tasks import chunking, compact, prediction
 from bertkit.tasks.encoder import Encoder, resolve_device
 from bertkit.tasks.fill_mask import FillMask
 from bertkit.tasks.rerank import check_pair_model, rerank
@@ -44,7 +44,7 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 ENGINE_PRECISIONS = ("fp32", "bf16", "int8")
 POOLINGS = (*TOKEN_POOLINGS, "pooled")
 SEQ_LENGTH = 128  # the preprocessor's, as TF Hub's preprocessing models pack
-LONG_TEXTS = ("truncate", "error")  # what embed does with a text longer than it reads
+LONG_TEXTS = ("truncate", "chunk", "error")  # what embed does with a text longer than it reads
 
 
 def load(
@@ -151,14 +151,20 @@ class Pipeline:
 
     @torch.inference_mode()
     def predict(
-        self, texts: Sequence, texts_b: Sequence[str] | None = None, batch_size: int = 32, sigmoid: bool = False
+        self,
+        texts: Sequence,
+        texts_b: Sequence[str] | None = None,
+        batch_size: int = 32,
+        sigmoid: bool = False,
+        offsets: bool = True,
     ) -> list[dict]:
         """Labels and scores from a fine-tuned classifier or tagger, one dict per text.
 
         Classifier: `{"label", "score", "scores"}` (multi-label: `{"labels", "scores"}`); pairs
         take `texts_b`. A one-output classifier (cross-encoder, regression) gives its raw score,
         or its sigmoid with `sigmoid=True`. Tagger: `{"words", "tags", "scores", "entities"}`, texts split on
-        whitespace (or given as lists of words). See `bertkit.tasks.prediction.predict`.
+        whitespace and at each CJK ideograph (or given as lists of words), with each word's and
+        entity's (start, end) character span (`offsets=False` leaves them out). See `bertkit.tasks.prediction.predict`.
         """
         if self.task is None:
             raise InputError(
@@ -168,7 +174,7 @@ class Pipeline:
         model, spec = self.task
         if self.task_engine is not None:  # the same head on the engine's backbone outputs
             model = self.task_engine
-        return prediction.predict(model, spec, self.preprocessor, texts, texts_b, batch_size, sigmoid)
+        return prediction.predict(model, spec, self.preprocessor, texts, texts_b, batch_size, sigmoid, offsets)
 
     @torch.inference_mode()
     def rerank(
@@ -264,6 +270,7 @@ class Pipeline:
         precision: str = "float32",
         ranges: np.ndarray | None = None,
         long: str = "truncate",
+        stride: int = chunking.STRIDE,
     ) -> np.ndarray:  # (N, H) float32 (or as `dimensions` and `precision` say), row i for texts[i]
         """One vector per text, made as the model's own sentence-transformers files say.
 
@@ -289,8 +296,11 @@ class Pipeline:
         sample); binary / ubinary pack one bit per dimension, (N, dims / 8) int8 / uint8.
 
         `long`: a text longer than the embedding length (special tokens and prompt included) is
-        cut to it with one warning per call ("truncate"), or refused with an InputError naming
-        the first ("error").
+        cut to it with one warning per call ("truncate"), refused with an InputError naming the
+        first ("error"), or read whole ("chunk"): split into windows of the model's length that
+        share `stride` tokens, each embedded, the text's vector their token-weighted mean
+        (re-normalised when the model normalises; `bertkit.tasks.chunking`). A text that fits
+        gets the same vector whatever `long` says.
         """
         texts = _check_texts(texts)
         settings = self.embed_settings(pooling, normalize, prompt, prompt_name)
@@ -301,16 +311,82 @@ class Pipeline:
             warnings.warn(settings.conflict, stacklevel=3)  # past inference_mode's wrapper: the caller
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
-        texts = [settings.prompt + text for text in texts]
-        if settings.lower_case:
-            texts = [text.lower() for text in texts]
+        pre = self._embed_preprocessor(settings)
+        if long == "chunk":
+            windows = self._windows(texts, settings, pre, None, stride)
+            found = self._embed_encoded(pre, windows.encoded, settings, batch_size, progress, "window")
+            weights = np.asarray([end - start for start, end in windows.token_spans], dtype=np.float64)
+            vectors = chunking.weighted_mean(found, windows.owners, weights, len(texts))
+            if settings.normalize:
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        else:
+            texts = [settings.prompt + text for text in texts]
+            if settings.lower_case:
+                texts = [text.lower() for text in texts]
+            encoded = pre.encode(texts)
+            self._check_long(pre, texts, encoded.cut, long)
+            vectors = self._embed_encoded(pre, encoded, settings, batch_size, progress, "text")
+        vectors = compact.truncate(vectors, dimensions, settings.normalize)
+        return compact.quantize(vectors, precision, ranges)
+
+    @torch.inference_mode()
+    def embed_chunks(
+        self,
+        texts: Sequence[str],
+        window: int | None = None,
+        stride: int = chunking.STRIDE,
+        pooling: str | None = None,
+        normalize: bool | None = None,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+        batch_size: int = 32,
+        progress: bool = False,
+        dimensions: int | None = None,
+        precision: str = "float32",
+        ranges: np.ndarray | None = None,
+    ) -> chunking.Chunks:
+        """Every text cut into overlapping windows of `window` tokens (default: as many as the
+        model reads, less its special tokens and the prompt), neighbours sharing `stride`
+        tokens, each window embedded as `embed` would embed it: what a retrieval index stores.
+
+        Returns `bertkit.tasks.chunking.Chunks`: for each window, the text it comes from, its
+        (start, end) character span in the original text (`text[start:end]`, from the
+        tokenizer's offsets), its token span and its vector. Other arguments as `embed`.
+        """
+        texts = _check_texts(texts)
+        settings = self.embed_settings(pooling, normalize, prompt, prompt_name)
+        ranges = compact.check(dimensions, precision, ranges, self.encoder.config.hidden_size)
+        if settings.conflict:
+            warnings.warn(settings.conflict, stacklevel=3)
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        pre = self._embed_preprocessor(settings)
+        windows = self._windows(texts, settings, pre, window, stride, spans=True)
+        vectors = self._embed_encoded(pre, windows.encoded, settings, batch_size, progress, "window")
+        vectors = compact.quantize(compact.truncate(vectors, dimensions, settings.normalize), precision, ranges)
+        return chunking.Chunks(
+            np.asarray(windows.owners, dtype=np.int64).reshape(-1),
+            np.asarray(windows.spans, dtype=np.int64).reshape(-1, 2),
+            np.asarray(windows.token_spans, dtype=np.int64).reshape(-1, 2),
+            vectors,
+        )
+
+    def _embed_preprocessor(self, settings: EmbedSettings) -> Preprocessor:
         pre = self.preprocessor
         if settings.max_length != pre.seq_length:  # the same stages, cut at the embedding's length
             pre = Preprocessor(pre.tokenizer, pre.layout, settings.max_length)
-        encoded = pre.encode(texts)
-        self._check_long(pre, texts, encoded.cut, long)
-        vectors = np.zeros((len(texts), self.encoder.config.hidden_size), dtype=np.float32)
-        with tqdm(total=len(texts), unit="text", disable=not progress, desc="embed") as bar:
+        return pre
+
+    def _windows(self, texts, settings, pre, window, stride, spans=False) -> chunking.Windows:
+        """The windows of `texts`, each packed as [prompt] + its tokens, for `_embed_encoded`."""
+        return chunking.make_windows(
+            self.preprocessor.tokenizer, pre, texts, settings.prompt, settings.lower_case, window, stride, spans
+        )
+
+    def _embed_encoded(self, pre, encoded, settings, batch_size, progress, unit) -> np.ndarray:
+        """(N, H) float32 vectors of encoded rows, in their order, pooled and normalised as `settings` say."""
+        vectors = np.zeros((len(encoded.ids), self.encoder.config.hidden_size), dtype=np.float32)
+        with tqdm(total=len(encoded.ids), unit=unit, disable=not progress, desc="embed") as bar:
             for batch, inputs in pre.batches(encoded, batch_size):  # padded to each batch's longest
                 mask = inputs["input_mask"]
                 if self.engine is not None:  # same vectors, no compute on padding
@@ -323,8 +399,7 @@ class Pipeline:
                     found = torch.nn.functional.normalize(found, p=2.0, dim=-1)
                 vectors[batch] = found.cpu().numpy()
                 bar.update(len(batch))
-        vectors = compact.truncate(vectors, dimensions, settings.normalize)
-        return compact.quantize(vectors, precision, ranges)
+        return vectors
 
     @staticmethod
     def _check_long(pre: Preprocessor, texts: list[str], cut: list[int], long: str) -> None:

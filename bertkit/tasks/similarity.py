@@ -46,4 +46,6 @@ def _rows(vectors, name: str) -> torch.Tensor:
         array = array[None]
     if array.ndim != 2 or array.shape[1] == 0:
         raise InputError(f"{name}: expected vectors (N, dims) or one vector, got shape {array.shape}")
+    if not array.flags.writeable:  # a read-only memory map (an index on disk): torch wants its own copy
+        array = array.copy()
     return torch.from_numpy(array)
