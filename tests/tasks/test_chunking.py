@@ -151,3 +151,17 @@ def test_a_chunk_finds_its_own_document(model):
         recall[long] = float(((chunks.vectors @ documents.T).argmax(axis=1) == chunks.text_index).mean())
     assert len(chunks) > 60
     assert recall["chunk"] >= 0.85 and recall["chunk"] > recall["truncate"] + 0.1  # measured: 0.878 and 0.683
+
+
+def test_the_embed_command_chunks_long_lines(model, documents, tmp_path, capsys):
+    from bertkit.cli import main
+
+    source = tmp_path / "lines.txt"
+    lines = [" ".join(text.split()) for text in documents[:3]]  # one line each
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["embed", "--input", str(source), "--no-progress", "--precision", "fp32", "--long", "chunk"]
+    assert main([*args, "--stride", "16", "--output", str(tmp_path / "v.npy")]) == 0
+    assert "warning" not in capsys.readouterr().err  # nothing cut
+    np.testing.assert_allclose(np.load(tmp_path / "v.npy"), model.embed(lines, long="chunk", stride=16), atol=1e-5)
+    assert main([*args, "--stride", "300", "--output", str(tmp_path / "w.npy")]) == 1
+    assert "must be longer than stride (300" in capsys.readouterr().err
