@@ -9,10 +9,10 @@ Three ways to store the documents, in one run:
 
 - truncate: one vector per document from its first 256 tokens (what `embed` does by default);
 - chunk: one vector per document, the token-weighted mean of its windows (`embed(long="chunk")`);
-- windows: every window's vector (`embed_chunks`), a document scored by its best window: what a
+- windows: every window's vector (`embed_windows`), a document scored by its best window: what a
   retrieval index stores.
 
-Queries: (1) every window of every document, as a vector (`embed_chunks`), against the
+Queries: (1) every window of every document, as a vector (`embed_windows`), against the
 document vectors: does it rank its own document first (recall@1)? (2) one sentence from the
 middle of each window, embedded on its own, against each store: the realistic case of a user
 who remembers a phrase.
@@ -87,7 +87,7 @@ def main() -> None:
         truncated = model.embed(texts)
     cut = [str(w.message) for w in caught]
     chunked = model.embed(texts, long="chunk", stride=args.stride)
-    chunks = model.embed_chunks(texts, stride=args.stride)
+    chunks = model.embed_windows(texts, stride=args.stride)
     seconds = time.perf_counter() - started
     tokens = sum(len(ids) for ids in model.preprocessor.tokenize(texts))
 

@@ -136,7 +136,7 @@ def test_bad_compact_arguments_are_one_line_each(model):
         (dict(dimensions=385), InputError, "dimensions must be between 1 and the model's 384, got 385"),
         (dict(dimensions=64.0), InputTypeError, "dimensions must be an int, not float"),
         (dict(precision="fp16"), InputError, "unknown precision 'fp16'; choose one of float32, int8, uint8, binary, ubinary"),
-        (dict(long="chunk"), InputError, "unknown long='chunk'; choose one of truncate, error"),
+        (dict(long="split"), InputError, "unknown long='split'; choose one of truncate, chunk, error"),
         (dict(ranges=np.zeros((2, 384))), InputError, "ranges are for precision int8 or uint8, not 'float32'"),
         (dict(precision="int8", dimensions=64, ranges=np.zeros((2, 384))), InputError,
          r"ranges must have shape \(2, 64\) \(each dimension's min, then max\), got \(2, 384\)"),

@@ -90,7 +90,7 @@ def build_index(
         raise InputError(f"no text documents found under {', '.join(map(str, sources))}")
     declared = model.embedding.prompts if model.embedding is not None else {}
     prompt_name = next((name for name in ("document", "passage") if name in declared), None)
-    chunks = model.embed_chunks(
+    chunks = model.embed_windows(
         texts, window=window, stride=stride, prompt_name=prompt_name, batch_size=batch_size, progress=progress
     )
     settings = model.embed_settings(prompt_name=prompt_name)

@@ -10,8 +10,9 @@ embedded in the same length-sorted batches as everything else.
 
 A document's vector (`Pipeline.embed(long="chunk")`) is the mean of its windows' vectors
 weighted by their numbers of tokens, re-normalised when the model normalises; a text that fits
-gets exactly the vector `long="truncate"` gives it. `Pipeline.embed_chunks` keeps the windows:
-each with the character span it covers in the original text, what a retrieval index stores.
+gets exactly the vector `long="truncate"` gives it. `Pipeline.embed_chunks` keeps the windows,
+each with the character span it covers in the original text (`(start, end, vector)` per text;
+`Pipeline.embed_windows`: the same as arrays, `Chunks`), what a retrieval index stores.
 
     >>> token_windows(10, window=4, stride=1)
     [(0, 4), (3, 7), (6, 10)]
@@ -68,7 +69,7 @@ def weighted_mean(vectors: np.ndarray, owners: np.ndarray, weights: np.ndarray, 
 
 @dataclasses.dataclass
 class Chunks:
-    """The windows of some texts, as `Pipeline.embed_chunks` returns them (N windows in all).
+    """The windows of some texts, as `Pipeline.embed_windows` returns them (N windows in all).
 
     `text_index[i]`: which input text window i comes from (windows of a text are consecutive,
     in text order); `spans[i]`: its (start, end) characters in that text, `text[start:end]`;
@@ -89,6 +90,13 @@ class Chunks:
         for i in range(len(self)):
             yield int(self.text_index[i]), (int(self.spans[i, 0]), int(self.spans[i, 1])), self.vectors[i]
 
+    def per_text(self, count: int) -> list[list[tuple[int, int, np.ndarray]]]:
+        """`Pipeline.embed_chunks`' form: for each of `count` texts, its windows' (start, end, vector)."""
+        found: list[list[tuple[int, int, np.ndarray]]] = [[] for _ in range(count)]
+        for owner, (start, end), vector in self:
+            found[owner].append((start, end, vector))
+        return found
+
     def text(self, i: int, texts) -> str:
         """The characters window i covers, from the texts it was made of."""
         start, end = self.spans[i]
@@ -100,9 +108,10 @@ def character_spans(offsets: list[tuple[int, int]], windows: list[tuple[int, int
     return [(offsets[first][0], offsets[last - 1][1]) for first, last in windows]
 
 
-def make_windows(tokenizer, pre, texts, prompt: str, lower_case: bool, window, stride: int, spans: bool) -> Windows:
+def make_windows(tokenizer, pre, texts, prompt: str, lower_case: bool, window, stride, spans: bool) -> Windows:
     """The windows of `texts` packed as `pre` packs one segment, each as [prompt] + its tokens;
     `window` None = as many tokens as `pre` leaves after its special tokens and the prompt."""
+    stride = STRIDE if stride is None else stride
     prompt = prompt.lower() if lower_case else prompt
     prompt_ids = tokenizer.encode(prompt) if prompt else []
     room = pre.budget(1) - len(prompt_ids)
@@ -134,7 +143,7 @@ def make_windows(tokenizer, pre, texts, prompt: str, lower_case: bool, window, s
 
 @dataclasses.dataclass
 class Windows:
-    """Windows of some texts as `Pipeline._embed_encoded` reads them, and where each came from."""
+    """Windows of some texts as `bertkit.pipeline.embedding.embed_rows` reads them, and where each came from."""
 
     encoded: EncodedTexts = dataclasses.field(default_factory=lambda: EncodedTexts([], None, []))
     owners: list[int] = dataclasses.field(default_factory=list)  # the text of each window

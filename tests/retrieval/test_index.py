@@ -62,7 +62,7 @@ def test_a_walk_reads_text_files_and_lists_what_it_skips(folder):
 
 def test_the_index_holds_every_window_with_its_span(model, folder, index):
     texts = read_documents([folder]).texts
-    chunks: Chunks = model.embed_chunks(texts)
+    chunks: Chunks = model.embed_windows(texts)
     np.testing.assert_allclose(index.vectors, chunks.vectors, atol=1e-6)
     assert index.windows[:, 0].tolist() == chunks.text_index.tolist()
     assert index.windows[:, 1:].tolist() == chunks.spans.tolist()

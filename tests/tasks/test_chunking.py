@@ -56,11 +56,11 @@ def test_windows_cover_every_token_overlapping_by_stride(n, window, stride):
 
 def test_bad_windows_get_one_clear_line(model):
     with pytest.raises(InputError, match=r"window \(8 tokens\) must be longer than stride \(8"):
-        model.embed_chunks(["some text"], window=8, stride=8)
+        model.embed_windows(["some text"], window=8, stride=8)
     with pytest.raises(InputError, match="window must be at most 254 tokens"):
-        model.embed_chunks(["some text"], window=300)
+        model.embed_windows(["some text"], window=300)
     with pytest.raises(InputError, match="text 1 is empty"):
-        model.embed_chunks(["some text", " \t"])
+        model.embed_windows(["some text", " \t"])
     with pytest.raises(InputError, match="text 0 is empty"):
         model.embed([""], long="chunk")
     with pytest.raises(InputError, match="stride must be 0 or more"):
@@ -73,13 +73,26 @@ def test_a_text_that_fits_gets_the_same_vector_whatever_long_says(model, documen
     short = documents[6:]
     truncated = model.embed(short)
     np.testing.assert_allclose(model.embed(short, long="chunk"), truncated, atol=1e-6)
-    chunks = model.embed_chunks(short)
+    chunks = model.embed_windows(short)
     assert chunks.text_index.tolist() == list(range(len(short)))
     np.testing.assert_allclose(chunks.vectors, truncated, atol=1e-6)
 
 
+def test_embed_chunks_gives_each_text_its_windows_start_end_and_vector(model, documents):
+    texts = documents[:2] + documents[6:8]
+    windows = model.embed_windows(texts, window=120, stride=24)
+    per_text = model.embed_chunks(texts, window=120, stride=24)
+    assert [len(entries) for entries in per_text] == np.bincount(windows.text_index).tolist()
+    flat = [entry for entries in per_text for entry in entries]
+    assert [[start, end] for start, end, _ in flat] == windows.spans.tolist()
+    np.testing.assert_array_equal(np.stack([vector for _, _, vector in flat]), windows.vectors)
+    short = texts[2]
+    assert len(per_text[2]) == 1  # a short text: one window, from its first character to its last
+    assert per_text[2][0][:2] == (len(short) - len(short.lstrip()), len(short.rstrip()))
+
+
 def test_the_document_vector_is_the_token_weighted_mean_of_its_windows(model, documents):
-    chunks = model.embed_chunks(documents)
+    chunks = model.embed_windows(documents)
     assert np.bincount(chunks.text_index)[:6].min() >= 2  # the licences take several windows
     weights = chunks.token_spans[:, 1] - chunks.token_spans[:, 0]
     expected = np.stack(
@@ -94,7 +107,7 @@ def test_the_document_vector_is_the_token_weighted_mean_of_its_windows(model, do
 
 def test_window_vectors_are_the_vectors_of_their_tokens(model, documents):
     """Each window embedded alone (as ids packed with [CLS] / [SEP]) gives its vector in the batch."""
-    chunks = model.embed_chunks(documents[:2], window=100, stride=20)
+    chunks = model.embed_windows(documents[:2], window=100, stride=20)
     ids = model.preprocessor.tokenize(documents[:2])
     rows = [ids[i][start:end] for i, (start, end) in zip(chunks.text_index, chunks.token_spans)]
     assert all(len(row) <= 100 for row in rows)
@@ -108,7 +121,7 @@ def test_window_vectors_are_the_vectors_of_their_tokens(model, documents):
 
 def test_character_spans_cut_the_original_text_at_the_window_tokens(model, documents):
     texts = [*documents, "Ünïcödé TEXT with ACCENTS\u00a0and\tcontrol\x00chars " * 40, "中文文本，没有空格。" * 60]
-    chunks = model.embed_chunks(texts, window=50, stride=10)
+    chunks = model.embed_windows(texts, window=50, stride=10)
     tokenized = model.preprocessor.tokenize(texts, offsets=True)
     for i, (start, end) in enumerate(chunks.spans):
         ids, offsets = tokenized[chunks.text_index[i]]
@@ -133,7 +146,7 @@ def test_truncation_warns_exactly_when_texts_are_cut(model, documents):
         warnings.simplefilter("error")
         model.embed(documents[6:])  # all fit
         model.embed(documents, long="chunk")  # nothing cut
-        model.embed_chunks(documents)
+        model.embed_windows(documents)
 
 
 def test_a_chunk_finds_its_own_document(model):
@@ -144,7 +157,7 @@ def test_a_chunk_finds_its_own_document(model):
     wanted = ("Apache License", "Artistic License", "Regents of the University", "CC0 1.0", "Version 1.3, 3 November 2008",
               "GNU GENERAL PUBLIC LICENSE\n                       Version 3", "Version 2.1, February 1999", "Mozilla Public License Version 2.0")  # fmt: skip
     texts = [next(t for t in license_texts() if marker in t)[:3000] for marker in wanted]
-    chunks = model.embed_chunks(texts, window=64, stride=8)
+    chunks = model.embed_windows(texts, window=64, stride=8)
     recall = {}
     for long in ("chunk", "truncate"):
         documents = model.embed(texts, long=long, stride=8)

@@ -15,22 +15,21 @@ and `encoder` (or the task model) like `embed` below.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from bertkit import checkpoint
 from bertkit.bundled import resolve_model_dir
 from bertkit.checkpoint.sentence_transformers import EmbeddingDefaults, embedding_defaults
-from bertkit.errors import CheckpointError, InputError, InputTypeError, TruncationWarning
+from bertkit.errors import InputError
 from bertkit.inference import FastEncoder, FastTaskModel
 from bertkit.inference.kernels import resolve_precision
-from bertkit.inference.layout import TOKEN_POOLINGS, TokenLayout
+from bertkit.pipeline import embedding
+from bertkit.pipeline.embedding import LONG_TEXTS, POOLINGS, EmbedSettings  # noqa: F401  (POOLINGS: public here)
 from bertkit.preprocessing import Preprocessor
 from bertkit.tasks import chunking, compact, prediction
 from bertkit.tasks.encoder import Encoder, resolve_device
@@ -42,9 +41,7 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 # Precisions whose embed() and predict() run on bertkit.inference's FastEncoder (unpadded,
 # packed weights); int8 keeps the reference encoder in fp32.
 ENGINE_PRECISIONS = ("fp32", "bf16", "int8")
-POOLINGS = (*TOKEN_POOLINGS, "pooled")
 SEQ_LENGTH = 128  # the preprocessor's, as TF Hub's preprocessing models pack
-LONG_TEXTS = ("truncate", "chunk", "error")  # what embed does with a text longer than it reads
 
 
 def load(
@@ -96,33 +93,6 @@ def load(
         preprocessor, encoder, task, engine, task_engine, precision=engine_precision,
         embedding=defaults, embed_length=embed_length,
     )  # fmt: skip
-
-
-@dataclasses.dataclass(frozen=True)
-class EmbedSettings:
-    """What one `Pipeline.embed` call does: the caller's choices, the rest from the model."""
-
-    pooling: str
-    normalize: bool
-    max_length: int  # tokens per text, special tokens included
-    prompt: str = ""  # put before each text
-    skip: int = 0  # leading tokens ([CLS] + prompt) left out of the pooling (include_prompt false)
-    lower_case: bool = False
-    declared: bool = False  # the model has sentence-transformers files
-    conflict: str | None = None  # the warning when an explicit choice contradicts the model's files
-
-    def describe(self) -> str:
-        """ "pooling mean, normalised, max 256 tokens (from the model's sentence-transformers files)" """
-        text = f"pooling {self.pooling}, {'normalised' if self.normalize else 'not normalised'}, "
-        text += f"max {self.max_length} tokens"
-        if self.prompt:
-            text += f", prompt {self.prompt!r}"
-        source = (
-            "the model's sentence-transformers files"
-            if self.declared
-            else "bertkit's defaults: no sentence-transformers files"
-        )
-        return f"{text} ({source})"
 
 
 class Pipeline:
@@ -216,45 +186,7 @@ class Pipeline:
         prompt_name: str | None = None,
     ) -> EmbedSettings:
         """What `embed` with these arguments does; None = the model's declared default."""
-        declared = self.embedding
-        if pooling is not None and pooling not in POOLINGS:
-            raise InputError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
-        if declared is None:  # no sentence-transformers files: bertkit's defaults
-            if prompt_name is not None:
-                raise InputError(f"prompt_name {prompt_name!r}: this model declares no prompts")
-            return EmbedSettings(pooling or "cls", bool(normalize), self.embed_length, prompt or "")
-        if pooling is None and declared.unsupported:
-            raise CheckpointError(
-                f"{self.encoder.source}/modules.json: its embedding ends in {', '.join(declared.unsupported)}, "
-                "which bertkit does not apply; pass pooling= to embed the encoder's outputs yourself"
-            )
-        if prompt is not None and prompt_name is not None:
-            raise InputError("give prompt or prompt_name, not both")
-        name = declared.default_prompt_name if prompt_name is None else prompt_name
-        if name is not None and name not in declared.prompts:
-            known = ", ".join(declared.prompts) or "none"
-            raise InputError(f"unknown prompt_name {name!r}; this model's prompts: {known}")
-        prompt = declared.prompts.get(name, "") if prompt is None else prompt
-        chosen = (
-            declared.pooling if pooling is None else pooling,
-            declared.normalize if normalize is None else normalize,
-        )
-        conflict = None
-        if chosen != (declared.pooling, declared.normalize):
-            said = f"{chosen[0]} pooling, {'normalised' if chosen[1] else 'not normalised'}"
-            conflict = (
-                f"{self.encoder.source} declares {declared.pooling} pooling, "
-                f"{'normalised' if declared.normalize else 'not normalised'} (its sentence-transformers files); "
-                f"embedding with {said} as asked"
-            )
-        skip = 0
-        if (
-            prompt and not declared.include_prompt
-        ):  # [CLS] and the prompt's tokens, as sentence-transformers counts them
-            skip = len(self.preprocessor.tokenize([prompt])[0]) + 1
-        return EmbedSettings(
-            *chosen, self.embed_length, prompt, skip, declared.do_lower_case, declared=True, conflict=conflict
-        )
+        return embedding.resolve_settings(self, pooling, normalize, prompt, prompt_name)
 
     @torch.inference_mode()
     def embed(
@@ -270,7 +202,7 @@ class Pipeline:
         precision: str = "float32",
         ranges: np.ndarray | None = None,
         long: str = "truncate",
-        stride: int = chunking.STRIDE,
+        stride: int | None = None,
     ) -> np.ndarray:  # (N, H) float32 (or as `dimensions` and `precision` say), row i for texts[i]
         """One vector per text, made as the model's own sentence-transformers files say.
 
@@ -298,11 +230,11 @@ class Pipeline:
         `long`: a text longer than the embedding length (special tokens and prompt included) is
         cut to it with one warning per call ("truncate"), refused with an InputError naming the
         first ("error"), or read whole ("chunk"): split into windows of the model's length that
-        share `stride` tokens, each embedded, the text's vector their token-weighted mean
+        share `stride` tokens (default 32), each embedded, the text's vector their token-weighted mean
         (re-normalised when the model normalises; `bertkit.tasks.chunking`). A text that fits
         gets the same vector whatever `long` says.
         """
-        texts = _check_texts(texts)
+        texts = embedding.check_texts(texts)
         settings = self.embed_settings(pooling, normalize, prompt, prompt_name)
         ranges = compact.check(dimensions, precision, ranges, self.encoder.config.hidden_size)
         if long not in LONG_TEXTS:
@@ -311,10 +243,12 @@ class Pipeline:
             warnings.warn(settings.conflict, stacklevel=3)  # past inference_mode's wrapper: the caller
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
-        pre = self._embed_preprocessor(settings)
+        pre = embedding.embedding_preprocessor(self.preprocessor, settings)
         if long == "chunk":
-            windows = self._windows(texts, settings, pre, None, stride)
-            found = self._embed_encoded(pre, windows.encoded, settings, batch_size, progress, "window")
+            windows = chunking.make_windows(
+                self.preprocessor.tokenizer, pre, texts, settings.prompt, settings.lower_case, None, stride, False
+            )
+            found = embedding.embed_rows(self, pre, windows.encoded, settings, batch_size, progress, "window")
             weights = np.asarray([end - start for start, end in windows.token_spans], dtype=np.float64)
             vectors = chunking.weighted_mean(found, windows.owners, weights, len(texts))
             if settings.normalize:
@@ -324,17 +258,26 @@ class Pipeline:
             if settings.lower_case:
                 texts = [text.lower() for text in texts]
             encoded = pre.encode(texts)
-            self._check_long(pre, texts, encoded.cut, long)
-            vectors = self._embed_encoded(pre, encoded, settings, batch_size, progress, "text")
+            embedding.check_long(pre, texts, encoded.cut, long)
+            vectors = embedding.embed_rows(self, pre, encoded, settings, batch_size, progress, "text")
         vectors = compact.truncate(vectors, dimensions, settings.normalize)
         return compact.quantize(vectors, precision, ranges)
 
     @torch.inference_mode()
     def embed_chunks(
+        self, texts: Sequence[str], window: int | None = None, stride: int | None = None, **options
+    ) -> list[list[tuple[int, int, np.ndarray]]]:
+        """Every text cut into overlapping windows, each with its character span and vector: per
+        text, `[(start, end, vector), ...]` in text order, `text[start:end]` the window's
+        characters. `embed_windows` gives the same as arrays; `options` as it takes them."""
+        return self.embed_windows(texts, window, stride, **options).per_text(len(texts))
+
+    @torch.inference_mode()
+    def embed_windows(
         self,
         texts: Sequence[str],
         window: int | None = None,
-        stride: int = chunking.STRIDE,
+        stride: int | None = None,
         pooling: str | None = None,
         normalize: bool | None = None,
         prompt: str | None = None,
@@ -347,22 +290,25 @@ class Pipeline:
     ) -> chunking.Chunks:
         """Every text cut into overlapping windows of `window` tokens (default: as many as the
         model reads, less its special tokens and the prompt), neighbours sharing `stride`
-        tokens, each window embedded as `embed` would embed it: what a retrieval index stores.
+        tokens (default 32), each window embedded as `embed` would embed it: what a retrieval
+        index stores.
 
         Returns `bertkit.tasks.chunking.Chunks`: for each window, the text it comes from, its
         (start, end) character span in the original text (`text[start:end]`, from the
         tokenizer's offsets), its token span and its vector. Other arguments as `embed`.
         """
-        texts = _check_texts(texts)
+        texts = embedding.check_texts(texts)
         settings = self.embed_settings(pooling, normalize, prompt, prompt_name)
         ranges = compact.check(dimensions, precision, ranges, self.encoder.config.hidden_size)
         if settings.conflict:
             warnings.warn(settings.conflict, stacklevel=3)
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
-        pre = self._embed_preprocessor(settings)
-        windows = self._windows(texts, settings, pre, window, stride, spans=True)
-        vectors = self._embed_encoded(pre, windows.encoded, settings, batch_size, progress, "window")
+        pre = embedding.embedding_preprocessor(self.preprocessor, settings)
+        windows = chunking.make_windows(
+            self.preprocessor.tokenizer, pre, texts, settings.prompt, settings.lower_case, window, stride, True
+        )
+        vectors = embedding.embed_rows(self, pre, windows.encoded, settings, batch_size, progress, "window")
         vectors = compact.quantize(compact.truncate(vectors, dimensions, settings.normalize), precision, ranges)
         return chunking.Chunks(
             np.asarray(windows.owners, dtype=np.int64).reshape(-1),
@@ -371,65 +317,5 @@ class Pipeline:
             vectors,
         )
 
-    def _embed_preprocessor(self, settings: EmbedSettings) -> Preprocessor:
-        pre = self.preprocessor
-        if settings.max_length != pre.seq_length:  # the same stages, cut at the embedding's length
-            pre = Preprocessor(pre.tokenizer, pre.layout, settings.max_length)
-        return pre
-
-    def _windows(self, texts, settings, pre, window, stride, spans=False) -> chunking.Windows:
-        """The windows of `texts`, each packed as [prompt] + its tokens, for `_embed_encoded`."""
-        return chunking.make_windows(
-            self.preprocessor.tokenizer, pre, texts, settings.prompt, settings.lower_case, window, stride, spans
-        )
-
-    def _embed_encoded(self, pre, encoded, settings, batch_size, progress, unit) -> np.ndarray:
-        """(N, H) float32 vectors of encoded rows, in their order, pooled and normalised as `settings` say."""
-        vectors = np.zeros((len(encoded.ids), self.encoder.config.hidden_size), dtype=np.float32)
-        with tqdm(total=len(encoded.ids), unit=unit, disable=not progress, desc="embed") as bar:
-            for batch, inputs in pre.batches(encoded, batch_size):  # padded to each batch's longest
-                mask = inputs["input_mask"]
-                if self.engine is not None:  # same vectors, no compute on padding
-                    found = self.engine.embed(
-                        inputs["input_word_ids"], mask, inputs["input_type_ids"], settings.pooling, settings.skip
-                    )
-                else:
-                    found = self._pool(self.encoder(inputs), mask, settings.pooling, settings.skip)
-                if settings.normalize:
-                    found = torch.nn.functional.normalize(found, p=2.0, dim=-1)
-                vectors[batch] = found.cpu().numpy()
-                bar.update(len(batch))
-        return vectors
-
-    @staticmethod
-    def _check_long(pre: Preprocessor, texts: list[str], cut: list[int], long: str) -> None:
-        if not cut:
-            return
-        if long == "error":
-            first = cut[0]
-            length = len(pre.tokenize([texts[first]])[0]) + pre.layout.num_special_tokens(1)
-            raise InputError(
-                f"text {first} is {length} tokens long (special tokens included), more than the model's "
-                f"{pre.seq_length}; shorten it, or let long='truncate' cut it"
-            )
-        hint = "pass long='error' to refuse such texts"
-        warnings.warn(TruncationWarning(len(cut), len(texts), pre.seq_length, hint), stacklevel=4)
-
     def _pool(self, out: dict, mask: torch.Tensor, pooling: str, skip: int) -> torch.Tensor:  # -> (B, H) float32
-        if pooling == "pooled":
-            if out["pooled_output"] is None:
-                raise InputError("this model has no pooler; pool its tokens instead (pooling='cls' or 'mean')")
-            return out["pooled_output"].float()
-        sequence = out["sequence_output"]  # (B, S, H)
-        layout = TokenLayout.from_mask(mask, sequence.device)  # the engine's pooling, on the padded batch
-        return layout.pool(layout.gather(sequence.float()), pooling, skip)
-
-
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise InputTypeError("embed takes a list of texts, not one string; wrap it: embed([text])")
-    texts = list(texts)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise InputTypeError(f"text {i} is {type(text).__name__}, not a string")
-    return texts
+        return embedding.pool(out, mask, pooling, skip)
