@@ -1,24 +1,29 @@
-"""A micro-batcher: texts from requests that arrive within a few milliseconds of each other go
-through the model in one call, on one worker thread, and each request gets its own rows back.
+"""A token-budget batcher: work from many requests goes through the model in shared calls, on
+one worker thread, each call holding at most `max_batch_tokens` tokens; each request gets its
+own rows back.
 
-    >>> batcher = MicroBatcher(lambda texts, options: [t.upper() for t in texts], max_batch=8)
-    >>> batcher.submit(["a", "b"], options=()).result()
+    >>> batcher = TokenBatcher(lambda items, options: [t.upper() for t in items], max_batch_tokens=64)
+    >>> batcher.submit(["a", "b"], tokens=[3, 3]).future.result()
     ['A', 'B']
     >>> batcher.close()
 
-Why: one forward pass over 16 texts costs far less than 8 passes over 2 (the matrix products
-get wider, the per-call overhead is paid once), and a single worker keeps the model from being
-run by many threads at once on a small machine. The queue is bounded: when it is full,
-`submit` raises `Overloaded` at once (the HTTP app answers 503) instead of letting latency grow
-without limit.
+Why: one forward pass over 16 texts costs less than 8 passes over 2 (wider matrix products,
+the per-call overhead paid once), and one worker keeps the model from being run by many
+threads at once. A call is bounded by tokens rather than by texts because the cost of a pass
+is its tokens (the engine does no work on padding): 32 one-line queries and 32 long passages
+are different loads. While the model works, requests queue; when it is free, it takes the
+oldest request and every later one with the same options that still fits the budget
+(continuous batching, no waiting for company unless `max_wait_s` asks for it). The queue is
+bounded: when `max_queue` requests wait, `submit` raises `Overloaded` at once (the app answers
+429) instead of letting latency grow without limit.
 """
 
 from __future__ import annotations
 
-import queue
+import collections
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -28,97 +33,132 @@ class Overloaded(Exception):
 
 
 @dataclass
-class _Job:
-    texts: list
-    options: tuple  # only jobs with equal options share a model call (e.g. same pooling)
+class Job:
+    """One request's items; `future` gets their rows. Times (time.monotonic) for the metrics."""
+
+    items: list
+    tokens: int
+    options: Hashable  # only jobs with equal options share a model call (same route, pooling, ...)
     future: Future = field(default_factory=Future)
+    queued_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None
+    finished_at: float | None = None
 
 
-_STOP = None  # put on the queue by close()
+class TokenBatcher:
+    """Runs `fn(items, options) -> rows` (one row per item) on requests merged under a token budget.
 
-
-class MicroBatcher:
-    """Runs `fn(texts, options) -> rows` (one row per text) on merged requests.
-
-    `max_batch`: texts per model call (a request larger than that still runs, alone);
-    `max_wait_s`: how long the worker waits for more requests after the first one arrives;
-    `max_queue`: requests waiting at most, beyond which `submit` raises `Overloaded`.
-    `stats` counts `requests`, `calls` (model calls) and `merged` (requests that shared a call).
+    `max_batch_tokens`: tokens per model call (a request larger than that still runs, alone);
+    `max_batch`: items per call; `max_wait_s`: how long to wait for more requests once the model
+    is free (0: take what is queued); `max_queue`: requests waiting at most (`Overloaded` beyond).
+    `on_call(jobs, tokens)` is told of each call, for metrics; `stats` counts `requests`,
+    `calls` and `merged` (requests that shared a call).
     """
 
     def __init__(
         self,
-        fn: Callable[[list, tuple], Sequence],
-        max_batch: int = 32,
-        max_wait_s: float = 0.005,
-        max_queue: int = 256,
+        fn: Callable[[list, Hashable], Sequence],
+        max_batch_tokens: int = 16384,
+        max_batch: int = 256,
+        max_wait_s: float = 0.0,
+        max_queue: int = 128,
+        on_call: Callable[[list[Job], int], None] | None = None,
     ):
         self.fn = fn
+        self.max_batch_tokens = max_batch_tokens
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
-        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
-        self._lock = threading.Lock()
+        self.max_queue = max_queue
+        self.on_call = on_call
         self.stats = {"requests": 0, "calls": 0, "merged": 0}
+        self._waiting: collections.deque[Job] = collections.deque()
+        self._changed = threading.Condition()
+        self._closing = False
         self._worker = threading.Thread(target=self._run, name="bertkit-batcher", daemon=True)
         self._worker.start()
 
-    def submit(self, texts: list, options: tuple = ()) -> Future:
-        """Queue `texts`; the future's result is the list of their rows, in order."""
-        job = _Job(list(texts), options)
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            raise Overloaded(f"server busy: {self._queue.maxsize} requests already waiting; retry later") from None
-        return job.future
+    @property
+    def depth(self) -> int:
+        """Requests waiting for the model (not counting the call running now)."""
+        return len(self._waiting)
+
+    def submit(self, items: list, tokens: Sequence[int], options: Hashable = ()) -> Job:
+        """Queue `items` (`tokens[i]` tokens each); `job.future`'s result is their rows, in order.
+        Cancelling the future before the model takes the job drops it."""
+        job = Job(list(items), int(sum(tokens)), options)
+        with self._changed:
+            if self._closing:
+                raise Overloaded("the server is shutting down; retry on another replica")
+            if len(self._waiting) >= self.max_queue:
+                raise Overloaded(f"server busy: {self.max_queue} requests already waiting; retry later")
+            self._waiting.append(job)
+            self._changed.notify()
+        return job
 
     def close(self) -> None:
         """Finish the queued requests, then stop the worker."""
-        self._queue.put(_STOP)
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
         self._worker.join()
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            jobs, stop = self._collect(first)
-            groups: dict[tuple, list[_Job]] = {}
-            for job in jobs:
-                groups.setdefault(job.options, []).append(job)
-            for options, group in groups.items():
-                self._call(options, group)
-            if stop:
-                return
+            with self._changed:
+                while not self._waiting and not self._closing:
+                    self._changed.wait()
+                if not self._waiting:
+                    return  # closing, nothing left
+            if self.max_wait_s > 0 and not self._closing:
+                time.sleep(self.max_wait_s)  # let more requests arrive to share this call
+            jobs = self._take()
+            if jobs:
+                self._call(jobs)
 
-    def _collect(self, first: _Job) -> tuple[list[_Job], bool]:
-        """The first job and those that arrive within max_wait_s, up to max_batch texts."""
-        jobs, count = [first], len(first.texts)
-        deadline = time.monotonic() + self.max_wait_s
-        while count < self.max_batch:
-            remaining = deadline - time.monotonic()
-            try:
-                job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is _STOP:
-                return jobs, True
-            jobs.append(job)
-            count += len(job.texts)
-        return jobs, False
+    def _take(self) -> list[Job]:
+        """The oldest live job and every later one with its options that fits the budget."""
+        with self._changed:
+            first = None
+            while self._waiting and first is None:
+                job = self._waiting.popleft()
+                if job.future.set_running_or_notify_cancel():  # False: its request gave up
+                    first = job
+            if first is None:
+                return []
+            jobs, tokens, count = [first], first.tokens, len(first.items)
+            kept: collections.deque[Job] = collections.deque()
+            while self._waiting:
+                job = self._waiting.popleft()
+                fits = tokens + job.tokens <= self.max_batch_tokens and count + len(job.items) <= self.max_batch
+                if job.options != first.options or not fits:
+                    kept.append(job)
+                elif job.future.set_running_or_notify_cancel():
+                    jobs.append(job)
+                    tokens += job.tokens
+                    count += len(job.items)
+            self._waiting = kept
+            return jobs
 
-    def _call(self, options: tuple, jobs: list[_Job]) -> None:
-        texts = [text for job in jobs for text in job.texts]
-        with self._lock:
-            self.stats["requests"] += len(jobs)
-            self.stats["calls"] += 1
-            self.stats["merged"] += len(jobs) if len(jobs) > 1 else 0
+    def _call(self, jobs: list[Job]) -> None:
+        items = [item for job in jobs for item in job.items]
+        started = time.monotonic()
+        for job in jobs:
+            job.started_at = started
+        self.stats["requests"] += len(jobs)
+        self.stats["calls"] += 1
+        self.stats["merged"] += len(jobs) if len(jobs) > 1 else 0
+        if self.on_call is not None:
+            self.on_call(jobs, sum(job.tokens for job in jobs))
         try:
-            rows = self.fn(texts, options)
-        except Exception as e:  # every waiting request hears of it; the worker goes on
+            rows = self.fn(items, jobs[0].options)
+        except BaseException as e:  # every waiting request hears of it; the worker goes on
+            finished = time.monotonic()
             for job in jobs:
+                job.finished_at = finished
                 job.future.set_exception(e)
             return
-        start = 0
+        finished, start = time.monotonic(), 0
         for job in jobs:
-            job.future.set_result(rows[start : start + len(job.texts)])
-            start += len(job.texts)
+            job.finished_at = finished
+            job.future.set_result(rows[start : start + len(job.items)])
+            start += len(job.items)

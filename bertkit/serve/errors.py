@@ -1,0 +1,49 @@
+"""Errors as the API a route copies writes them: OpenAI's `{"error": {"message", "type", "param",
+"code"}}` under /v1, text-embeddings-inference's `{"error", "error_type"}` elsewhere. A message
+names what to change; no traceback and no server path ever reaches a client.
+
+    >>> error_body("/v1/embeddings", 413, "too big")["error"]["type"]
+    'invalid_request_error'
+    >>> error_body("/fill-mask", 400, "/srv/models/x: no MLM head")["error"]
+    '<server path>: no MLM head'
+    >>> error_body("/embed", 429, "busy")
+    {'error': 'busy', 'error_type': 'Overloaded'}
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.responses import JSONResponse
+
+# an absolute path on the server (a model's folder, a package's file), as it may appear in a library message
+SERVER_PATH = re.compile(
+    r"(?<![\w/])/(?:home|usr|work|tmp|opt|root|var|srv|mnt|data|Users|private|etc|lib|app|nix)(?:/[^\s'\",;:]*)*"
+)
+
+TEI_TYPES = {401: "Unauthorized", 404: "NotFound", 405: "NotFound", 429: "Overloaded", 500: "Backend", 503: "Unhealthy"}
+OPENAI_TYPES = {401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error", 500: "server_error",
+                503: "server_error"}  # fmt: skip
+
+
+class ApiError(Exception):
+    """A request answered with `status` and `message` (and `headers`, e.g. Retry-After)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_body(path: str, status: int, message: str) -> dict:
+    message = SERVER_PATH.sub("<server path>", message)
+    if path.startswith("/v1/"):
+        kind = OPENAI_TYPES.get(status, "invalid_request_error")
+        code = "invalid_api_key" if status == 401 else None
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return {"error": message, "error_type": TEI_TYPES.get(status, "Validation")}
+
+
+def error_response(path: str, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(path, status, message), status_code=status, headers=headers)
