@@ -18,7 +18,7 @@ from bertkit.errors import BertkitError
 
 # in the order `--help` lists them; each is the module bertkit.cli.<name, "-" spelled "_">
 COMMANDS = ("preprocess", "encode", "embed", "finetune", "predict", "pretrain", "distill", "fill-mask", "serve",
-            "rerank", "bench", "info", "convert")  # fmt: skip
+            "rerank", "index", "search", "bench", "info", "convert", "explain", "attention")  # fmt: skip
 
 
 def add_model_argument(parser: argparse.ArgumentParser, required: bool = False) -> None:
