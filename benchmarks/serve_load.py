@@ -150,10 +150,14 @@ def workers_check(precision: str) -> None:
                 pids.add(pid)
                 if len(pids) == workers and sum(served.values()) >= 40:
                     break
-            rows = {pid: memory(pid) for pid in pids}
+            # Every process of the server (with --workers, the parent that loaded the model too).
+            # RSS counts a page shared by several processes once in each; PSS splits it between
+            # them, so the sum of PSS is what the server takes from the machine.
+            rows = {pid: memory(pid) for pid in pids | {process.pid}}
             print(f"--workers {workers}: /embed answered per process {served}; "
                   + "; ".join(f"pid {pid}: RSS {rss:.0f} MB, PSS {pss:.0f} MB" for pid, (rss, pss) in rows.items())
-                  + f"; total RSS {sum(r for r, _ in rows.values()):.0f} MB, total PSS {sum(p for _, p in rows.values()):.0f} MB",
+                  + f"; total RSS {sum(r for r, _ in rows.values()):.0f} MB, total PSS (the machine's memory) "
+                  f"{sum(p for _, p in rows.values()):.0f} MB",
                   flush=True)  # fmt: skip
         finally:
             process.terminate()

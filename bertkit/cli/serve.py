@@ -85,13 +85,17 @@ def run(args: argparse.Namespace) -> int:
               flush=True)  # fmt: skip
         _serve(lambda: server.run(sockets=[sock]))
     else:
-        from uvicorn.supervisors import Multiprocess
+        import torch
 
-        os.environ.update(settings.to_env())  # each worker builds its app from them (app_from_env)
-        config = uvicorn.Config("bertkit.serve.app:app_from_env", factory=True, workers=args.workers, **options)
-        print(f"bertkit serve: {args.model or 'the bundled model'} on {url} ({args.workers} workers, precision "
-              f"{args.precision}; Ctrl+C stops)", flush=True)  # fmt: skip
-        _serve(lambda: Multiprocess(config, sockets=[sock]).run())
+        from bertkit.serve.app import create_app
+        from bertkit.serve.workers import run_workers, threads_per_worker
+
+        torch.set_num_threads(1)  # no OpenMP pool before the fork: one would not survive it
+        model = load_model(args)  # once: the workers are forked from here and share its weights' pages
+        print(f"bertkit serve: {model.encoder.source} on {url} ({args.workers} workers, "
+              f"{threads_per_worker(args.workers)} thread(s) each, {precision_chosen(args, model)}; Ctrl+C stops)",
+              flush=True)  # fmt: skip
+        run_workers(lambda: create_app(model, settings), sock, args.workers, options)
     print("bertkit serve: stopped", file=sys.stderr)
     return 0
 

@@ -10,8 +10,10 @@
     >>> len(vectors), len(vectors[0])
     (2, 384)
 
-`create_app(pipeline, settings)` builds the app around a loaded model; `app_from_env()` builds
-it from `BERTKIT_SERVE_*` variables, the factory each `--workers` process calls. Model work
+`create_app(pipeline, settings)` builds the app around a loaded model (`bertkit serve`, and
+each `--workers` process after its fork: `workers.py`); `app_from_env()` builds it from
+`BERTKIT_SERVE_*` variables, a factory for running the app under an ASGI server of your own
+(`uvicorn --factory bertkit.serve.app:app_from_env`). Model work
 goes through one `TokenBatcher` (one worker thread); the event loop only parses, counts tokens
 (in a thread) and waits. Errors are the copied API's shapes (`errors`); anything unexpected is
 a 500 with its exception's type and one log line, never a traceback.
@@ -160,7 +162,7 @@ def create_app(pipeline, settings: ServeSettings | None = None) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """The app of one `--workers` process: the model and limits from BERTKIT_SERVE_* variables."""
+    """An app with the model and limits from BERTKIT_SERVE_* variables (`ServeSettings.to_env`)."""
     import bertkit
 
     settings = ServeSettings.from_env()

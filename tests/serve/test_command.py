@@ -1,10 +1,12 @@
 """`bertkit serve` as a process: it prints where it listens, drains requests in flight on
 SIGTERM and exits 0, explains a port in use in one line, and with `--workers 2` serves from
-two processes on one port (the API key from BERTKIT_API_KEY; Ctrl+C stops both)."""
+two processes on one port, forked from one loaded model (the API key from BERTKIT_API_KEY;
+Ctrl+C stops both)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -104,8 +106,31 @@ def test_two_workers_share_the_port_and_both_serve(monkeypatch):
             if served:
                 served_by[pid] = float(served.group(1))
         assert all(count >= 1 for count in served_by.values())
+        # Forked from the process that loaded the model: most of each worker's pages are the
+        # parent's, shared, so its proportional share (PSS) is well under its resident size.
+        workers = [int(pid) for pid in open(f"/proc/{process.pid}/task/{process.pid}/children").read().split()]
+        assert sorted(workers) == sorted(int(pid) for pid in served_by)
+        for pid in workers:
+            rss, pss = _memory(pid)
+            assert pss < 0.6 * rss, (pid, rss, pss)
+        os.kill(workers[0], signal.SIGKILL)  # a worker that dies is replaced by a new fork
+        deadline = time.monotonic() + 60
+        while True:
+            now = [int(pid) for pid in open(f"/proc/{process.pid}/task/{process.pid}/children").read().split()]
+            if len(now) == 2 and workers[0] not in now:
+                break
+            assert time.monotonic() < deadline, now
+            time.sleep(0.05)
+        for _ in range(4):
+            assert httpx.post(url + "/embed", json={"inputs": "hello"}, headers=key).status_code == 200
     finally:
         stop(process, signal.SIGINT)  # Ctrl+C: the workers drain, the parent exits 0
+
+
+def _memory(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) of a process in kB, from /proc/PID/smaps_rollup."""
+    fields = dict(line.split()[:2] for line in open(f"/proc/{pid}/smaps_rollup") if line.split()[1:2] != [])
+    return float(fields["Rss:"]), float(fields["Pss:"])
 
 
 @pytest.mark.parametrize("flag,value", [("--workers", "0"), ("--max-batch-tokens", "0"), ("--request-timeout", "0")])
