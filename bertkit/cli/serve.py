@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--port must be between 0 and 65535, got {args.port}")
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1 and not hasattr(os, "fork"):
+        raise InputError("--workers forks its workers, which this system cannot; run one server per port instead")
     settings = limits.ServeSettings(
         model=None if args.model is None else str(args.model), precision=args.precision, device=args.device,
         seq_length=args.seq_length, max_batch_tokens=args.max_batch_tokens,
