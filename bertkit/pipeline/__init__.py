@@ -15,7 +15,6 @@ and `encoder` (or the task model) like `embed` below.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -234,20 +233,13 @@ class Pipeline:
         (re-normalised when the model normalises; `bertkit.tasks.chunking`). A text that fits
         gets the same vector whatever `long` says.
         """
-        texts = embedding.check_texts(texts)
-        settings = self.embed_settings(pooling, normalize, prompt, prompt_name)
-        ranges = compact.check(dimensions, precision, ranges, self.encoder.config.hidden_size)
         if long not in LONG_TEXTS:
             raise InputError(f"unknown long={long!r}; choose one of {', '.join(LONG_TEXTS)}")
-        if settings.conflict:
-            warnings.warn(settings.conflict, stacklevel=3)  # past inference_mode's wrapper: the caller
-        if batch_size < 1:
-            raise InputError(f"batch_size must be at least 1, got {batch_size}")
-        pre = embedding.embedding_preprocessor(self.preprocessor, settings)
+        texts, settings, ranges, pre = embedding.prepare(
+            self, texts, pooling, normalize, prompt, prompt_name, dimensions, precision, ranges, batch_size
+        )
         if long == "chunk":
-            windows = chunking.make_windows(
-                self.preprocessor.tokenizer, pre, texts, settings.prompt, settings.lower_case, None, stride, False
-            )
+            windows = chunking.make_windows(pre, texts, settings.prompt, settings.lower_case, None, stride, False)
             found = embedding.embed_rows(self, pre, windows.encoded, settings, batch_size, progress, "window")
             weights = np.asarray([end - start for start, end in windows.token_spans], dtype=np.float64)
             vectors = chunking.weighted_mean(found, windows.owners, weights, len(texts))
@@ -297,17 +289,10 @@ class Pipeline:
         (start, end) character span in the original text (`text[start:end]`, from the
         tokenizer's offsets), its token span and its vector. Other arguments as `embed`.
         """
-        texts = embedding.check_texts(texts)
-        settings = self.embed_settings(pooling, normalize, prompt, prompt_name)
-        ranges = compact.check(dimensions, precision, ranges, self.encoder.config.hidden_size)
-        if settings.conflict:
-            warnings.warn(settings.conflict, stacklevel=3)
-        if batch_size < 1:
-            raise InputError(f"batch_size must be at least 1, got {batch_size}")
-        pre = embedding.embedding_preprocessor(self.preprocessor, settings)
-        windows = chunking.make_windows(
-            self.preprocessor.tokenizer, pre, texts, settings.prompt, settings.lower_case, window, stride, True
+        texts, settings, ranges, pre = embedding.prepare(
+            self, texts, pooling, normalize, prompt, prompt_name, dimensions, precision, ranges, batch_size
         )
+        windows = chunking.make_windows(pre, texts, settings.prompt, settings.lower_case, window, stride, True)
         vectors = embedding.embed_rows(self, pre, windows.encoded, settings, batch_size, progress, "window")
         vectors = compact.quantize(compact.truncate(vectors, dimensions, settings.normalize), precision, ranges)
         return chunking.Chunks(

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from bertkit.errors import CheckpointError, InputError, InputTypeError, TruncationWarning
 from bertkit.inference.layout import TOKEN_POOLINGS, TokenLayout
 from bertkit.preprocessing import Preprocessor
+from bertkit.tasks import compact
 
 POOLINGS = (*TOKEN_POOLINGS, "pooled")
 LONG_TEXTS = ("truncate", "chunk", "error")  # what embed does with a text longer than it reads
@@ -86,6 +87,19 @@ def resolve_settings(pipeline, pooling, normalize, prompt, prompt_name) -> Embed
     return EmbedSettings(
         *chosen, pipeline.embed_length, prompt, skip, declared.do_lower_case, declared=True, conflict=conflict
     )
+
+
+def prepare(pipeline, texts, pooling, normalize, prompt, prompt_name, dimensions, precision, ranges, batch_size):
+    """What every embed call checks and settles first: (texts as a list, EmbedSettings, the
+    output's quantisation ranges, the preprocessor cut at the embedding's length)."""
+    texts = check_texts(texts)
+    settings = pipeline.embed_settings(pooling, normalize, prompt, prompt_name)
+    ranges = compact.check(dimensions, precision, ranges, pipeline.encoder.config.hidden_size)
+    if settings.conflict:
+        warnings.warn(settings.conflict, stacklevel=4)  # past embed and inference_mode's wrapper: the caller
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    return texts, settings, ranges, embedding_preprocessor(pipeline.preprocessor, settings)
 
 
 def embedding_preprocessor(pre: Preprocessor, settings: EmbedSettings) -> Preprocessor:

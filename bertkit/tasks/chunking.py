@@ -108,9 +108,10 @@ def character_spans(offsets: list[tuple[int, int]], windows: list[tuple[int, int
     return [(offsets[first][0], offsets[last - 1][1]) for first, last in windows]
 
 
-def make_windows(tokenizer, pre, texts, prompt: str, lower_case: bool, window, stride, spans: bool) -> Windows:
+def make_windows(pre, texts, prompt: str, lower_case: bool, window, stride, spans: bool) -> Windows:
     """The windows of `texts` packed as `pre` packs one segment, each as [prompt] + its tokens;
     `window` None = as many tokens as `pre` leaves after its special tokens and the prompt."""
+    tokenizer = pre.tokenizer
     stride = STRIDE if stride is None else stride
     prompt = prompt.lower() if lower_case else prompt
     prompt_ids = tokenizer.encode(prompt) if prompt else []
