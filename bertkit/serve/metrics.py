@@ -22,6 +22,9 @@ class Metrics:
         self.requests = Counter(
             "bertkit_requests", "HTTP requests answered, by route and status", ["route", "status"], registry=registry
         )
+        self.in_progress = Gauge(
+            "bertkit_requests_in_progress", "HTTP requests begun and not yet answered", registry=registry
+        )
         self.queue_depth = Gauge("bertkit_queue_depth", "requests waiting for the model", registry=registry)
         self.batch_tokens = Histogram(
             "bertkit_batch_tokens", "tokens in one model call", buckets=TOKEN_BUCKETS, registry=registry

@@ -5,7 +5,7 @@
   a body without one (chunked) is refused as soon as it passes the cap,
 - the read timeout: a body that has not fully arrived `read_timeout_s` after the request began
   (a slow client, a slow-loris attack) is refused with 408,
-- and the request counter of `/metrics`, by route and status.
+- and the request counters of `/metrics`: in progress, and answered by route and status.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Guard:
                 status[0] = message["status"]
             await send(message)
 
+        self.metrics.in_progress.inc()
         try:
             refusal = self._refusal(scope)
             if refusal is not None:
@@ -54,6 +55,7 @@ class Guard:
             if status[0] == 0:
                 await error_response(path, 500, f"internal error ({type(e).__name__})")(scope, receive, send_recorded)
         finally:
+            self.metrics.in_progress.dec()
             route = path if path in self.routes else "other"
             self.metrics.requests.labels(route, str(status[0])).inc()
 

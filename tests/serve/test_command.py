@@ -46,6 +46,9 @@ def test_sigterm_answers_the_request_in_flight_then_exits_0(model):
             f"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         sock.sendall(head.encode() + body[:10])  # a request in flight: half its body sent
+        deadline = time.monotonic() + 30
+        while "bertkit_requests_in_progress 2.0" not in httpx.get(url + "/metrics").text:  # it and this one
+            assert time.monotonic() < deadline, "the server never began the request"
         process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 30
         while True:  # the server stops accepting connections: it is draining
