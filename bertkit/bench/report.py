@@ -113,16 +113,14 @@ def write_outputs(report: dict, out_dir: Path) -> None:
 
 def chart(report: dict, path: Path) -> None:
     """Texts/s per system and model size; below, where measured, the short sentence's batch-1 p50."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend switched, no global state
     from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
     sizes = list(report["sizes"])
     latency = any("short_latency_p50_ms" in r for size in sizes for r in report["sizes"][size]["results"].values())
     rows = 2 if latency else 1
-    fig, axes = plt.subplots(rows, len(sizes), figsize=(6 * len(sizes), 4 * rows), squeeze=False)
+    fig = Figure(figsize=(6 * len(sizes), 4 * rows))
+    axes = fig.subplots(rows, len(sizes), squeeze=False)
     device = "GPU" if report.get("device") == "cuda" else "CPU"
     for column, size in enumerate(sizes):
         results = report["sizes"][size]["results"]
@@ -147,4 +145,3 @@ def chart(report: dict, path: Path) -> None:
             ax.invert_yaxis()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -1,7 +1,8 @@
 """PNG figures of a training run: loss and evaluation curves, the confusion matrix (classes) or
 predicted against true scores (regression).
 
-matplotlib with its file-only Agg backend, so plotting works on a server with no display.
+matplotlib figures made without pyplot (written by its Agg renderer), so plotting works on a
+server with no display and leaves a notebook's own pyplot state alone.
 """
 
 from __future__ import annotations
@@ -10,13 +11,31 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def _pyplot():
-    import matplotlib
+class _Figures:
+    """The two pyplot calls these plots make, on `matplotlib.figure.Figure` objects: no backend is
+    switched and no global state touched, so a notebook's own `plt.show()` keeps working after a
+    training run (PNG files are written by Agg whatever the backend)."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    @staticmethod
+    def subplots(*args, figsize=None, **kwargs):
+        from matplotlib.figure import Figure
 
-    return plt
+        figure = Figure(figsize=figsize)
+        return figure, figure.subplots(*args, **kwargs)
+
+    @staticmethod
+    def MaxNLocator(*args, **kwargs):  # noqa: N802  (pyplot's name)
+        from matplotlib.ticker import MaxNLocator
+
+        return MaxNLocator(*args, **kwargs)
+
+    @staticmethod
+    def close(figure) -> None:  # nothing holds a pyplot-free figure: it goes with its last reference
+        pass
+
+
+def _pyplot() -> type[_Figures]:
+    return _Figures
 
 
 def _save(plt, figure, path: str | Path) -> Path:
