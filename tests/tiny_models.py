@@ -19,6 +19,7 @@ import torch
 import transformers
 
 from bertkit.bundled import default_model_dir
+from bertkit.text.vocab import read_vocab
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json")
 
@@ -87,3 +88,21 @@ def write_conll(path: Path, sentences) -> Path:
         lines += [f"{word} {tag}" for word, tag in sentence] + [""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def cased_model_dir(directory: Path) -> Path:
+    """The bundled uncased vocabulary plus Capitalised and UPPER forms of its entries, cased."""
+    vocab = list(read_vocab(default_model_dir() / "vocab.txt"))
+    seen = set(vocab)
+    for token in list(vocab):
+        if token.startswith("[") or not any(c.isalpha() for c in token):
+            continue
+        body, marker = (token[2:], "##") if token.startswith("##") else (token, "")
+        for variant in (marker + body.capitalize(), marker + body.upper()):
+            if variant not in seen:
+                seen.add(variant)
+                vocab.append(variant)
+    directory.mkdir()
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (directory / "tokenizer_config.json").write_text('{"do_lower_case": false}')
+    return directory

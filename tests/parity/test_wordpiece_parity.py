@@ -12,35 +12,16 @@ Texts with lone surrogates cannot be passed to the Rust tokenizer at all.
 """
 
 import unicodedata
-from pathlib import Path
 
 import corpora
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from tiny_models import cased_model_dir
 from transformers import BertTokenizerFast, BertTokenizerLegacy
 
 from bertkit.bundled import default_model_dir
 from bertkit.text.loading import load_tokenizer
-from bertkit.text.vocab import read_vocab
-
-
-def cased_model_dir(directory: Path) -> Path:
-    """The bundled uncased vocabulary plus Capitalised and UPPER forms of its entries, cased."""
-    vocab = list(read_vocab(default_model_dir() / "vocab.txt"))
-    seen = set(vocab)
-    for token in list(vocab):
-        if token.startswith("[") or not any(c.isalpha() for c in token):
-            continue
-        body, marker = (token[2:], "##") if token.startswith("##") else (token, "")
-        for variant in (marker + body.capitalize(), marker + body.upper()):
-            if variant not in seen:
-                seen.add(variant)
-                vocab.append(variant)
-    directory.mkdir()
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (directory / "tokenizer_config.json").write_text('{"do_lower_case": false}')
-    return directory
 
 
 @pytest.fixture(scope="module", params=["uncased", "cased"])

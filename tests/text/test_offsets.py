@@ -28,6 +28,7 @@ import corpora
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from tiny_models import cased_model_dir
 from tokenizers import ByteLevelBPETokenizer
 from transformers import AddedToken, BertTokenizerFast, RobertaTokenizerFast
 
@@ -37,7 +38,6 @@ from bertkit.preprocessing import Preprocessor
 from bertkit.text.bert_tokenizer import BertTokenizer
 from bertkit.text.bpe import BpeTokenizer
 from bertkit.text.loading import load_tokenizer
-from bertkit.text.vocab import read_vocab
 
 BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
@@ -59,24 +59,6 @@ def real_texts() -> tuple[str, ...]:
         + corpora.ansi_colored(po[::20] + changelogs[::4])
     )
     return tuple(t for t in texts if encodable(t))
-
-
-def cased_model_dir(directory):
-    """The bundled uncased vocabulary plus Capitalised and UPPER forms of its entries, cased."""
-    vocab = list(read_vocab(default_model_dir() / "vocab.txt"))
-    seen = set(vocab)
-    for token in list(vocab):
-        if token.startswith("[") or not any(c.isalpha() for c in token):
-            continue
-        body, marker = (token[2:], "##") if token.startswith("##") else (token, "")
-        for variant in (marker + body.capitalize(), marker + body.upper()):
-            if variant not in seen:
-                seen.add(variant)
-                vocab.append(variant)
-    directory.mkdir()
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (directory / "tokenizer_config.json").write_text('{"do_lower_case": false}')
-    return directory
 
 
 @pytest.fixture(scope="module", params=["uncased", "cased"])
