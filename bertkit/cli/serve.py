@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     if args.workers > 1 and not hasattr(os, "fork"):
         raise InputError("--workers forks its workers, which this system cannot; run one server per port instead")
+    if args.workers > 1 and args.device is not None and args.device.startswith("cuda"):
+        raise InputError("--workers forks its workers, and CUDA does not survive a fork; run one server per GPU")
     settings = limits.ServeSettings(
         model=None if args.model is None else str(args.model), precision=args.precision, device=args.device,
         seq_length=args.seq_length, max_batch_tokens=args.max_batch_tokens,

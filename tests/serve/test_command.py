@@ -136,6 +136,11 @@ def _memory(pid: int) -> tuple[float, float]:
     return float(fields["Rss:"]), float(fields["Pss:"])
 
 
+def test_workers_refuse_a_gpu_in_one_line():
+    result = subprocess.run([*SERVE, "--workers", "2", "--device", "cuda"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "run one server per GPU" in result.stderr
+
+
 @pytest.mark.parametrize("flag,value", [("--workers", "0"), ("--max-batch-tokens", "0"), ("--request-timeout", "0")])
 def test_bad_flags_are_one_line(flag, value):
     result = subprocess.run([*SERVE, flag, value], capture_output=True, text=True, timeout=60)
