@@ -14,7 +14,7 @@ import importlib
 import sys
 
 from bertkit import __version__
-from bertkit.errors import BertkitError
+from bertkit.errors import BertkitError, InputError
 
 # in the order `--help` lists them; each is the module bertkit.cli.<name, "-" spelled "_">
 COMMANDS = ("preprocess", "encode", "embed", "finetune", "predict", "pretrain", "distill", "fill-mask", "serve",
@@ -42,6 +42,23 @@ def say_flavor(preprocessor) -> None:
     """One line on stderr when the tokenization is TF Hub's: the arrays differ from transformers' on some texts."""
     if preprocessor.tokenizer.flavor == "tfhub":
         print("tokenizer: WordPiece, tfhub flavour (as TF Hub's preprocessing model)", file=sys.stderr)
+
+
+def add_text_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    """TEXT... and `--pair TEXT...` (second segments, one per TEXT): preprocess, explain."""
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help=f"texts to {verb} (one example each)")
+    parser.add_argument(
+        "--pair", nargs="+", metavar="TEXT",
+        help="second segments, one per TEXT: [CLS] TEXT [SEP] PAIR [SEP], truncated round-robin",
+    )  # fmt: skip
+
+
+def check_texts(args: argparse.Namespace, command: str) -> None:
+    """One clear line when `add_text_arguments`' texts are missing or the pairs do not match them."""
+    if not args.texts:
+        raise InputError(f'no TEXT given; e.g. bertkit {command} "This is a spam mail"')
+    if args.pair is not None and len(args.pair) != len(args.texts):
+        raise InputError(f"--pair got {len(args.pair)} texts for {len(args.texts)} TEXT; give one per TEXT")
 
 
 def add_loading_arguments(parser: argparse.ArgumentParser, required: bool = False, precision_note: str = "") -> None:

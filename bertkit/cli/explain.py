@@ -15,7 +15,7 @@ import argparse
 import os
 import unicodedata
 
-from bertkit.cli import add_flavor_argument, add_model_argument, say_flavor
+from bertkit.cli import add_flavor_argument, add_model_argument, add_text_arguments, check_texts, say_flavor
 from bertkit.errors import InputError
 
 HELP = "each token with its id, type id and mask, and what every encoder output's shape means (en / zh)"
@@ -94,11 +94,7 @@ MESSAGES = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to explain (one example each)")
-    parser.add_argument(
-        "--pair", nargs="+", metavar="TEXT",
-        help="second segments, one per TEXT: [CLS] TEXT [SEP] PAIR [SEP], truncated round-robin",
-    )  # fmt: skip
+    add_text_arguments(parser, "explain")
     parser.add_argument(
         "--lang", choices=("en", "zh"), default=None,
         help="language of the explanations (default: zh when LC_ALL, LC_MESSAGES or LANG starts with zh, else en)",
@@ -117,10 +113,7 @@ def locale_language(environ=os.environ) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.texts:
-        raise InputError('no TEXT given; e.g. bertkit explain "This is a spam mail"')
-    if args.pair is not None and len(args.pair) != len(args.texts):
-        raise InputError(f"--pair got {len(args.pair)} texts for {len(args.texts)} TEXT; give one per TEXT")
+    check_texts(args, "explain")
     if any(not text.strip() for text in args.texts + (args.pair or [])):
         raise InputError("a TEXT is empty; give each text some words")
     import torch  # here: `bertkit --help` skips torch

@@ -11,18 +11,13 @@ import argparse
 import json
 import sys
 
-from bertkit.cli import add_flavor_argument, add_model_argument, say_flavor
-from bertkit.errors import InputError
+from bertkit.cli import add_flavor_argument, add_model_argument, add_text_arguments, check_texts, say_flavor
 
 HELP = "text -> input_word_ids / input_mask / input_type_ids, printed like TF Hub's preprocessor"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to preprocess (one example each)")
-    parser.add_argument(
-        "--pair", nargs="+", metavar="TEXT",
-        help="second segments, one per TEXT: [CLS] TEXT [SEP] PAIR [SEP], truncated round-robin",
-    )  # fmt: skip
+    add_text_arguments(parser, "preprocess")
     parser.add_argument("--seq-length", type=int, default=128, metavar="N", help="padded length (default 128)")
     add_model_argument(parser)
     add_flavor_argument(parser)
@@ -30,10 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.texts:
-        raise InputError('no TEXT given; e.g. bertkit preprocess "This is a spam mail"')
-    if args.pair is not None and len(args.pair) != len(args.texts):
-        raise InputError(f"--pair got {len(args.pair)} texts for {len(args.texts)} TEXT; give one per TEXT")
+    check_texts(args, "preprocess")
     import numpy as np
 
     from bertkit.preprocessing import Preprocessor
