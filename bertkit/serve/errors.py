@@ -6,6 +6,12 @@ names what to change; no traceback and no server path ever reaches a client.
     'invalid_request_error'
     >>> error_body("/fill-mask", 400, "/srv/models/x: no MLM head")["error"]
     '<server path>: no MLM head'
+    >>> error_body("/predict", 400, "/check/ci/main/model (a folder) is not a classifier")["error"]
+    '<server path> (a folder) is not a classifier'
+    >>> error_body("/embed", 404, "no route /v1/embedding; see /docs")["error"]  # the API's own paths stay
+    'no route /v1/embedding; see /docs'
+    >>> error_body("/embed", 400, r"~/.cache/bertkit/x and C:\\models\\x are not models")["error"]
+    '<server path> and <server path> are not models'
     >>> error_body("/embed", 429, "busy")
     {'error': 'busy', 'error_type': 'Overloaded'}
 """
@@ -16,10 +22,11 @@ import re
 
 from starlette.responses import JSONResponse
 
-# an absolute path on the server (a model's folder, a package's file), as it may appear in a library message
-SERVER_PATH = re.compile(
-    r"(?<![\w/])/(?:home|usr|work|tmp|opt|root|var|srv|mnt|data|Users|private|etc|lib|app|nix)(?:/[^\s'\",;:]*)*"
-)
+# an absolute path of two or more parts (a model's folder, a package's file) wherever a message names one, under
+# any root: a server's folders are its own business. The API's paths (/v1/...) are the client's and stay.
+SERVER_PATH = re.compile(r"(?<![\w/.])~?(?!/v1/)(?:/[^\s'\",;:/()\[\]]+){2,}/?")
+# a Windows one: C:\models\x
+WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\[^\s'\",;:]*")
 
 TEI_TYPES = {401: "Unauthorized", 404: "NotFound", 405: "NotFound", 429: "Overloaded", 500: "Backend", 503: "Unhealthy"}
 OPENAI_TYPES = {401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error", 500: "server_error",
@@ -37,7 +44,7 @@ class ApiError(Exception):
 
 
 def error_body(path: str, status: int, message: str) -> dict:
-    message = SERVER_PATH.sub("<server path>", message)
+    message = WINDOWS_PATH.sub("<server path>", SERVER_PATH.sub("<server path>", message))
     if path.startswith("/v1/"):
         kind = OPENAI_TYPES.get(status, "invalid_request_error")
         code = "invalid_api_key" if status == 401 else None

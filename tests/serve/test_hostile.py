@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -69,7 +70,7 @@ def test_hostile_bodies_get_their_4xx_and_the_server_goes_on(served, name, body,
     answer = httpx.post(served.url + "/embed", content=body, headers={"Content-Type": "application/json"}, timeout=30)
     assert answer.status_code == status, answer.text[:300]
     error = answer.json()["error"]
-    assert "Traceback" not in error and "/work" not in error and "site-packages" not in error
+    assert "Traceback" not in error and str(Path.cwd()) not in error and "site-packages" not in error
     assert len(answer.content) < 2000  # the input is never echoed back
     assert httpx.post(served.url + "/embed", json={"inputs": "still serving"}).status_code == 200
 
