@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from bertkit.errors import InputError
+from bertkit.errors import BertkitError, InputError
 from bertkit.serve import schemas
 from bertkit.serve.errors import ApiError
 
@@ -101,29 +101,33 @@ async def rerank(body: schemas.RerankRequest, request: Request):
 @router.post("/predict", responses=TEI_ERRORS)
 async def predict(body: schemas.PredictRequest, request: Request):
     """TEI's /predict: for one input, its labels by score; for a list, one such list each.
-    A pair is a list of two texts. A tagger answers bertkit's `predict` dicts (words, tags, entities)."""
+    A pair is a list of two texts. A tagger takes texts only (a list of two is two texts) and answers
+    bertkit's `predict` dicts: words, tags, entities and their character spans."""
     started, served = time.monotonic(), request.app.state.served
     work = served.work
     if work.task is None:
         raise ApiError(400, _needs("/predict", "a fine-tuned classifier or tagger (`bertkit finetune`)"))
-    inputs = body.inputs
-    single = isinstance(inputs, str) or (len(inputs) == 2 and all(isinstance(x, str) for x in inputs))
+    inputs, tagger = body.inputs, work.task == "tagging"
+    # TEI reads ["a", "b"] as one pair; a tagger has no pairs, so for it that is two texts
+    single = isinstance(inputs, str) or (not tagger and len(inputs) == 2 and all(isinstance(x, str) for x in inputs))
     rows = [inputs] if single else inputs
     rows = [[row] if isinstance(row, str) else row for row in rows]
     served.check_count(len(rows))
     if any(len(row) not in (1, 2) for row in rows):
         raise ApiError(422, "each input is a text or a pair of two texts")
     pairs = len(rows[0]) == 2
+    if pairs and tagger:
+        raise ApiError(422, "a tagger tags single texts, not pairs; send a text or a list of texts")
     if any(len(row) != len(rows[0]) for row in rows):
         raise ApiError(422, "inputs mix single texts and pairs; send one kind per request")
     labels = work.pipeline.task[1].labels
-    if body.raw_scores and (len(labels) != 1 or work.task == "tagging"):
+    if body.raw_scores and (len(labels) != 1 or tagger):
         raise ApiError(422, "raw_scores needs a one-output model (a score, not probabilities over labels)")
     texts = [row[0] for row in rows]
     counted = await served.count("/predict", work.pair_request, texts, [row[1] for row in rows] if pairs else None,
                                  ("predict", pairs, not body.raw_scores))  # fmt: skip
     results = await served.run("/predict", counted, body.truncate, started)
-    if work.task != "tagging":
+    if not tagger:
         results = [[{"label": label, "score": float(score)} for label, score in
                     sorted(result["scores"].items(), key=lambda item: -item[1])] for result in results]  # fmt: skip
     return JSONResponse(results[0] if single else results)
@@ -140,7 +144,7 @@ async def tokenize(body: schemas.TokenizeRequest, request: Request):
         tokens = await run_in_threadpool(served.work.tokenize, texts, body.add_special_tokens, body.prompt_name)
     except InputError as e:
         raise ApiError(422, str(e)) from None
-    except NotImplementedError as e:
+    except BertkitError as e:  # a tokenizer without character offsets (the tfhub flavour of WordPiece)
         raise ApiError(501, str(e)) from None
     served.metrics.tokenize.labels("/tokenize").observe(time.monotonic() - started)
     return JSONResponse(tokens)

@@ -123,10 +123,7 @@ class ModelWork:
         settings = self.pipeline.embed_settings(prompt_name=prompt_name)
         pre = self.pipeline.preprocessor
         shown = [settings.prompt + text for text in texts]
-        try:
-            tokenized = pre.tokenize(shown, offsets=True)  # [(ids, [(start, stop)])]
-        except TypeError:  # a bertkit without character offsets
-            raise NotImplementedError("this bertkit's tokenizer gives no character offsets") from None
+        tokenized = pre.tokenize(shown, offsets=True)  # [(ids, [(start, stop)])]; the tfhub flavour refuses
         out = []
         for text, (ids, spans) in zip(shown, tokenized):
             tokens = [

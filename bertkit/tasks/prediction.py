@@ -102,6 +102,8 @@ def predict(
     if isinstance(texts, str):
         raise InputError("predict takes a list of texts, not one string; wrap it: predict([text])")
     texts = list(texts)
+    if spec.kind == "tagging" and texts_b is not None:
+        raise InputError("a tagger tags single texts; pairs (texts_b) are for a classifier or cross-encoder")
     model.eval()
     if spec.kind == "classification":
         if texts_b is not None and len(list(texts_b)) != len(texts):

@@ -188,11 +188,6 @@ def test_rerank_predict_and_fill_mask(tmp_path, live, served):
 def test_tokenize_with_character_offsets(served, model):
     text = "Ünïcödé tokenization, 中文!"
     answer = post(served, "/tokenize", {"inputs": [text]})
-    try:
-        model.preprocessor.tokenize([text], offsets=True)
-    except TypeError:  # the tokenizer's offsets are another issue's: until then the route says so
-        assert answer.status_code == 501 and "offsets" in answer.json()["error"]
-        return
     tokens = answer.json()[0]
     assert tokens[0]["special"] and tokens[-1]["special"] and tokens[0]["start"] is None
     assert [t["id"] for t in tokens] == model.preprocessor.pack_inputs([model.preprocessor.tokenize([text])],
@@ -262,3 +257,38 @@ def test_docstring_examples_run():
 
     for module in (app, batching, errors, limits, work):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_tokenize_on_a_tfhub_flavoured_model_says_it_has_no_offsets(tmp_path, live):
+    directory = _tiny(tmp_path / "tfhub", transformers.BertModel)
+    (directory / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "bertkit_flavor": "tfhub"}))
+    model = bertkit.load(directory)
+    assert model.preprocessor.tokenizer.flavor == "tfhub"
+    server = live(create_app(model, ServeSettings(auto_truncate=True)))
+    answer = httpx.post(server.url + "/tokenize", json={"inputs": "a b"})
+    assert answer.status_code == 501 and "flavor='huggingface'" in answer.json()["error"], answer.text
+    assert httpx.post(server.url + "/embed", json={"inputs": "a b"}).status_code == 200  # the rest still serves
+
+
+def test_predict_on_a_tagger_gives_words_entities_and_their_spans(tmp_path, live):
+    labels = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
+    directory = _tiny(tmp_path / "ner", transformers.BertForTokenClassification, id2label=labels,
+                      label2id={v: k for k, v in labels.items()})  # fmt: skip
+    tagger = bertkit.load(directory)
+    server = live(create_app(tagger, ServeSettings(auto_truncate=True)))
+    texts = ["李明住在上海。", "Ada Lovelace lived in London."]
+    answer = httpx.post(server.url + "/predict", json={"inputs": texts})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == json.loads(json.dumps(tagger.predict(texts)))  # the library's, spans included
+    chinese = answer.json()[0]
+    assert chinese["words"] == list("李明住在上海。")  # one word per character
+    assert [tuple(span) for span in chinese["spans"]] == [(i, i + 1) for i in range(7)]
+    assert any(answered["entities"] for answered in answer.json())  # seed 0: the tiny model tags some
+    for text, answered in zip(texts, answer.json()):
+        for entity in answered["entities"]:
+            start, end = entity["span"]
+            assert text[start:end] == entity["text"]
+    one = httpx.post(server.url + "/predict", json={"inputs": texts[0]}).json()
+    assert one == answer.json()[0]  # one text: its dict, not a list
+    pairs = httpx.post(server.url + "/predict", json={"inputs": [texts]})
+    assert pairs.status_code == 422 and "not pairs" in pairs.json()["error"]

@@ -132,3 +132,9 @@ def test_cli_predict_no_offsets(tagger_dir, capsys):
     assert main(["predict", "--model", str(tagger_dir), "--format", "json", "--no-offsets", "上海 is big"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert "spans" not in result and all("span" not in entity for entity in result["entities"])
+
+
+def test_a_tagger_refuses_pairs_rather_than_dropping_the_second_texts(pre):
+    spec = checkpoint.TaskSpec("tagging", LABELS)
+    with pytest.raises(bertkit.errors.InputError, match="tagger tags single texts"):
+        prediction.predict(LookupTagger(pre, {}), spec, pre, ["Ada lives here"], ["and there"])
