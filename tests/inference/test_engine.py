@@ -82,10 +82,16 @@ def test_every_pooling_matches_the_backbone(precision):
     ref = reference(model, ids, mask, types)
     fast = FastEncoder(model, precision=precision, device="cpu")
     weights = mask[..., None].float()
+    lengths = mask.sum(1)
+    positions = torch.arange(1, mask.shape[1] + 1)[None, :, None] * weights  # sentence-transformers': 1..n
     expected = {
         "cls": ref.sequence[:, 0],
         "mean": (ref.sequence * weights).sum(1) / weights.sum(1),
         "pooled": ref.pooled,
+        "max": ref.sequence.masked_fill(weights == 0, float("-inf")).amax(1),
+        "mean_sqrt_len_tokens": (ref.sequence * weights).sum(1) / weights.sum(1).sqrt(),
+        "weightedmean": (ref.sequence * positions).sum(1) / positions.sum(1),
+        "lasttoken": ref.sequence[torch.arange(len(lengths)), lengths - 1],
     }
     tolerance = 1e-5 if precision == "fp32" else 0.999
     for pooling, want in expected.items():
