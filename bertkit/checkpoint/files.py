@@ -11,8 +11,10 @@ import dataclasses
 import json
 import os
 import pickle
+import re
 import shutil
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -79,20 +81,48 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 def _read_pytorch_bin(path: Path) -> dict[str, torch.Tensor]:
     # weights_only=True: unpickling may only rebuild tensors, so a checkpoint can never run code.
     try:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as e:
-            if "mmap" not in str(e):  # the legacy (pre-zip) format cannot be memory-mapped
-                raise
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # "Detected pickle protocol 4 ...": the error below says what matters
+            warnings.simplefilter("ignore", UserWarning)
+            state = _torch_load(path)
     except pickle.UnpicklingError as e:
-        first_line = str(e).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: refused, not a plain weights file ({first_line})") from None
+        reason = _unpickling_reason(str(e))
+        if "GLOBAL" in reason:  # it names code or a class to build: never loaded
+            raise CheckpointError(f"{path}: refused, not a plain weights file ({reason})") from None
+        raise CheckpointError(f"{path}: corrupt, or not a PyTorch weights file ({reason})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
         raise CheckpointError(f"{path}: corrupt or truncated PyTorch file ({e})") from None
     if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
         raise CheckpointError(f"{path}: expected a dictionary of tensors (a state dict)")
     return state
+
+
+def _torch_load(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as e:
+        if "mmap" not in str(e):  # the legacy (pre-zip) format cannot be memory-mapped
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _unpickling_reason(message: str) -> str:
+    """What PyTorch's weights-only unpickler found, in one sentence, without its advice (to load
+    with weights_only=False, which would run the file's code) or terminal escapes.
+
+    >>> _unpickling_reason("Weights only load failed. Re-running ...\\nWeightsUnpickler error: \\n\\nUnsupported operand 103\\n")
+    'Unsupported operand 103'
+    >>> _unpickling_reason("...\\n\\tWeightsUnpickler error: Unsupported global: GLOBAL print was not allowed. Please use x")
+    'Unsupported global: GLOBAL print was not allowed'
+    >>> _unpickling_reason("Weights only load failed.\\n\\n\\nTrying to load unsupported GLOBAL posix.system whose module is blocked.")
+    'Trying to load unsupported GLOBAL posix.system whose module is blocked'
+    """
+    message = re.sub(r"\x1b\[[0-9;]*m", "", message)
+    if "WeightsUnpickler error:" in message:
+        after = message.split("WeightsUnpickler error:", 1)[1].strip()
+    else:
+        after = next((line for line in message.splitlines() if "GLOBAL" in line), "")
+    first = after.strip().splitlines()[0] if after.strip() else "not a weights-only pickle"
+    return first.strip().split(". ")[0].rstrip(".")
 
 
 def save(module: nn.Module, config: BertConfig, directory: str | Path, source: Path | None = None) -> Path:

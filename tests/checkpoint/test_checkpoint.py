@@ -191,7 +191,14 @@ def test_corrupt_and_malicious_pytorch_files_are_refused(tmp_path):
             return (print, ("this must never run",))
 
     torch.save({"embeddings.word_embeddings.weight": RunsCode()}, path)
-    with pytest.raises(CheckpointError, match="pytorch_model.bin: refused, not a plain weights file"):
+    with pytest.raises(CheckpointError, match="pytorch_model.bin: refused, not a plain weights file") as refused:
+        load_backbone(tmp_path)
+    message = str(refused.value)
+    assert "GLOBAL print" in message and "\x1b" not in message and "\n" not in message
+    assert "weights_only" not in message  # PyTorch's advice to load it anyway is not passed on
+
+    path.write_bytes(b"garbage" * 10)  # not a pickle at all: corrupt, not "refused"
+    with pytest.raises(CheckpointError, match=r"pytorch_model.bin: corrupt, or not a PyTorch weights file \(Unsup"):
         load_backbone(tmp_path)
 
 
