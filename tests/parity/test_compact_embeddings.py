@@ -1,5 +1,6 @@
 """`embed(dimensions=, precision=, ranges=)` against sentence-transformers' `truncate_dim` and
-`quantize_embeddings`, on the bundled all-MiniLM-L6-v2 and 120 real texts (some past 256 tokens).
+`quantize_embeddings`, on the bundled all-MiniLM-L6-v2 and 120 real texts (some past 256 tokens;
+the checks that run both models once per setting take every second one: 60, long ones included).
 
 What sentence-transformers does, as these tests pin it: `encode(truncate_dim=k)` cuts the
 vectors *after* the model's Normalize module and does not re-normalise (norms < 1);
@@ -69,6 +70,12 @@ def their_floats(theirs, texts) -> np.ndarray:
     return theirs.encode(texts)
 
 
+@pytest.fixture(scope="module")
+def half(texts) -> list[str]:
+    """Every second text (60, some past 256 tokens): for the checks that run both models per setting."""
+    return texts[::2]
+
+
 def test_the_truncation_warning_counts_the_texts_past_the_models_length(ours, texts, too_long):
     assert 5 <= too_long <= 20  # whole documents and long license paragraphs
     with pytest.warns(TruncationWarning, match=f"^{too_long} of 120 texts are longer than the model's 256 tokens"):
@@ -76,10 +83,10 @@ def test_the_truncation_warning_counts_the_texts_past_the_models_length(ours, te
 
 
 @pytest.mark.parametrize("k", DIMENSIONS)
-def test_dimensions_equal_truncate_dim_then_normalised(ours, theirs, texts, k):
-    mine = embed(ours, texts, dimensions=k)
-    assert mine.shape == (len(texts), k) and mine.dtype == np.float32
-    np.testing.assert_allclose(mine, theirs.encode(texts, truncate_dim=k, normalize_embeddings=True), atol=1e-5, rtol=0)
+def test_dimensions_equal_truncate_dim_then_normalised(ours, theirs, half, k):
+    mine = embed(ours, half, dimensions=k)
+    assert mine.shape == (len(half), k) and mine.dtype == np.float32
+    np.testing.assert_allclose(mine, theirs.encode(half, truncate_dim=k, normalize_embeddings=True), atol=1e-5, rtol=0)
     np.testing.assert_allclose(np.linalg.norm(mine, axis=1), 1, atol=1e-6)
 
 
@@ -89,8 +96,8 @@ def test_their_truncate_dim_cuts_the_normalised_vectors_without_normalising_agai
     assert np.linalg.norm(cut, axis=1).max() < 1 - 1e-3
 
 
-def test_dimensions_of_unnormalised_vectors_are_only_cut(tmp_path, texts):
-    texts = texts[::2]  # 60, long ones included
+def test_dimensions_of_unnormalised_vectors_are_only_cut(tmp_path, half):
+    texts = half
     directory = tmp_path / "no-normalize"
     shutil.copytree(default_model_dir(), directory)
     modules = json.loads((directory / "modules.json").read_text())
@@ -104,12 +111,16 @@ def test_dimensions_of_unnormalised_vectors_are_only_cut(tmp_path, texts):
         )
 
 
+@pytest.fixture(scope="module")
+def floats_128(ours, texts) -> np.ndarray:
+    return embed(ours, texts, dimensions=128)
+
+
 @pytest.mark.parametrize("precision", ("float32", *QUANTIZED))
-def test_quantize_equals_theirs_on_the_same_floats(ours, texts, floats, precision):
+def test_quantize_equals_theirs_on_the_same_floats(floats, floats_128, precision):
     from bertkit.tasks.compact import quantize
 
-    for k in (None, 128):
-        vectors = floats if k is None else embed(ours, texts, dimensions=k)
+    for vectors in (floats, floats_128):
         expected = quantize_embeddings(vectors, precision=precision)
         got = quantize(vectors, precision)
         assert got.dtype == expected.dtype and got.shape == expected.shape
@@ -123,12 +134,12 @@ def test_quantize_equals_theirs_on_the_same_floats(ours, texts, floats, precisio
 
 
 @pytest.mark.parametrize("precision", QUANTIZED)
-def test_embed_precision_end_to_end(ours, theirs, texts, precision):
-    mine = embed(ours, texts, precision=precision)
-    expected = theirs.encode(texts, precision=precision)
+def test_embed_precision_end_to_end(ours, theirs, half, precision):
+    mine = embed(ours, half, precision=precision)
+    expected = theirs.encode(half, precision=precision)
     assert mine.dtype == expected.dtype and mine.shape == expected.shape
     width = 384 if precision.endswith("int8") else 48
-    assert mine.shape == (len(texts), width)
+    assert mine.shape == (len(half), width)
     if precision.endswith("binary"):
         np.testing.assert_array_equal(mine, expected)
     else:  # floats that differ by ~1e-7 may fall on either side of a bucket's edge
