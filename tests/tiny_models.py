@@ -5,7 +5,8 @@ fine-tuning tests that must run in seconds on 2 cores.
   uncased vocabulary and tokenizer files, as `transformers` saves it;
 - `toy_spam(n, seed)`: (text, label) rows, spam and ham made of disjoint word lists;
 - `toy_tagged(n, seed)`: sentences of words with BIO tags (one-word PER, two-word LOC entities);
-- `write_csv(path, rows)`, `write_conll(path, sentences)`.
+- `write_csv(path, rows)`, `write_conll(path, sentences)`;
+- `cased_model_dir(dir)`, `wordpiece_model_dir("uncased" | "cased", tmp_path_factory)`: WordPiece vocabularies.
 """
 
 from __future__ import annotations
@@ -106,3 +107,10 @@ def cased_model_dir(directory: Path) -> Path:
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     (directory / "tokenizer_config.json").write_text('{"do_lower_case": false}')
     return directory
+
+
+def wordpiece_model_dir(casing: str, tmp_path_factory) -> Path:
+    """The WordPiece vocabulary a parametrised test asks for: "uncased" (the bundled one) or "cased"."""
+    if casing == "uncased":
+        return default_model_dir()
+    return cased_model_dir(tmp_path_factory.mktemp("vocab") / "cased")

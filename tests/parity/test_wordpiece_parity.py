@@ -17,19 +17,15 @@ import corpora
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from tiny_models import cased_model_dir
+from tiny_models import wordpiece_model_dir
 from transformers import BertTokenizerFast, BertTokenizerLegacy
 
-from bertkit.bundled import default_model_dir
 from bertkit.text.loading import load_tokenizer
 
 
 @pytest.fixture(scope="module", params=["uncased", "cased"])
 def tokenizers(request, tmp_path_factory):
-    if request.param == "uncased":
-        directory = default_model_dir()
-    else:
-        directory = cased_model_dir(tmp_path_factory.mktemp("vocab") / "cased")
+    directory = wordpiece_model_dir(request.param, tmp_path_factory)
     slow = BertTokenizerLegacy.from_pretrained(directory)
     fast = BertTokenizerFast.from_pretrained(directory)
     assert slow.do_lower_case == (request.param == "uncased")

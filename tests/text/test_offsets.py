@@ -28,7 +28,7 @@ import corpora
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from tiny_models import cased_model_dir
+from tiny_models import wordpiece_model_dir
 from tokenizers import ByteLevelBPETokenizer
 from transformers import AddedToken, BertTokenizerFast, RobertaTokenizerFast
 
@@ -63,10 +63,7 @@ def real_texts() -> tuple[str, ...]:
 
 @pytest.fixture(scope="module", params=["uncased", "cased"])
 def wordpiece(request, tmp_path_factory):
-    if request.param == "uncased":
-        directory = default_model_dir()
-    else:
-        directory = cased_model_dir(tmp_path_factory.mktemp("vocab") / "cased")
+    directory = wordpiece_model_dir(request.param, tmp_path_factory)
     fast = BertTokenizerFast.from_pretrained(directory)
     assert fast.do_lower_case == (request.param == "uncased")
     return request.param == "cased", load_tokenizer(directory), fast
