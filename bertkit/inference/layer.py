@@ -5,6 +5,8 @@ attention over the packed tokens."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -13,10 +15,17 @@ from bertkit.inference.kernels import PackedLinear, compute_dtype
 from bertkit.inference.layout import TokenLayout
 from bertkit.inference.smoothing import smoothing_factors
 
-try:  # PyTorch >= 2.10: flash attention over texts of different lengths, packed into (T, heads, d)
-    from torch.nn.attention.varlen import varlen_attn
-except ImportError:
-    varlen_attn = None
+
+@functools.cache
+def varlen_kernel():
+    """PyTorch >= 2.10's flash attention over texts of different lengths, packed into (T, heads, d),
+    or None. Imported on first use on a GPU: the import pulls in torch._dynamo (~2.6 s on 2 cores),
+    which a CPU process never needs."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn
 
 
 def uses_varlen_attention(device: torch.device, dtype: torch.dtype, head_size: int) -> bool:
@@ -26,11 +35,11 @@ def uses_varlen_attention(device: torch.device, dtype: torch.dtype, head_size: i
     kernel on CPU, the memory-efficient one for fp32 on CUDA).
     """
     return (
-        varlen_attn is not None
-        and device.type == "cuda"
+        device.type == "cuda"
         and dtype in (torch.bfloat16, torch.float16)
         and head_size % 8 == 0
         and head_size <= 256
+        and varlen_kernel() is not None
     )
 
 
@@ -84,7 +93,7 @@ class FastLayer:
         head_size = hidden // self.heads
         if self.varlen:  # no scatter to (B, S): each text attends within its own rows
             q, k, v = self.qkv(x).view(tokens, 3, self.heads, head_size).unbind(1)  # each (T, heads, d)
-            context = varlen_attn(q, k, v, layout.offsets, layout.offsets, layout.longest, layout.longest)
+            context = varlen_kernel()(q, k, v, layout.offsets, layout.offsets, layout.longest, layout.longest)
             return context.reshape(tokens, hidden)
         qkv = layout.scatter(self.qkv(x))  # (B, S, 3H)
         qkv = qkv.view(layout.batch, layout.length, 3, self.heads, head_size).permute(2, 0, 3, 1, 4)

@@ -42,7 +42,7 @@ def test_bf16_on_cuda_runs_packed_attention_within_the_guard(name):
     model, ids, mask, types = model_and_batch(name, LENGTHS)
     ref = reference(model, ids, mask, types)
     fast = FastEncoder(model, precision="bf16", device="cuda")
-    assert all(layer.varlen for layer in fast.layers) == (layer_module.varlen_attn is not None)
+    assert all(layer.varlen for layer in fast.layers) == (layer_module.varlen_kernel() is not None)
     out = fast(ids, mask, types)
     real = mask.bool()
     assert cosines(out.sequence.cpu()[real], ref.sequence[real]).min() >= 0.999
@@ -51,7 +51,7 @@ def test_bf16_on_cuda_runs_packed_attention_within_the_guard(name):
 
 def test_bf16_packed_attention_equals_padded_attention_on_cuda():
     """varlen flash attention and SDPA over (B, S) with the padding masked: the same layer."""
-    if layer_module.varlen_attn is None:
+    if layer_module.varlen_kernel() is None:
         pytest.skip("this PyTorch has no torch.nn.attention.varlen")
     torch.manual_seed(0)
     config = BertConfig(hidden_size=256, num_hidden_layers=2, num_attention_heads=4, intermediate_size=512)

@@ -26,7 +26,7 @@ def _stand_in_varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k):
 @pytest.mark.parametrize("lengths", [[7, 3, 12, 1], [9, 9, 9]], ids=["padded", "unpadded"])
 def test_packed_attention_path_matches_the_backbone(monkeypatch, name, lengths):
     """The GPU's varlen attention path (offsets, packing, head split) with a stand-in kernel."""
-    monkeypatch.setattr(layer_module, "varlen_attn", _stand_in_varlen_attn)
+    monkeypatch.setattr(layer_module, "varlen_kernel", lambda: _stand_in_varlen_attn)
     model, ids, mask, types = model_and_batch(name, lengths)
     ref = reference(model, ids, mask, types)
     fast = FastEncoder(model, precision="fp32", device="cpu")
@@ -40,12 +40,12 @@ def test_packed_attention_path_matches_the_backbone(monkeypatch, name, lengths):
 
 
 def test_packed_attention_is_chosen_for_cuda_half_precision_only(monkeypatch):
-    monkeypatch.setattr(layer_module, "varlen_attn", _stand_in_varlen_attn)
+    monkeypatch.setattr(layer_module, "varlen_kernel", lambda: _stand_in_varlen_attn)
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert layer_module.uses_varlen_attention(cuda, torch.bfloat16, 64)
     assert layer_module.uses_varlen_attention(cuda, torch.float16, 32)
     assert not layer_module.uses_varlen_attention(cuda, torch.float32, 64)  # fp32: SDPA over (B, S)
     assert not layer_module.uses_varlen_attention(cpu, torch.bfloat16, 64)
     assert not layer_module.uses_varlen_attention(cuda, torch.bfloat16, 12)  # flash needs d % 8 == 0
-    monkeypatch.setattr(layer_module, "varlen_attn", None)  # an older PyTorch
+    monkeypatch.setattr(layer_module, "varlen_kernel", lambda: None)  # an older PyTorch
     assert not layer_module.uses_varlen_attention(cuda, torch.bfloat16, 64)
