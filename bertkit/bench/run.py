@@ -109,7 +109,10 @@ def choose_systems(args: argparse.Namespace) -> list[str]:
 
 def run_texts(args: argparse.Namespace) -> list[str]:
     """`--texts` of `--texts-file`, or of the built-in real-text mix."""
-    if not args.texts_file:
+    if not args.texts_file:  # ~10 s: tokenizing the standard library's sources is most of it
+        print(
+            "reading the built-in real-text mix (catalogs, licenses, changelogs, the standard library) ...", flush=True
+        )
         return realistic_mix(args.texts)
     try:
         texts = read_texts(Path(args.texts_file))[: args.texts]
