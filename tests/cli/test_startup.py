@@ -34,3 +34,14 @@ def test_embedding_on_the_cpu_imports_no_torch_dynamo():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_varlen_kernel_is_imported_on_first_use():
+    """PyTorch >= 2.10 has it (this suite pins 2.13); on older ones it is None (tests/inference/test_layer.py)."""
+    import torch
+
+    from bertkit.inference import layer
+
+    if tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 10):
+        assert layer.varlen_kernel() is torch.nn.attention.varlen.varlen_attn
+    assert not layer.uses_varlen_attention(torch.device("cpu"), torch.bfloat16, 64)
